@@ -1,6 +1,18 @@
 //! Prometheus exposition of the store, rendered at scrape time (no I/O during a scrape).
 //! The only module that knows Prometheus metric names.
 
+pub mod catalogue;
+mod collector;
+pub mod exposition;
+
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+
+pub use collector::BuildInfo;
+use collector::StoreCollector;
+
+use crate::store::Store;
 /// The two exposition formats `/metrics` can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpositionFormat {
@@ -28,4 +40,40 @@ pub trait MetricsSource: Send + Sync + 'static {
     fn render(&self, format: ExpositionFormat) -> String;
     /// True once every target has finished its first poll cycle (or the readiness timeout passed).
     fn ready(&self) -> bool;
+}
+
+/// The exporter's `/metrics`: the store rendered through prometheus-client.
+#[derive(Debug)]
+pub struct Exposition {
+    registry: Registry,
+    store: Arc<Store>,
+}
+
+impl Exposition {
+    pub fn new(store: Arc<Store>, build: BuildInfo) -> Self {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(StoreCollector::new(store.clone(), build)));
+        Exposition { registry, store }
+    }
+}
+
+impl MetricsSource for Exposition {
+    fn render(&self, format: ExpositionFormat) -> String {
+        let mut openmetrics = String::new();
+        // Writing into a String cannot fail; an error could only come from our own collector,
+        // and then a partial exposition is still better than none.
+        if let Err(err) =
+            prometheus_client::encoding::text::encode(&mut openmetrics, &self.registry)
+        {
+            tracing::error!(error = %err, "rendering metrics failed");
+        }
+        match format {
+            ExpositionFormat::OpenMetrics => openmetrics,
+            ExpositionFormat::Text => exposition::openmetrics_to_text(&openmetrics),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.store.ready()
+    }
 }

@@ -1,0 +1,176 @@
+//! The snapshot of one KMS target as the poller last saw it. Plain data: the poller builds it, the
+//! store holds it, the metrics and the JSON API read it.
+
+use std::collections::BTreeMap;
+
+/// Why a poll cycle (or one of its reads) failed. A closed set: it becomes the `reason` label of
+/// `kurento_exporter_poll_errors_total`, and every reason is always exported (0 until it happens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PollErrorReason {
+    /// The WebSocket could not be opened (KMS down, refused, DNS, TLS).
+    Connect,
+    /// A call got no reply within the timeout.
+    Timeout,
+    /// The connection dropped while calls were pending.
+    Disconnected,
+    /// Too many calls pending on the connections; the exporter refused to pile up more.
+    Overloaded,
+    /// KMS answered with an error (other than "object not found", which is normal churn).
+    KmsError,
+    /// A reply could not be decoded.
+    Decode,
+}
+
+impl PollErrorReason {
+    pub const ALL: [PollErrorReason; 6] = [
+        PollErrorReason::Connect,
+        PollErrorReason::Timeout,
+        PollErrorReason::Disconnected,
+        PollErrorReason::Overloaded,
+        PollErrorReason::KmsError,
+        PollErrorReason::Decode,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PollErrorReason::Connect => "connect",
+            PollErrorReason::Timeout => "timeout",
+            PollErrorReason::Disconnected => "disconnected",
+            PollErrorReason::Overloaded => "overloaded",
+            PollErrorReason::KmsError => "kms_error",
+            PollErrorReason::Decode => "decode",
+        }
+    }
+
+    /// The reason for a label produced by the client; unknown labels count as KMS errors.
+    pub fn from_label(label: &str) -> PollErrorReason {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.label() == label)
+            .unwrap_or(PollErrorReason::KmsError)
+    }
+}
+
+/// What the exporter knows about its own work on one target. Counters here only grow.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExporterStats {
+    /// Wall time of the last finished cycle.
+    pub last_poll_duration_seconds: Option<f64>,
+    /// When the last successful cycle finished (Unix seconds).
+    pub last_success_unix_seconds: Option<f64>,
+    pub poll_errors: BTreeMap<PollErrorReason, u64>,
+    /// Every request frame sent to this KMS, pings included.
+    pub kms_requests_total: u64,
+    /// Changes of `serverId` seen (KMS restarts).
+    pub restarts_total: u64,
+    /// `ObjectCreated` / `ObjectDestroyed` events seen, by object type.
+    pub objects_created_total: BTreeMap<String, u64>,
+    pub objects_destroyed_total: BTreeMap<String, u64>,
+    /// Cycles finished, successful or not (readiness waits for the first).
+    pub cycles_finished: u64,
+    /// The last failure, for logs and the API (never carries credentials).
+    pub last_error: Option<String>,
+}
+
+/// Server-wide readings from the last successful cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerState {
+    pub version: String,
+    pub server_id: String,
+    pub cpu_count: Option<u32>,
+    /// `getUsedCpu`: percent of one core, htop-style (100 = one full core).
+    pub cpu_used_percent: Option<f64>,
+    /// `getUsedMemory`: resident set size in KiB.
+    pub memory_resident_kib: Option<u64>,
+    /// Distinct sessions holding objects, the exporter's own excluded.
+    pub sessions: Option<u64>,
+}
+
+impl ServerState {
+    /// CPU use as a ratio of all cores: `getUsedCpu / (100 × getCpuCount)`.
+    pub fn cpu_usage_ratio(&self) -> Option<f64> {
+        let count = self.cpu_count.filter(|c| *c > 0)?;
+        Some(self.cpu_used_percent? / (100.0 * f64::from(count)))
+    }
+}
+
+/// One pipeline of the inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineState {
+    pub id: String,
+    pub name: Option<String>,
+    /// `getCreationTime` (Unix seconds), once read.
+    pub created_unix_seconds: Option<i64>,
+    /// Objects inside the pipeline, at any depth (hub ports included).
+    pub elements: u64,
+}
+
+/// The object inventory of one KMS.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectsState {
+    pub pipelines: Vec<PipelineState>,
+    /// Objects inside pipelines by class name (hubs and hub ports included).
+    pub elements_by_type: BTreeMap<String, u64>,
+}
+
+/// Everything the exporter knows about one target, swapped whole into the store after each cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSnapshot {
+    /// The `kms` label value.
+    pub kms: String,
+    /// True when the last cycle succeeded.
+    pub up: bool,
+    /// When this snapshot was taken (Unix seconds); ages are computed against it.
+    pub taken_unix_seconds: f64,
+    pub exporter: ExporterStats,
+    /// `None` while KMS is unreachable: no stale reading is ever served as fresh.
+    pub server: Option<ServerState>,
+    pub objects: Option<ObjectsState>,
+}
+
+impl TargetSnapshot {
+    /// The snapshot of a target that has not finished a cycle yet.
+    pub fn initial(kms: &str) -> Self {
+        TargetSnapshot {
+            kms: kms.to_owned(),
+            up: false,
+            taken_unix_seconds: 0.0,
+            exporter: ExporterStats::default(),
+            server: None,
+            objects: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ratio_is_percent_over_all_cores() {
+        let mut server = ServerState {
+            version: "7.3.0".into(),
+            server_id: "s".into(),
+            cpu_count: Some(4),
+            cpu_used_percent: Some(150.0),
+            memory_resident_kib: None,
+            sessions: None,
+        };
+        assert_eq!(server.cpu_usage_ratio(), Some(0.375));
+        server.cpu_count = Some(0);
+        assert_eq!(server.cpu_usage_ratio(), None);
+        server.cpu_count = None;
+        assert_eq!(server.cpu_usage_ratio(), None);
+    }
+
+    #[test]
+    fn reason_labels_round_trip_and_unknown_is_kms_error() {
+        for reason in PollErrorReason::ALL {
+            assert_eq!(PollErrorReason::from_label(reason.label()), reason);
+        }
+        assert_eq!(
+            PollErrorReason::from_label("weird"),
+            PollErrorReason::KmsError
+        );
+    }
+}

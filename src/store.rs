@@ -1,0 +1,84 @@
+//! The latest snapshot of every target, each swapped whole so a scrape never sees half a cycle.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::model::TargetSnapshot;
+
+#[derive(Debug)]
+pub struct Store {
+    targets: RwLock<BTreeMap<String, Arc<TargetSnapshot>>>,
+    started: Instant,
+    ready_timeout: Duration,
+}
+
+impl Store {
+    /// A store for these target names, each with an initial (not yet polled) snapshot.
+    pub fn new<'a>(targets: impl IntoIterator<Item = &'a str>, ready_timeout: Duration) -> Self {
+        let targets = targets
+            .into_iter()
+            .map(|name| (name.to_owned(), Arc::new(TargetSnapshot::initial(name))))
+            .collect();
+        Store {
+            targets: RwLock::new(targets),
+            started: Instant::now(),
+            ready_timeout,
+        }
+    }
+
+    /// Replaces a target's snapshot.
+    pub fn publish(&self, snapshot: TargetSnapshot) {
+        // A panic while holding the lock cannot leave the map half-written (inserts are atomic
+        // from the map's point of view), so a poisoned lock is safe to keep using.
+        let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        targets.insert(snapshot.kms.clone(), Arc::new(snapshot));
+    }
+
+    /// The current snapshots, in target-name order.
+    pub fn snapshots(&self) -> Vec<Arc<TargetSnapshot>> {
+        let targets = self.targets.read().unwrap_or_else(PoisonError::into_inner);
+        targets.values().cloned().collect()
+    }
+
+    pub fn snapshot(&self, kms: &str) -> Option<Arc<TargetSnapshot>> {
+        let targets = self.targets.read().unwrap_or_else(PoisonError::into_inner);
+        targets.get(kms).cloned()
+    }
+
+    /// Ready once every target has finished a cycle, or once the readiness timeout has passed
+    /// (so one dead KMS cannot keep the exporter out of a load balancer forever).
+    pub fn ready(&self) -> bool {
+        self.started.elapsed() >= self.ready_timeout
+            || self
+                .snapshots()
+                .iter()
+                .all(|s| s.exporter.cycles_finished > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_after_every_target_finished_a_cycle() {
+        let store = Store::new(["a", "b"], Duration::from_secs(3600));
+        assert!(!store.ready());
+        let mut a = TargetSnapshot::initial("a");
+        a.exporter.cycles_finished = 1;
+        store.publish(a);
+        assert!(!store.ready());
+        let mut b = TargetSnapshot::initial("b");
+        b.exporter.cycles_finished = 1;
+        store.publish(b);
+        assert!(store.ready());
+        assert_eq!(store.snapshot("a").unwrap().exporter.cycles_finished, 1);
+    }
+
+    #[test]
+    fn ready_after_the_timeout_even_if_a_target_never_answers() {
+        let store = Store::new(["a"], Duration::ZERO);
+        assert!(store.ready());
+    }
+}
