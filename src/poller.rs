@@ -1,0 +1,434 @@
+//! One task per KMS target: connect (with backoff), build the inventory, keep it current from
+//! manager events, read the per-cycle values, and publish a snapshot to the store after every
+//! cycle. The bookkeeping (`TargetState`) is pure; `run` is the I/O shell around it.
+//!
+//! Transparency (design §3.1): per-cycle reads happen in the read session, whose references are
+//! dropped by `Kms::end_cycle` at the end of every cycle (and of the inventory build);
+//! `getPipelines` is called only at (re)connect and for reconciliation, at most every
+//! `reconcile_interval` (10 min or more).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::inventory::{Applied, Inventory};
+use crate::kurento::api::{Kms, KmsError, KmsOptions};
+use crate::kurento::client::{RequestCounter, RequestIds};
+use crate::kurento::protocol::ManagerEvent;
+use crate::kurento::reconnect::Backoff;
+use crate::model::{ExporterStats, PollErrorReason, ServerState, TargetSnapshot};
+use crate::store::Store;
+
+/// How one target is polled.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// The `kms` label.
+    pub name: String,
+    pub kms: KmsOptions,
+    pub interval: Duration,
+    pub reconcile_interval: Duration,
+    /// The `interval` of `getUsedCpu` (it blocks its own connection that long).
+    pub cpu_sample: Duration,
+}
+
+/// Reads of new pipelines run this many at a time per read connection: KMS serves one request
+/// at a time per socket, so a little queueing per socket hides round-trip latency and no more.
+const READS_IN_FLIGHT_PER_CONNECTION: usize = 4;
+
+/// The pure bookkeeping of one target across connections and cycles.
+#[derive(Debug)]
+pub struct TargetState {
+    name: String,
+    stats: ExporterStats,
+    server_id: Option<String>,
+    server: Option<ServerState>,
+    inventory: Option<Inventory>,
+    up: bool,
+}
+
+impl TargetState {
+    pub fn new(name: &str) -> Self {
+        TargetState {
+            name: name.to_owned(),
+            stats: ExporterStats::default(),
+            server_id: None,
+            server: None,
+            inventory: None,
+            up: false,
+        }
+    }
+
+    /// A connection was established to a server with this `serverId`. A different id than the
+    /// last one seen means KMS restarted.
+    pub fn connected(&mut self, server_id: &str) {
+        if self
+            .server_id
+            .as_deref()
+            .is_some_and(|previous| previous != server_id)
+        {
+            self.stats.restarts_total += 1;
+        }
+        self.server_id = Some(server_id.to_owned());
+    }
+
+    /// The connection is gone or could not be made: nothing read before is fresh any more.
+    pub fn lost(&mut self, reason: PollErrorReason, detail: String) {
+        self.record_error(reason, detail);
+        self.up = false;
+        self.server = None;
+        self.inventory = None;
+    }
+
+    pub fn record_error(&mut self, reason: PollErrorReason, detail: String) {
+        *self.stats.poll_errors.entry(reason).or_default() += 1;
+        self.stats.last_error = Some(detail);
+    }
+
+    pub fn set_inventory(&mut self, inventory: Inventory) {
+        self.inventory = Some(inventory);
+    }
+
+    pub fn inventory_mut(&mut self) -> Option<&mut Inventory> {
+        self.inventory.as_mut()
+    }
+
+    /// Applies a manager event to the inventory and counts it by object type.
+    pub fn apply_event(&mut self, event: &ManagerEvent) {
+        let applied = match self.inventory.as_mut() {
+            Some(inventory) => inventory.apply(event),
+            // Events before the first inventory are still counted; the listing will hold them.
+            None => Inventory::default().apply(event),
+        };
+        let counters = match &applied {
+            Applied::Created(_) => &mut self.stats.objects_created_total,
+            Applied::Destroyed(_) => &mut self.stats.objects_destroyed_total,
+        };
+        let (Applied::Created(ty) | Applied::Destroyed(ty)) = applied;
+        *counters.entry(ty).or_default() += 1;
+    }
+
+    /// A cycle finished: `server` holds what was read, `up` whether every server read worked.
+    pub fn cycle_finished(&mut self, up: bool, server: Option<ServerState>, duration: Duration, now: f64) {
+        self.up = up;
+        self.server = server;
+        self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
+        self.stats.cycles_finished += 1;
+        if up {
+            self.stats.last_success_unix_seconds = Some(now);
+        }
+    }
+
+    /// A failed connection attempt also ends a cycle (readiness counts it: the answer is known).
+    pub fn attempt_failed(&mut self, duration: Duration) {
+        self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
+        self.stats.cycles_finished += 1;
+    }
+
+    pub fn snapshot(&self, requests_total: u64, now: f64) -> TargetSnapshot {
+        let mut stats = self.stats.clone();
+        stats.kms_requests_total = requests_total;
+        TargetSnapshot {
+            kms: self.name.clone(),
+            up: self.up,
+            taken_unix_seconds: now,
+            exporter: stats,
+            server: self.server.clone(),
+            objects: self.inventory.as_ref().map(Inventory::state),
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn reason_of(err: &KmsError) -> PollErrorReason {
+    PollErrorReason::from_label(err.reason())
+}
+
+/// Static server facts read once per connection.
+struct ServerFacts {
+    version: String,
+    cpu_count: Option<u32>,
+}
+
+/// Polls one target until `shutdown`.
+pub async fn run(spec: TargetSpec, store: Arc<Store>, ids: Arc<RequestIds>, shutdown: CancellationToken) {
+    let requests = RequestCounter::default();
+    let mut state = TargetState::new(&spec.name);
+    let mut backoff = Backoff::new(
+        Duration::from_millis(250),
+        spec.interval.clamp(Duration::from_secs(1), Duration::from_secs(30)),
+        seed_for(&spec.name),
+    );
+    loop {
+        let attempt = Instant::now();
+        let connected = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            c = Kms::connect(&spec.kms, ids.clone(), requests.clone()) => c,
+        };
+        match connected {
+            Ok((kms, events)) => {
+                backoff.reset();
+                state.connected(kms.server_id());
+                tracing::info!(kms = %spec.name, server_id = kms.server_id(), "connected to KMS");
+                let reason = watch(&spec, &kms, events, &mut state, &store, &requests, &shutdown).await;
+                let Some((reason, detail)) = reason else {
+                    return;
+                };
+                tracing::warn!(kms = %spec.name, reason = reason.label(), error = %detail, "lost KMS");
+                state.lost(reason, detail);
+            }
+            Err(err) => {
+                tracing::warn!(kms = %spec.name, reason = err.reason(), error = %err, "cannot connect to KMS");
+                state.lost(reason_of(&err), err.to_string());
+                state.attempt_failed(attempt.elapsed());
+            }
+        }
+        store.publish(state.snapshot(requests.get(), unix_now()));
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Watches one connected KMS until it is lost (returns why) or shutdown (returns `None`).
+async fn watch(
+    spec: &TargetSpec,
+    kms: &Kms,
+    mut events: mpsc::Receiver<ManagerEvent>,
+    state: &mut TargetState,
+    store: &Store,
+    requests: &RequestCounter,
+    shutdown: &CancellationToken,
+) -> Option<(PollErrorReason, String)> {
+    let facts = match read_facts(kms).await {
+        Ok(f) => f,
+        Err(err) => return Some((reason_of(&err), err.to_string())),
+    };
+    let in_flight = spec.kms.connections.max(1) * READS_IN_FLIGHT_PER_CONNECTION;
+    if let Err(err) = rebuild_inventory(kms, state, in_flight).await {
+        return Some((reason_of(&err), err.to_string()));
+    }
+    let mut ticker = tokio::time::interval(spec.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut reconcile = tokio::time::interval_at(Instant::now() + spec.reconcile_interval, spec.reconcile_interval);
+    reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            event = events.recv() => match event {
+                Some(event) => state.apply_event(&event),
+                None => return Some((PollErrorReason::Disconnected, "events connection closed".to_owned())),
+            },
+            _ = reconcile.tick() => {
+                if let Err(err) = rebuild_inventory(kms, state, in_flight).await {
+                    return Some((reason_of(&err), err.to_string()));
+                }
+            }
+            _ = ticker.tick() => {
+                // Apply what arrived before the cycle starts, so the snapshot is as fresh as it can be.
+                while let Ok(event) = events.try_recv() {
+                    state.apply_event(&event);
+                }
+                let lost = poll_cycle(spec, kms, &facts, state, in_flight).await;
+                store.publish(state.snapshot(requests.get(), unix_now()));
+                if let Some(lost) = lost {
+                    return Some(lost);
+                }
+            }
+        }
+    }
+}
+
+async fn read_facts(kms: &Kms) -> Result<ServerFacts, KmsError> {
+    let info = kms.get_info().await?;
+    let cpu_count = kms.get_cpu_count().await.ok();
+    Ok(ServerFacts {
+        version: info.version,
+        cpu_count,
+    })
+}
+
+/// Lists every object (pipelines, then children level by level; hubs own their ports) and
+/// replaces the inventory. Objects released meanwhile (40101) are simply left out.
+async fn rebuild_inventory(
+    kms: &Kms,
+    state: &mut TargetState,
+    in_flight: usize,
+) -> Result<(), KmsError> {
+    let listed = list_objects(kms, in_flight).await;
+    // Whatever happened, drop the references the listing took.
+    let ended = kms.end_cycle().await;
+    let ids = listed?;
+    ended?;
+    match state.inventory_mut() {
+        Some(inventory) => inventory.reconcile(ids),
+        None => state.set_inventory(Inventory::from_listing(ids)),
+    }
+    Ok(())
+}
+
+async fn list_objects(kms: &Kms, in_flight: usize) -> Result<Vec<String>, KmsError> {
+    let mut all = Vec::new();
+    let mut level = kms.get_pipelines().await?;
+    while !level.is_empty() {
+        let children: Vec<Result<Vec<String>, KmsError>> = stream::iter(level.iter())
+            .map(|id| kms.get_children(id))
+            .buffered(in_flight)
+            .collect()
+            .await;
+        all.append(&mut level);
+        for result in children {
+            match result {
+                Ok(mut ids) => level.append(&mut ids),
+                Err(err) if err.is_object_not_found() => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// One poll cycle. Returns why the connection is lost, if it is.
+async fn poll_cycle(
+    spec: &TargetSpec,
+    kms: &Kms,
+    facts: &ServerFacts,
+    state: &mut TargetState,
+    in_flight: usize,
+) -> Option<(PollErrorReason, String)> {
+    let started = Instant::now();
+    let missing = state
+        .inventory_mut()
+        .map(|inv| inv.pipelines_missing_metadata())
+        .unwrap_or_default();
+    let metadata = stream::iter(missing)
+        .map(|id| async move {
+            let created = kms.get_creation_time(&id).await;
+            let name = kms.get_name(&id).await;
+            (id, created, name)
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<_>>();
+    let (memory, sessions, cpu, metadata) = tokio::join!(
+        kms.get_used_memory(),
+        kms.get_sessions(),
+        kms.get_used_cpu(spec.cpu_sample),
+        metadata,
+    );
+    let ended = kms.end_cycle().await;
+
+    let mut failures: Vec<KmsError> = Vec::new();
+    let mut keep = |r: Result<_, KmsError>| r.map_err(|e| failures.push(e)).ok();
+    let memory = keep(memory);
+    let own = kms.own_sessions();
+    let sessions = keep(sessions).map(|s| s.iter().filter(|id| !own.contains(*id)).count() as u64);
+    let cpu = keep(cpu);
+    let _ = keep(ended);
+    let server_ok = failures.is_empty();
+
+    let mut object_failures = Vec::new();
+    if let Some(inventory) = state.inventory_mut() {
+        for (id, created, name) in metadata {
+            match (created, name) {
+                (Ok(created), Ok(name)) => inventory.set_metadata(&id, Some(name), created),
+                // Released between listing and reading: normal churn, the event will follow.
+                (Err(err), _) | (_, Err(err)) if err.is_object_not_found() => {}
+                (Err(err), _) | (_, Err(err)) => object_failures.push(err),
+            }
+        }
+    }
+    for err in failures.iter().chain(&object_failures) {
+        state.record_error(reason_of(err), err.to_string());
+    }
+    let server = ServerState {
+        version: facts.version.clone(),
+        server_id: kms.server_id().to_owned(),
+        cpu_count: facts.cpu_count,
+        cpu_used_percent: cpu,
+        memory_resident_kib: memory,
+        sessions,
+    };
+    state.cycle_finished(server_ok, Some(server), started.elapsed(), unix_now());
+    if kms.is_closed() {
+        let detail = failures
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "connection closed".to_owned());
+        return Some((PollErrorReason::Disconnected, detail));
+    }
+    None
+}
+
+/// A per-target seed, so targets do not retry in lockstep yet runs are reproducible.
+fn seed_for(name: &str) -> u64 {
+    name.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_server_id_counts_a_restart_but_the_first_does_not() {
+        let mut state = TargetState::new("a");
+        state.connected("s1");
+        state.connected("s1");
+        assert_eq!(state.stats.restarts_total, 0);
+        state.connected("s2");
+        assert_eq!(state.stats.restarts_total, 1);
+    }
+
+    #[test]
+    fn losing_kms_drops_everything_read_from_it_but_keeps_counters() {
+        let mut state = TargetState::new("a");
+        state.connected("s1");
+        state.set_inventory(Inventory::from_listing(["p_kurento.MediaPipeline".to_owned()]));
+        state.apply_event(&ManagerEvent::Created("q_kurento.MediaPipeline".into()));
+        state.cycle_finished(
+            true,
+            Some(ServerState {
+                version: "7".into(),
+                server_id: "s1".into(),
+                cpu_count: Some(2),
+                cpu_used_percent: Some(1.0),
+                memory_resident_kib: Some(1),
+                sessions: Some(1),
+            }),
+            Duration::from_millis(5),
+            100.0,
+        );
+        let snap = state.snapshot(7, 101.0);
+        assert!(snap.up);
+        assert_eq!(snap.objects.as_ref().unwrap().pipelines.len(), 2);
+        assert_eq!(snap.exporter.kms_requests_total, 7);
+        assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+
+        state.lost(PollErrorReason::Disconnected, "gone".into());
+        let snap = state.snapshot(9, 102.0);
+        assert!(!snap.up);
+        assert!(snap.server.is_none());
+        assert!(snap.objects.is_none());
+        assert_eq!(snap.exporter.objects_created_total["MediaPipeline"], 1);
+        assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Disconnected], 1);
+        assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+    }
+
+    #[test]
+    fn seeds_differ_by_target_and_are_stable() {
+        assert_eq!(seed_for("kms-a"), seed_for("kms-a"));
+        assert_ne!(seed_for("kms-a"), seed_for("kms-b"));
+    }
+}
