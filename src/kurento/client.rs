@@ -639,3 +639,64 @@ mod tls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn urls_lose_credentials_and_query() {
+        let cases = [
+            ("ws://127.0.0.1:8888/kurento", "ws://127.0.0.1:8888/kurento"),
+            ("ws://u:p@kms:8888/kurento", "ws://kms:8888/kurento"),
+            ("wss://u@kms/kurento?access_token=t", "wss://kms/kurento?…"),
+            ("ws://kms:8888/kurento/a@b", "ws://kms:8888/kurento/a@b"),
+            ("kms:8888", "kms:8888"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn requests_omit_null_params() {
+        assert_eq!(
+            encode_request(3, "connect", Value::Null).unwrap(),
+            r#"{"jsonrpc":"2.0","id":3,"method":"connect"}"#
+        );
+        assert_eq!(
+            encode_request(4, "ping", json!({})).unwrap(),
+            r#"{"jsonrpc":"2.0","id":4,"method":"ping","params":{}}"#
+        );
+    }
+
+    #[test]
+    fn reasons_are_a_closed_set() {
+        let errors = [
+            ClientError::Connect("x".into()),
+            ClientError::Timeout { method: "m".into() },
+            ClientError::Disconnected,
+            ClientError::Overloaded,
+            ClientError::Rpc(RpcError::kms(40101, "gone")),
+            ClientError::Decode("d".into()),
+        ];
+        let reasons: Vec<_> = errors.iter().map(ClientError::reason).collect();
+        assert_eq!(reasons, ClientError::REASONS);
+    }
+
+    #[test]
+    fn ids_start_at_one_and_increase() {
+        let ids = RequestIds::new();
+        assert_eq!((ids.next_id(), ids.next_id()), (1, 2));
+    }
+
+    #[test]
+    fn defaults_are_sensible() {
+        let opts = ClientOptions::default();
+        assert_eq!(opts.call_timeout, Duration::from_secs(10));
+        assert_eq!(opts.ping_interval, Duration::from_secs(30));
+        assert_eq!(opts.max_frame_bytes, 16 * 1024 * 1024);
+        assert_eq!(opts.max_pending, 1024);
+    }
+}

@@ -32,12 +32,12 @@ impl Backoff {
     }
 
     /// The delay before the next attempt, in `[base/2, base]`, then doubles the base (capped).
+    /// Whole milliseconds: the resolution of tokio's timer, so a sleep lasts exactly this long.
     pub fn next_delay(&mut self) -> Duration {
-        let base = self.base;
-        self.base = base.saturating_mul(2).min(self.max);
+        let base = millis(self.base);
+        self.base = self.base.saturating_mul(2).min(self.max);
         let fixed = base / 2;
-        let spread = nanos(base - fixed);
-        fixed + Duration::from_nanos(self.rng.random_range(0..=spread))
+        Duration::from_millis(fixed + self.rng.random_range(0..=base - fixed))
     }
 
     /// Back to the initial delay, after a success.
@@ -46,8 +46,8 @@ impl Backoff {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs `attempt` until it succeeds or `max_attempts` attempts failed, sleeping
