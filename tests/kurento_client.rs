@@ -711,3 +711,155 @@ async fn kms_reports_closed_when_a_connection_goes() {
     let err = kms.get_info().await.unwrap_err();
     assert_eq!(err.reason(), "disconnected");
 }
+
+// ---------------------------------------------------------------------------------------------
+// wss:// against a loopback TLS server. Test-only keys: a throwaway CA and a server certificate
+// for 127.0.0.1/localhost, valid until 2126.
+
+const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBrjCCAVOgAwIBAgIUXhGQD96kZOO71rTkSujABIdymRswCgYIKoZIzj0EAwIw
+IzEhMB8GA1UEAwwYa3VyZW50by1leHBvcnRlciB0ZXN0IENBMCAXDTI2MTEyMzAw
+MTUxMFoYDzIxMjYxMDMwMDAxNTEwWjAjMSEwHwYDVQQDDBhrdXJlbnRvLWV4cG9y
+dGVyIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQa43tiCvczInNY
+cytCyH+BsS9jjj9NXziKCQIjjNhtmAbkPQH5Pw/OY/UGfHY0uu5v47NorqLHToR2
+iuxnQkaPo2MwYTAdBgNVHQ4EFgQUZwHVEyYFu0zg2T7QHGxyczfP1cEwHwYDVR0j
+BBgwFoAUZwHVEyYFu0zg2T7QHGxyczfP1cEwDwYDVR0TAQH/BAUwAwEB/zAOBgNV
+HQ8BAf8EBAMCAgQwCgYIKoZIzj0EAwIDSQAwRgIhAKW53KsQIaWcveoLyvvp7sV6
+PZTizEPIp7lcwNybptdWAiEA+rrNrFmZeWMXjf0xDcWGLFXuvSB5OYF84lDHpd3O
+a3s=
+-----END CERTIFICATE-----
+";
+
+const TEST_SERVER_CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBuTCCAV+gAwIBAgIUC8EuNoCX51Nzd1noHYspBsoCtFswCgYIKoZIzj0EAwIw
+IzEhMB8GA1UEAwwYa3VyZW50by1leHBvcnRlciB0ZXN0IENBMCAXDTI2MTEyMzAw
+MTUxMFoYDzIxMjYxMDMwMDAxNTEwWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTAT
+BgcqhkjOPQIBBggqhkjOPQMBBwNCAASugbpn2mKe+UqbvAP61G+m0vze7wjGgIfq
+KBJc7+aFmGUxHqWNgD4jGpsWnkfps7CaPbbqpkMtcLX3TDG2qktoo34wfDAaBgNV
+HREEEzARgglsb2NhbGhvc3SHBH8AAAEwCQYDVR0TBAIwADATBgNVHSUEDDAKBggr
+BgEFBQcDATAdBgNVHQ4EFgQUdfck4EshLljsmRDQrNrHFk9QEDkwHwYDVR0jBBgw
+FoAUZwHVEyYFu0zg2T7QHGxyczfP1cEwCgYIKoZIzj0EAwIDSAAwRQIgUWfriG2r
+PjhezOLyVjFad5uXzu72nZ/rpp5vBHXuhV8CIQDfVVDW1QHX1gbRC8mnUz39myad
+hiQdvz0jhEPJ5H7XCg==
+-----END CERTIFICATE-----
+";
+
+const TEST_SERVER_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+EqE2qANqQtGGdkK
+7dhieK3LebhAdmDWQih20eh/QhyhRANCAASugbpn2mKe+UqbvAP61G+m0vze7wjG
+gIfqKBJc7+aFmGUxHqWNgD4jGpsWnkfps7CaPbbqpkMtcLX3TDG2qkto
+-----END PRIVATE KEY-----
+";
+
+/// A one-connection wss server answering one `ping`; returns its URL.
+async fn tls_server() -> String {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let cert = CertificateDer::from_pem_slice(TEST_SERVER_CERT_PEM.as_bytes()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(TEST_SERVER_KEY_PEM.as_bytes()).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("wss://{}/kurento", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        // A client that rejects the certificate ends the handshake here.
+        let Ok(tls) = acceptor.accept(tcp).await else {
+            return;
+        };
+        let mut ws = tokio_tungstenite::accept_async(tls).await.unwrap();
+        while let Some(Ok(Message::Text(text))) = ws.next().await {
+            let request: Value = serde_json::from_str(&text).unwrap();
+            let reply = json!({"id": request["id"], "jsonrpc": "2.0", "result": {"value": "pong"}});
+            ws.send(Message::text(reply.to_string())).await.unwrap();
+        }
+    });
+    url
+}
+
+async fn ping_over(url: &str, opts: &ClientOptions) -> Result<Value, ClientError> {
+    let (conn, _events) = Connection::open(
+        url,
+        opts,
+        Arc::new(RequestIds::new()),
+        RequestCounter::new(),
+    )
+    .await?;
+    conn.call("ping", Value::Null).await
+}
+
+#[tokio::test]
+async fn wss_trusts_a_custom_ca_file() {
+    let mut ca = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut ca, TEST_CA_PEM.as_bytes()).unwrap();
+    let opts = ClientOptions {
+        tls_ca_file: Some(ca.path().to_owned()),
+        ..quiet_options()
+    };
+    let url = tls_server().await;
+    let reply = guarded(ping_over(&url, &opts)).await.unwrap();
+    assert_eq!(reply["value"], "pong");
+}
+
+#[tokio::test]
+async fn wss_rejects_an_unknown_issuer_by_default() {
+    let url = tls_server().await;
+    let err = guarded(ping_over(&url, &quiet_options()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "connect", "{err}");
+}
+
+#[tokio::test]
+async fn wss_insecure_skip_verify_accepts_any_certificate() {
+    let opts = ClientOptions {
+        tls_insecure_skip_verify: true,
+        ..quiet_options()
+    };
+    let url = tls_server().await;
+    let reply = guarded(ping_over(&url, &opts)).await.unwrap();
+    assert_eq!(reply["value"], "pong");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool dispatch.
+
+#[tokio::test]
+async fn the_pool_sends_each_call_to_the_least_busy_connection() {
+    use kurento_exporter::kurento::pool::Pool;
+
+    let mut a = pair(quiet_options()).await;
+    let mut b = pair(quiet_options()).await;
+    let pool = Arc::new(Pool::from_connections(vec![a.conn.clone(), b.conn.clone()]));
+    let call = |n: u64| {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.call("invoke", json!({ "n": n })).await })
+    };
+
+    // First call lands somewhere; the second must go to the other, idle connection.
+    let first = call(1);
+    let (busy, idle) = tokio::select! {
+        r = a.peer.request() => ((&mut a, r), &mut b),
+        r = b.peer.request() => ((&mut b, r), &mut a),
+    };
+    let second = call(2);
+    let second_request = idle.peer.request().await;
+    assert_eq!(second_request["params"]["n"], 2);
+    assert_eq!(busy.1["params"]["n"], 1);
+    idle.peer.reply(&second_request, json!("two")).await;
+    busy.0.peer.reply(&busy.1, json!("one")).await;
+    assert_eq!(guarded(first).await.unwrap().unwrap(), json!("one"));
+    assert_eq!(guarded(second).await.unwrap().unwrap(), json!("two"));
+
+    assert!(!pool.is_closed());
+    a.conn.close();
+    guarded(pool.closed()).await;
+    assert!(pool.is_closed(), "one closed connection closes the pool");
+}
