@@ -438,6 +438,12 @@ impl SocketTask {
                     }
                 }
                 _ = tokio::time::sleep_until(next_ping), if pinging && ping.is_none() => {
+                    // Calls in flight already probe the socket (with their own timeouts), and a
+                    // ping queued behind a slow call (getUsedCpu) would time out for no fault.
+                    if !self.shared.lock().pending.is_empty() {
+                        next_ping = Instant::now() + self.ping_interval;
+                        continue;
+                    }
                     let id = self.shared.ids.next_id();
                     let frame = match encode_request(id, "ping", Value::Null) {
                         Ok(frame) => frame,
