@@ -271,8 +271,9 @@ impl Connection {
         ))
     }
 
-    /// Calls `method` and returns the reply's `result`. `Value::Null` params are omitted from
-    /// the frame (KMS treats an absent `params` differently from `{}` for `connect`).
+    /// Calls `method` and returns the reply's `result` (a KMS error reply is
+    /// [`ClientError::Rpc`]). `Value::Null` params are left out of the frame, as kurento-client
+    /// sends `connect` and `ping`.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
         self.call_with_timeout(method, params, self.call_timeout)
             .await
