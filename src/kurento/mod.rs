@@ -1,4 +1,12 @@
 //! Talking to KMS: wire protocol, JSON-RPC client, reconnect policy, connection pool and typed
 //! operations. Knows KMS, not Prometheus.
 
+pub mod api;
+pub mod client;
+pub mod pool;
 pub mod protocol;
+pub mod reconnect;
+
+pub use api::{Kms, KmsError, KmsOptions};
+pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
+pub use reconnect::Backoff;

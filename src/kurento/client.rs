@@ -1,0 +1,709 @@
+//! One JSON-RPC connection to KMS.
+//!
+//! A single tokio task owns the WebSocket. Callers hold a cheap [`Connection`] handle: a call
+//! registers a oneshot under a fresh request id in the shared pending map, queues its frame for the
+//! task, and waits for the reply with a timeout. The task matches replies by id (so replies may
+//! arrive in any order), forwards `onEvent` notifications to an event channel, pings KMS, and when
+//! the socket goes away fails every pending call with [`ClientError::Disconnected`] at once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{self, Event, Incoming, Request, RpcError};
+
+/// Tuning of one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientOptions {
+    /// How long a call waits for its reply.
+    pub call_timeout: Duration,
+    /// How long opening the WebSocket (TCP, TLS and HTTP upgrade) may take.
+    pub connect_timeout: Duration,
+    /// Interval of the JSON-RPC `ping` keepalive; zero disables it.
+    pub ping_interval: Duration,
+    /// Largest frame/message accepted from KMS; a bigger one closes the connection.
+    pub max_frame_bytes: usize,
+    /// Calls allowed in flight at once; one more fails with [`ClientError::Overloaded`].
+    pub max_pending: usize,
+    /// Events buffered for a slow consumer; overflowing closes the connection (rather than
+    /// silently losing inventory events or stalling replies).
+    pub event_buffer: usize,
+    /// PEM file with the CA certificate(s) that sign KMS's `wss://` certificate. When set, only
+    /// these roots are trusted; otherwise the bundled WebPKI roots are.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Accept any `wss://` server certificate. For lab use only.
+    pub tls_insecure_skip_verify: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            call_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            max_frame_bytes: 16 * 1024 * 1024,
+            max_pending: 1024,
+            event_buffer: 4096,
+            tls_ca_file: None,
+            tls_insecure_skip_verify: false,
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    /// The connection could not be opened. Carries the URL without credentials or query.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("`{method}` got no reply in time")]
+    Timeout { method: String },
+    #[error("connection to KMS closed")]
+    Disconnected,
+    #[error("too many calls in flight")]
+    Overloaded,
+    #[error(transparent)]
+    Rpc(RpcError),
+    #[error("unexpected reply: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// A label from a closed set, for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ClientError::Connect(_) => "connect",
+            ClientError::Timeout { .. } => "timeout",
+            ClientError::Disconnected => "disconnected",
+            ClientError::Overloaded => "overloaded",
+            ClientError::Rpc(_) => "kms_error",
+            ClientError::Decode(_) => "decode",
+        }
+    }
+
+    /// Every label [`ClientError::reason`] can return.
+    pub const REASONS: [&'static str; 6] = [
+        "connect",
+        "timeout",
+        "disconnected",
+        "overloaded",
+        "kms_error",
+        "decode",
+    ];
+}
+
+/// Process-wide request id source. KMS caches replies by (session, id) for 20 s (protocol §1.2),
+/// so ids are never reused, even across connections and reconnects.
+#[derive(Debug)]
+pub struct RequestIds(AtomicU64);
+
+impl RequestIds {
+    pub fn new() -> Self {
+        RequestIds(AtomicU64::new(1))
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts request frames sent (pings included); shared by every connection of one target.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(Arc<AtomicU64>);
+
+impl RequestCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn increment(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+type Reply = Result<Value, ClientError>;
+
+struct State {
+    closed: bool,
+    pending: HashMap<u64, oneshot::Sender<Reply>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    closed: CancellationToken,
+    ids: Arc<RequestIds>,
+    garbage_frames: AtomicU64,
+    unmatched_replies: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the map inconsistent (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks the connection gone and fails every pending call.
+    fn shut_down(&self) {
+        let pending = {
+            let mut state = self.lock();
+            state.closed = true;
+            std::mem::take(&mut state.pending)
+        };
+        for (_, tx) in pending {
+            let _ = tx.send(Err(ClientError::Disconnected));
+        }
+        self.closed.cancel();
+    }
+}
+
+/// Removes a call's pending entry when the call ends in any way (reply, timeout, drop).
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().pending.remove(&self.id);
+    }
+}
+
+/// A handle on one KMS connection. Cloning is cheap; the socket closes when every handle is
+/// dropped, when [`Connection::close`] is called, or when KMS goes away.
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+    outgoing: mpsc::Sender<String>,
+    max_pending: usize,
+    call_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("closed", &self.is_closed())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Opens a WebSocket to `url` (`ws://` or `wss://`) and starts its task. The event receiver
+    /// yields decoded `onEvent` notifications and ends when the connection closes.
+    pub async fn open(
+        url: &str,
+        opts: &ClientOptions,
+        ids: Arc<RequestIds>,
+        requests: RequestCounter,
+    ) -> Result<(Connection, mpsc::Receiver<Event>), ClientError> {
+        let shown = redact_url(url);
+        let connector = tls::connector(url, opts)
+            .map_err(|cause| ClientError::Connect(format!("{shown}: {cause}")))?;
+        let config = WebSocketConfig::default()
+            .max_frame_size(Some(opts.max_frame_bytes))
+            .max_message_size(Some(opts.max_frame_bytes));
+        let connecting =
+            tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector);
+        let (ws, _response) = match tokio::time::timeout(opts.connect_timeout, connecting).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return Err(ClientError::Connect(format!("{shown}: {e}"))),
+            Err(_) => {
+                return Err(ClientError::Connect(format!(
+                    "{shown}: no answer within {}",
+                    humantime::format_duration(opts.connect_timeout)
+                )));
+            }
+        };
+
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                closed: false,
+                pending: HashMap::new(),
+            }),
+            closed: CancellationToken::new(),
+            ids,
+            garbage_frames: AtomicU64::new(0),
+            unmatched_replies: AtomicU64::new(0),
+        });
+        let max_pending = opts.max_pending.max(1);
+        let (outgoing, outgoing_rx) = mpsc::channel(max_pending);
+        let (events_tx, events_rx) = mpsc::channel(opts.event_buffer.max(1));
+        let task = SocketTask {
+            shared: shared.clone(),
+            requests,
+            events: events_tx,
+            ping_interval: opts.ping_interval,
+            ping_timeout: opts.call_timeout,
+            url: shown,
+        };
+        tokio::spawn(task.run(ws, outgoing_rx));
+        Ok((
+            Connection {
+                shared,
+                outgoing,
+                max_pending,
+                call_timeout: opts.call_timeout,
+            },
+            events_rx,
+        ))
+    }
+
+    /// Calls `method` and returns the reply's `result` (a KMS error reply is
+    /// [`ClientError::Rpc`]). `Value::Null` params are left out of the frame, as kurento-client
+    /// sends `connect` and `ping`.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.call_with_timeout(method, params, self.call_timeout)
+            .await
+    }
+
+    /// Like [`Connection::call`] with an explicit timeout (for calls that take long on purpose,
+    /// such as `getUsedCpu`).
+    pub async fn call_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        let id = self.shared.ids.next_id();
+        let frame = encode_request(id, method, params)?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.shared.lock();
+            if state.closed {
+                return Err(ClientError::Disconnected);
+            }
+            if state.pending.len() >= self.max_pending {
+                return Err(ClientError::Overloaded);
+            }
+            state.pending.insert(id, tx);
+        }
+        let _guard = PendingGuard {
+            shared: &self.shared,
+            id,
+        };
+        match self.outgoing.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(ClientError::Overloaded),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(ClientError::Disconnected),
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Err(_) => Err(ClientError::Timeout {
+                method: method.to_owned(),
+            }),
+        }
+    }
+
+    /// Calls currently waiting for a reply.
+    pub fn in_flight(&self) -> usize {
+        self.shared.lock().pending.len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.is_cancelled()
+    }
+
+    /// Resolves once the connection is gone.
+    pub async fn closed(&self) {
+        self.shared.closed.cancelled().await
+    }
+
+    /// Closes the connection; pending calls fail with [`ClientError::Disconnected`].
+    pub fn close(&self) {
+        self.shared.shut_down();
+    }
+
+    /// Frames that could not be decoded (logged and skipped).
+    pub fn garbage_frames(&self) -> u64 {
+        self.shared.garbage_frames.load(Ordering::Relaxed)
+    }
+
+    /// Replies whose id matched no waiting call (late after a timeout, or unknown).
+    pub fn unmatched_replies(&self) -> u64 {
+        self.shared.unmatched_replies.load(Ordering::Relaxed)
+    }
+}
+
+fn encode_request(id: u64, method: &str, params: Value) -> Result<String, ClientError> {
+    let mut request = Request::new(id, method, Value::Null);
+    request.params = (!params.is_null()).then_some(params);
+    serde_json::to_string(&request)
+        .map_err(|e| ClientError::Decode(format!("cannot encode `{method}` request: {e}")))
+}
+
+/// The URL as it may appear in logs and errors: no user info, no query (it may hold a token).
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let rest = match rest.split_once('?') {
+        Some((before, _)) => format!("{before}?…"),
+        None => rest.to_owned(),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => rest[at + 1..].to_owned(),
+        None => rest,
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{rest}"),
+        None => rest,
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Why the socket task stopped.
+enum Exit {
+    /// Every handle was dropped or `close()` was called: close the socket politely.
+    Local,
+    /// KMS closed, the socket failed, or the keepalive failed: nothing more to say to KMS.
+    Remote,
+}
+
+struct SocketTask {
+    shared: Arc<Shared>,
+    requests: RequestCounter,
+    events: mpsc::Sender<Event>,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    url: String,
+}
+
+impl SocketTask {
+    async fn run(self, mut ws: Socket, mut outgoing: mpsc::Receiver<String>) {
+        let exit = self.pump(&mut ws, &mut outgoing).await;
+        // Fail pending calls before the (possibly slow) close handshake.
+        self.shared.shut_down();
+        if let Exit::Local = exit {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        }
+        tracing::debug!(url = %self.url, "KMS connection closed");
+    }
+
+    async fn pump(&self, ws: &mut Socket, outgoing: &mut mpsc::Receiver<String>) -> Exit {
+        let pinging = !self.ping_interval.is_zero();
+        let mut next_ping = Instant::now() + self.ping_interval;
+        // (id, deadline) of the unanswered keepalive ping.
+        let mut ping: Option<(u64, Instant)> = None;
+        loop {
+            let ping_deadline = ping.map(|(_, deadline)| deadline);
+            tokio::select! {
+                _ = self.shared.closed.cancelled() => return Exit::Local,
+                frame = outgoing.recv() => {
+                    let Some(frame) = frame else { return Exit::Local };
+                    if let Err(e) = ws.send(Message::text(frame)).await {
+                        tracing::warn!(url = %self.url, error = %e, "KMS socket write failed");
+                        return Exit::Remote;
+                    }
+                    self.requests.increment();
+                }
+                message = ws.next() => {
+                    let message = match message {
+                        Some(Ok(message)) => message,
+                        Some(Err(e)) => {
+                            tracing::warn!(url = %self.url, error = %e, "KMS socket read failed");
+                            return Exit::Remote;
+                        }
+                        None => return Exit::Remote,
+                    };
+                    match self.on_message(message, &mut ping) {
+                        Ok(()) => {}
+                        Err(exit) => return exit,
+                    }
+                }
+                _ = tokio::time::sleep_until(next_ping), if pinging && ping.is_none() => {
+                    // Calls in flight already probe the socket (with their own timeouts), and a
+                    // ping queued behind a slow call (getUsedCpu) would time out for no fault.
+                    if !self.shared.lock().pending.is_empty() {
+                        next_ping = Instant::now() + self.ping_interval;
+                        continue;
+                    }
+                    let id = self.shared.ids.next_id();
+                    let frame = match encode_request(id, "ping", Value::Null) {
+                        Ok(frame) => frame,
+                        Err(_) => return Exit::Remote,
+                    };
+                    if let Err(e) = ws.send(Message::text(frame)).await {
+                        tracing::warn!(url = %self.url, error = %e, "KMS socket write failed");
+                        return Exit::Remote;
+                    }
+                    self.requests.increment();
+                    let now = Instant::now();
+                    ping = Some((id, now + self.ping_timeout));
+                    next_ping = now + self.ping_interval;
+                }
+                _ = sleep_until_opt(ping_deadline) => {
+                    tracing::warn!(url = %self.url, "KMS did not answer ping; closing connection");
+                    return Exit::Remote;
+                }
+            }
+        }
+    }
+
+    /// Handles one received message; `Err` ends the connection.
+    fn on_message(&self, message: Message, ping: &mut Option<(u64, Instant)>) -> Result<(), Exit> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => return Err(Exit::Remote),
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Binary(_) | Message::Frame(_) => {
+                self.garbage("binary frame");
+                return Ok(());
+            }
+        };
+        match protocol::decode_incoming(text.as_str()) {
+            Ok(Incoming::Response {
+                id: Some(id),
+                outcome,
+            }) => {
+                if ping.is_some_and(|(ping_id, _)| ping_id == id) {
+                    *ping = None;
+                    if let Err(e) = outcome {
+                        tracing::warn!(url = %self.url, error = %e, "KMS rejected ping; closing connection");
+                        return Err(Exit::Remote);
+                    }
+                    return Ok(());
+                }
+                let waiter = self.shared.lock().pending.remove(&id);
+                match waiter {
+                    Some(tx) => {
+                        let _ = tx.send(outcome.map_err(ClientError::Rpc));
+                    }
+                    None => {
+                        self.shared
+                            .unmatched_replies
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(url = %self.url, id, "dropping reply to no waiting call (late or unknown)");
+                    }
+                }
+            }
+            Ok(Incoming::Response { id: None, outcome }) => {
+                self.shared
+                    .unmatched_replies
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(url = %self.url, ?outcome, "dropping reply without a usable id");
+            }
+            Ok(Incoming::Notification { method, params }) => {
+                if method != "onEvent" {
+                    tracing::debug!(url = %self.url, %method, "ignoring notification");
+                    return Ok(());
+                }
+                let Some(event) = Event::from_params(&params) else {
+                    self.garbage("malformed onEvent");
+                    return Ok(());
+                };
+                match self.events.try_send(event) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(url = %self.url, "event consumer too slow; closing connection");
+                        return Err(Exit::Local);
+                    }
+                }
+            }
+            Err(e) => self.garbage(&e.to_string()),
+        }
+        Ok(())
+    }
+
+    fn garbage(&self, why: &str) {
+        self.shared.garbage_frames.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(url = %self.url, why, "ignoring undecodable frame from KMS");
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The rustls connector for `wss://` URLs.
+mod tls {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::WebPkiSupportedAlgorithms;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use tokio_tungstenite::Connector;
+
+    use super::ClientOptions;
+
+    /// `None` (plain) for `ws://`; a rustls config for `wss://`.
+    pub fn connector(url: &str, opts: &ClientOptions) -> Result<Option<Connector>, String> {
+        let is_tls = url
+            .get(..6)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("wss://"));
+        if !is_tls {
+            return Ok(None);
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?;
+        let config = if opts.tls_insecure_skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(
+                    provider.signature_verification_algorithms,
+                )))
+                .with_no_client_auth()
+        } else {
+            builder
+                .with_root_certificates(roots(opts)?)
+                .with_no_client_auth()
+        };
+        Ok(Some(Connector::Rustls(Arc::new(config))))
+    }
+
+    fn roots(opts: &ClientOptions) -> Result<RootCertStore, String> {
+        let mut roots = RootCertStore::empty();
+        let Some(path) = &opts.tls_ca_file else {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            return Ok(roots);
+        };
+        let shown = path.display();
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read CA file {shown}: {e}"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("bad PEM in CA file {shown}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("CA file {shown} holds no certificate"));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("bad certificate in CA file {shown}: {e}"))?;
+        }
+        Ok(roots)
+    }
+
+    /// `tls_insecure_skip_verify`: trusts any certificate but still checks handshake signatures.
+    #[derive(Debug)]
+    struct AcceptAnyCert(WebPkiSupportedAlgorithms);
+
+    impl ServerCertVerifier for AcceptAnyCert {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_schemes()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn urls_lose_credentials_and_query() {
+        let cases = [
+            ("ws://127.0.0.1:8888/kurento", "ws://127.0.0.1:8888/kurento"),
+            ("ws://u:p@kms:8888/kurento", "ws://kms:8888/kurento"),
+            ("wss://u@kms/kurento?access_token=t", "wss://kms/kurento?…"),
+            ("ws://kms:8888/kurento/a@b", "ws://kms:8888/kurento/a@b"),
+            ("kms:8888", "kms:8888"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn requests_omit_null_params() {
+        assert_eq!(
+            encode_request(3, "connect", Value::Null).unwrap(),
+            r#"{"jsonrpc":"2.0","id":3,"method":"connect"}"#
+        );
+        assert_eq!(
+            encode_request(4, "ping", json!({})).unwrap(),
+            r#"{"jsonrpc":"2.0","id":4,"method":"ping","params":{}}"#
+        );
+    }
+
+    #[test]
+    fn reasons_are_a_closed_set() {
+        let errors = [
+            ClientError::Connect("x".into()),
+            ClientError::Timeout { method: "m".into() },
+            ClientError::Disconnected,
+            ClientError::Overloaded,
+            ClientError::Rpc(RpcError::kms(40101, "gone")),
+            ClientError::Decode("d".into()),
+        ];
+        let reasons: Vec<_> = errors.iter().map(ClientError::reason).collect();
+        assert_eq!(reasons, ClientError::REASONS);
+    }
+
+    #[test]
+    fn ids_start_at_one_and_increase() {
+        let ids = RequestIds::new();
+        assert_eq!((ids.next_id(), ids.next_id()), (1, 2));
+    }
+
+    #[test]
+    fn defaults_are_sensible() {
+        let opts = ClientOptions::default();
+        assert_eq!(opts.call_timeout, Duration::from_secs(10));
+        assert_eq!(opts.ping_interval, Duration::from_secs(30));
+        assert_eq!(opts.max_frame_bytes, 16 * 1024 * 1024);
+        assert_eq!(opts.max_pending, 1024);
+    }
+}
