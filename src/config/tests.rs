@@ -1,3 +1,6 @@
+// figment::Jail closures return figment::Error, which is large; irrelevant in tests.
+#![allow(clippy::result_large_err)]
+
 use super::*;
 use figment::Jail;
 use std::io::Write;
