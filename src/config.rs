@@ -262,7 +262,15 @@ impl std::error::Error for ConfigErrors {}
 /// Loads the configuration from defaults, `file`, the process environment and `cli`, then
 /// validates it. `file`, when given, must exist.
 pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Config, ConfigErrors> {
-    load_with_env(file, Env::prefixed(ENV_PREFIX).split(ENV_SPLIT), cli)
+    load_with_env(file, env_provider(), cli)
+}
+
+/// The `KURENTO_EXPORTER_*` environment layer. `KURENTO_EXPORTER_REVISION` is a build-time
+/// variable (see `cli::revision`), so its presence at run time must not fail strict decoding.
+pub fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .split(ENV_SPLIT)
+        .ignore(&["revision"])
 }
 
 /// [`load`] with an explicit provider in place of the process environment (tests, embedding).

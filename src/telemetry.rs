@@ -11,6 +11,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, LogLevel};
 
@@ -18,7 +19,7 @@ use crate::config::{LogFormat, LogLevel};
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error("cannot install the log subscriber: {0}")]
-    Install(#[from] tracing::subscriber::SetGlobalDefaultError),
+    Install(#[from] tracing_subscriber::util::TryInitError),
 }
 
 impl From<LogLevel> for LevelFilter {
@@ -33,10 +34,12 @@ impl From<LogLevel> for LevelFilter {
     }
 }
 
-/// Installs the process-wide subscriber writing to stderr. Call once, early in `main`.
+/// Installs the process-wide subscriber writing to stderr, and routes `log` records (from
+/// dependencies such as tungstenite) into it. Call once, early in `main`.
 pub fn init(level: LogLevel, format: LogFormat) -> Result<(), TelemetryError> {
-    let subscriber = tracing_subscriber::registry().with(layer(level, format, io::stderr));
-    tracing::subscriber::set_global_default(subscriber)?;
+    tracing_subscriber::registry()
+        .with(layer(level, format, io::stderr))
+        .try_init()?;
     Ok(())
 }
 

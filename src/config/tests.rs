@@ -511,6 +511,7 @@ fn layering_file_then_env_then_cli() {
 fn env_only_configuration_and_env_errors_name_the_variable() {
     Jail::expect_with(|jail| {
         jail.set_env("KURENTO_EXPORTER_POLL__CONNECTIONS", "4");
+        jail.set_env("KURENTO_EXPORTER_REVISION", "abc123");
         let config = load(None, &CliOverrides::default()).unwrap();
         assert_eq!(config.poll.connections, 4);
         assert_eq!(config.targets()[0].connections, 4);
