@@ -1,0 +1,305 @@
+//! Command line (Prometheus-style dotted flags) and the `check-config` subcommand.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, CliOverrides, LogFormat, LogLevel};
+
+/// The crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git revision baked in at build time through `KURENTO_EXPORTER_REVISION`, or `"unknown"`.
+pub fn revision() -> &'static str {
+    option_env!("KURENTO_EXPORTER_REVISION")
+        .filter(|r| !r.is_empty())
+        .unwrap_or("unknown")
+}
+
+/// What `--version` prints after the program name, e.g. `0.1.0 (revision 1a2b3c4)`.
+pub fn version_string() -> String {
+    format!("{VERSION} (revision {})", revision())
+}
+
+static LONG_VERSION: LazyLock<String> = LazyLock::new(version_string);
+
+/// kurento_exporter: Prometheus exporter for Kurento Media Server.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(name = "kurento_exporter", version = LONG_VERSION.as_str(), about)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, defaults and KURENTO_EXPORTER_* variables apply.
+    #[arg(long = "config.file", value_name = "PATH", global = true)]
+    pub config_file: Option<PathBuf>,
+    /// Address to listen on for HTTP requests, host:port or :port.
+    #[arg(long = "web.listen-address", value_name = "ADDR", global = true)]
+    pub listen_address: Option<String>,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", global = true)]
+    pub telemetry_path: Option<String>,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, global = true)]
+    pub log_level: Option<LogLevel>,
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands; none given means [`Command::Run`].
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run the exporter (the default).
+    Run,
+    /// Validate the configuration, print every problem, and exit (0 = valid, 1 = invalid).
+    CheckConfig,
+    /// Run the built-in simulated KMS.
+    Simulate {
+        /// Address for the simulated KMS WebSocket, e.g. 127.0.0.1:8888.
+        #[arg(long, value_name = "ADDR")]
+        listen: SocketAddr,
+        /// Scenario file (TOML); the built-in scenario when absent.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+    },
+    /// Run the simulated KMS and the exporter on it, to see the metrics in one command.
+    Demo {
+        /// Scenario file (TOML); the built-in lively scenario when absent.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+    },
+}
+
+impl Cli {
+    /// The subcommand to run, defaulting to `run`.
+    pub fn command_or_default(&self) -> Command {
+        self.command.clone().unwrap_or(Command::Run)
+    }
+
+    /// The flag values that override the configuration file and environment.
+    pub fn overrides(&self) -> CliOverrides {
+        CliOverrides {
+            listen_address: self.listen_address.clone(),
+            telemetry_path: self.telemetry_path.clone(),
+            log_level: self.log_level,
+            log_format: self.log_format,
+        }
+    }
+
+    /// The `--config.file` path, if given.
+    pub fn config_file(&self) -> Option<&Path> {
+        self.config_file.as_deref()
+    }
+}
+
+/// Exit code of `check-config` for a valid configuration.
+pub const EXIT_OK: u8 = 0;
+/// Exit code of `check-config` (and of a refused start) for an invalid configuration.
+pub const EXIT_INVALID_CONFIG: u8 = 1;
+
+/// Loads and validates the configuration like a start would; returns the report to print and the
+/// process exit code.
+pub fn check_config(file: Option<&Path>, overrides: &CliOverrides) -> (String, u8) {
+    report(config::load(file, overrides))
+}
+
+/// The `check-config` report for a load result (pure, for tests).
+pub fn report(result: Result<config::Config, config::ConfigErrors>) -> (String, u8) {
+    match result {
+        Ok(config) => {
+            let names: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+            (
+                format!("config OK: {} target(s): {}", names.len(), names.join(", ")),
+                EXIT_OK,
+            )
+        }
+        Err(errors) => (
+            format!("config invalid: {} problem(s):\n{errors}", errors.len()),
+            EXIT_INVALID_CONFIG,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::io::Write;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("kurento_exporter").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_run() {
+        let cli = parse(&[]);
+        assert_eq!(cli.command, None);
+        assert_eq!(cli.command_or_default(), Command::Run);
+        assert_eq!(cli.overrides(), CliOverrides::default());
+    }
+
+    #[test]
+    fn dotted_flags_become_overrides() {
+        let cli = parse(&[
+            "--config.file",
+            "/etc/kurento_exporter.toml",
+            "--web.listen-address=:9999",
+            "--web.telemetry-path",
+            "/m",
+            "--log.level",
+            "debug",
+            "--log.format=json",
+        ]);
+        assert_eq!(
+            cli.config_file(),
+            Some(Path::new("/etc/kurento_exporter.toml"))
+        );
+        assert_eq!(cli.command_or_default(), Command::Run);
+        assert_eq!(
+            cli.overrides(),
+            CliOverrides {
+                listen_address: Some(":9999".to_owned()),
+                telemetry_path: Some("/m".to_owned()),
+                log_level: Some(LogLevel::Debug),
+                log_format: Some(LogFormat::Json),
+            }
+        );
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let cases: Vec<(Vec<&str>, Command)> = vec![
+            (vec!["run"], Command::Run),
+            (vec!["check-config"], Command::CheckConfig),
+            (
+                vec!["simulate", "--listen", "127.0.0.1:8888"],
+                Command::Simulate {
+                    listen: "127.0.0.1:8888".parse().unwrap(),
+                    scenario: None,
+                },
+            ),
+            (
+                vec!["simulate", "--listen", "0.0.0.0:0", "--scenario", "s.toml"],
+                Command::Simulate {
+                    listen: "0.0.0.0:0".parse().unwrap(),
+                    scenario: Some(PathBuf::from("s.toml")),
+                },
+            ),
+            (vec!["demo"], Command::Demo { scenario: None }),
+            (
+                vec!["demo", "--scenario", "x.toml"],
+                Command::Demo {
+                    scenario: Some(PathBuf::from("x.toml")),
+                },
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(&args).command_or_default(), want, "args {args:?}");
+        }
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = parse(&["demo", "--web.listen-address", "127.0.0.1:0"]);
+        assert_eq!(cli.command_or_default(), Command::Demo { scenario: None });
+        assert_eq!(
+            cli.overrides().listen_address.as_deref(),
+            Some("127.0.0.1:0")
+        );
+
+        let cli = parse(&["check-config", "--config.file", "c.toml"]);
+        assert_eq!(cli.command_or_default(), Command::CheckConfig);
+        assert_eq!(cli.config_file(), Some(Path::new("c.toml")));
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected() {
+        let cases: &[&[&str]] = &[
+            &["--log.level", "loud"],
+            &["--log.format", "xml"],
+            &["simulate"],
+            &["simulate", "--listen", "nowhere"],
+            &["frobnicate"],
+            &["--web.listen_address", ":1"],
+        ];
+        for args in cases {
+            let result = Cli::try_parse_from(
+                std::iter::once("kurento_exporter").chain(args.iter().copied()),
+            );
+            assert!(result.is_err(), "args {args:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn version_flag_prints_version_and_revision() {
+        let err = Cli::try_parse_from(["kurento_exporter", "--version"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert_eq!(
+            err.to_string(),
+            format!("kurento_exporter {VERSION} (revision {})\n", revision())
+        );
+    }
+
+    #[test]
+    fn report_of_a_valid_config_lists_targets() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(
+            b"[[targets]]\nname = \"kms-a\"\nurl = \"ws://a/kurento\"\n[[targets]]\nname = \"kms-b\"\nurl = \"ws://b/kurento\"\n",
+        )
+        .unwrap();
+        let result = config::load_with_env(
+            Some(file.path()),
+            figment::providers::Serialized::defaults(
+                std::collections::HashMap::<String, String>::new(),
+            ),
+            &CliOverrides::default(),
+        );
+        assert_eq!(
+            report(result),
+            ("config OK: 2 target(s): kms-a, kms-b".to_owned(), EXIT_OK)
+        );
+    }
+
+    #[test]
+    fn report_of_an_invalid_config_lists_every_problem() {
+        let errors = config::ConfigErrors(vec![
+            config::ConfigError {
+                key: "poll.connections".to_owned(),
+                message: "must be between 1 and 16, got 0".to_owned(),
+            },
+            config::ConfigError {
+                key: "targets[0].name".to_owned(),
+                message: "must not be empty".to_owned(),
+            },
+        ]);
+        assert_eq!(
+            report(Err(errors)),
+            (
+                "config invalid: 2 problem(s):\npoll.connections: must be between 1 and 16, got 0\ntargets[0].name: must not be empty"
+                    .to_owned(),
+                EXIT_INVALID_CONFIG
+            )
+        );
+    }
+
+    #[test]
+    fn check_config_reports_a_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.toml");
+        let (text, code) = check_config(Some(&path), &CliOverrides::default());
+        assert_eq!(code, EXIT_INVALID_CONFIG);
+        assert!(
+            text.starts_with("config invalid: 1 problem(s):\nconfig file: cannot read"),
+            "{text}"
+        );
+        assert!(text.contains("nope.toml"), "{text}");
+    }
+}

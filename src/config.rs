@@ -1,0 +1,734 @@
+//! Exporter configuration (design §6).
+//!
+//! Layers, lowest to highest precedence: built-in defaults < TOML file (`--config.file`, which must
+//! exist when given) < environment `KURENTO_EXPORTER_*` (nested keys split on `__`, e.g.
+//! `KURENTO_EXPORTER_POLL__INTERVAL=30s`) < command-line flags. Decoding is strict (unknown keys
+//! are errors) and [`Config::validate`] reports every problem at once, each naming its key path.
+//!
+//! [`load`] has no side effects besides reading the file and the environment, so it can be called
+//! again for a reload.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Provider};
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::redact_url;
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "KURENTO_EXPORTER_";
+/// Separator of nested keys in environment variable names (`POLL__INTERVAL` is `poll.interval`).
+pub const ENV_SPLIT: &str = "__";
+/// The target used when none is configured.
+pub const DEFAULT_TARGET_NAME: &str = "default";
+/// The KMS URL of the default target.
+pub const DEFAULT_TARGET_URL: &str = "ws://127.0.0.1:8888/kurento";
+
+/// Longest accepted target name (it becomes the `kms` label value).
+pub const MAX_TARGET_NAME_LEN: usize = 64;
+/// Bounds of `connections` (read connections per KMS).
+pub const MIN_CONNECTIONS: u32 = 1;
+pub const MAX_CONNECTIONS: u32 = 16;
+/// Shortest poll interval.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest reconciliation interval: `getPipelines` makes its session an owner of every object,
+/// so calling it often would keep garbage alive (protocol §5.2).
+pub const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Verbosity of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Shape of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `key=value` pairs, one event per line.
+    #[default]
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The whole configuration, as decoded (see [`Config::targets`] for per-target effective values).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub web: WebConfig,
+    pub log: LogConfig,
+    pub poll: PollConfig,
+    /// After [`load`], never empty: an empty list becomes the single default target.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// `[web]`: the exporter's own HTTP server.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// `host:port`, or `:port` for every IPv4 address.
+    pub listen_address: String,
+    /// Path of the exposition.
+    pub telemetry_path: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen_address: "0.0.0.0:9888".to_owned(),
+            telemetry_path: "/metrics".to_owned(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+/// `[poll]`: how KMS is read; `interval`, `timeout` and `connections` are per-target defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollConfig {
+    /// Time between the starts of two poll cycles.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Timeout of each KMS call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Read connections per KMS (the CPU sampler has its own, on top).
+    pub connections: u32,
+    /// Period of the `getPipelines` reconciliation of the inventory.
+    #[serde(with = "humantime_serde")]
+    pub reconcile_interval: Duration,
+    /// Sampling window of `getUsedCpu` (the call blocks its connection that long).
+    #[serde(with = "humantime_serde")]
+    pub cpu_sample: Duration,
+    /// `/-/ready` turns ready after this long even if some target never finished a cycle.
+    #[serde(with = "humantime_serde")]
+    pub ready_timeout: Duration,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+            connections: 2,
+            reconcile_interval: MIN_RECONCILE_INTERVAL,
+            cpu_sample: Duration::from_secs(1),
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[[targets]]`: one KMS. Unset optional values fall back to `[poll]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The `kms` label value.
+    pub name: String,
+    /// `ws://` or `wss://` URL of the KMS JSON-RPC endpoint.
+    pub url: String,
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub connections: Option<u32>,
+    /// PEM file of extra CA certificates trusted for `wss://`.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Accept any server certificate for `wss://` (testing only).
+    #[serde(default)]
+    pub tls_insecure_skip_verify: bool,
+}
+
+impl TargetConfig {
+    fn default_target() -> Self {
+        TargetConfig {
+            name: DEFAULT_TARGET_NAME.to_owned(),
+            url: DEFAULT_TARGET_URL.to_owned(),
+            interval: None,
+            timeout: None,
+            connections: None,
+            tls_ca_file: None,
+            tls_insecure_skip_verify: false,
+        }
+    }
+}
+
+/// One target with every setting resolved against `[poll]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedTarget {
+    pub name: String,
+    /// As configured; may contain credentials, so log [`ResolvedTarget::redacted_url`] instead.
+    pub url: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub connections: u32,
+    pub reconcile_interval: Duration,
+    pub cpu_sample: Duration,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_insecure_skip_verify: bool,
+}
+
+impl ResolvedTarget {
+    /// The URL with any userinfo replaced, safe for logs.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CliOverrides {
+    pub listen_address: Option<String>,
+    pub telemetry_path: Option<String>,
+    pub log_level: Option<LogLevel>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// One configuration problem: the key path it concerns and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key path, e.g. `targets[1].url`, or `config file` for I/O problems.
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found; displayed one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Loads the configuration from defaults, `file`, the process environment and `cli`, then
+/// validates it. `file`, when given, must exist.
+pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Config, ConfigErrors> {
+    load_with_env(file, env_provider(), cli)
+}
+
+/// The `KURENTO_EXPORTER_*` environment layer. `KURENTO_EXPORTER_REVISION` is a build-time
+/// variable (see `cli::revision`), so its presence at run time must not fail strict decoding.
+pub fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .split(ENV_SPLIT)
+        .ignore(&["revision"])
+}
+
+/// [`load`] with an explicit provider in place of the process environment (tests, embedding).
+pub fn load_with_env(
+    file: Option<&Path>,
+    env: impl Provider,
+    cli: &CliOverrides,
+) -> Result<Config, ConfigErrors> {
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        // Checked here so that the error names the path; figment's own error does not.
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(ConfigErrors(vec![ConfigError::new(
+                "config file",
+                format!("cannot read {:?}: {e}", path.display().to_string()),
+            )]));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let figment = figment
+        .merge(env)
+        .merge(Serialized::defaults(cli.as_layer()));
+    let mut config: Config = figment.extract().map_err(figment_errors)?;
+    if config.targets.is_empty() {
+        config.targets.push(TargetConfig::default_target());
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+impl CliOverrides {
+    /// The overrides shaped like the config file, with unset values omitted.
+    fn as_layer(&self) -> CliLayer<'_> {
+        CliLayer {
+            web: CliWeb {
+                listen_address: self.listen_address.as_deref(),
+                telemetry_path: self.telemetry_path.as_deref(),
+            },
+            log: CliLog {
+                level: self.log_level,
+                format: self.log_format,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CliLayer<'a> {
+    web: CliWeb<'a>,
+    log: CliLog,
+}
+
+#[derive(Serialize)]
+struct CliWeb<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    telemetry_path: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CliLog {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<LogLevel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<LogFormat>,
+}
+
+/// Turns figment's decoding errors into key-path errors that say where the value came from.
+fn figment_errors(error: figment::Error) -> ConfigErrors {
+    ConfigErrors(
+        error
+            .into_iter()
+            .map(|e| {
+                let mut message = describe_kind(&e.kind);
+                if let Some(md) = &e.metadata {
+                    match &md.source {
+                        Some(figment::Source::File(path)) => {
+                            message.push_str(&format!(" (in {} {})", md.name, path.display()))
+                        }
+                        Some(source) => message.push_str(&format!(" (in {source})")),
+                        None if md.name.contains("environment variable") && !e.path.is_empty() => {
+                            message.push_str(&format!(
+                                " (in environment variable {})",
+                                env_var_name(&e.path)
+                            ));
+                        }
+                        None => message.push_str(&format!(" (in {})", md.name)),
+                    }
+                }
+                ConfigError::new(key_path(&e.path), message)
+            })
+            .collect(),
+    )
+}
+
+/// figment's wording, minus its nested backquotes for the common cases.
+fn describe_kind(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::UnknownField(found, expected) => {
+            format!(
+                "unknown key {found:?}, expected one of: {}",
+                expected.join(", ")
+            )
+        }
+        Kind::MissingField(field) => format!("missing key {field:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// `["poll", "interval"]` -> `KURENTO_EXPORTER_POLL__INTERVAL`.
+fn env_var_name(path: &[String]) -> String {
+    format!("{ENV_PREFIX}{}", path.join(ENV_SPLIT).to_uppercase())
+}
+
+/// `["targets", "1", "url"]` -> `targets[1].url`.
+fn key_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        if segment.parse::<usize>().is_ok() && !out.is_empty() {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    if out.is_empty() {
+        "config".to_owned()
+    } else {
+        out
+    }
+}
+
+/// Parses a listen address; `:9888` means every IPv4 address, as Prometheus exporters accept.
+pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
+    let parsed = match s.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), p))
+            .map_err(|e| e.to_string()),
+        None => s.parse::<SocketAddr>().map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|_| {
+        format!("invalid socket address {s:?}: expected host:port, e.g. 0.0.0.0:9888 or :9888")
+    })
+}
+
+fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+impl Config {
+    /// The listen address as a socket address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        parse_listen_address(&self.web.listen_address)
+            .map_err(|m| ConfigError::new("web.listen_address", m))
+    }
+
+    /// Targets with every setting resolved against `[poll]`, in configuration order.
+    pub fn targets(&self) -> Vec<ResolvedTarget> {
+        self.targets
+            .iter()
+            .map(|t| ResolvedTarget {
+                name: t.name.clone(),
+                url: t.url.clone(),
+                interval: t.interval.unwrap_or(self.poll.interval),
+                timeout: t.timeout.unwrap_or(self.poll.timeout),
+                connections: t.connections.unwrap_or(self.poll.connections),
+                reconcile_interval: self.poll.reconcile_interval,
+                cpu_sample: self.poll.cpu_sample,
+                tls_ca_file: t.tls_ca_file.clone(),
+                tls_insecure_skip_verify: t.tls_insecure_skip_verify,
+            })
+            .collect()
+    }
+
+    /// Checks every rule and returns all problems, in key order.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        self.validate_web(&mut errors);
+        self.validate_poll(&mut errors);
+        self.validate_targets(&mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn validate_web(&self, errors: &mut Vec<ConfigError>) {
+        if let Err(e) = self.listen_addr() {
+            errors.push(e);
+        }
+        let path = &self.web.telemetry_path;
+        let key = "web.telemetry_path";
+        if !path.starts_with('/') {
+            errors.push(ConfigError::new(
+                key,
+                format!("must start with '/', got {path:?}"),
+            ));
+        } else if path == "/" {
+            errors.push(ConfigError::new(
+                key,
+                "must not be \"/\" (that is the landing page)",
+            ));
+        } else if path.starts_with("/-/") {
+            errors.push(ConfigError::new(
+                key,
+                format!("must not be under \"/-/\" (reserved), got {path:?}"),
+            ));
+        }
+    }
+
+    fn validate_poll(&self, errors: &mut Vec<ConfigError>) {
+        let p = &self.poll;
+        check_interval(errors, "poll.interval", p.interval);
+        let timeout_ok = check_positive(errors, "poll.timeout", p.timeout);
+        if timeout_ok && !p.interval.is_zero() && p.timeout >= p.interval {
+            errors.push(ConfigError::new(
+                "poll.timeout",
+                format!(
+                    "must be less than poll.interval ({}), got {}",
+                    fmt_duration(p.interval),
+                    fmt_duration(p.timeout)
+                ),
+            ));
+        }
+        check_connections(errors, "poll.connections", p.connections);
+        if check_positive(errors, "poll.reconcile_interval", p.reconcile_interval)
+            && p.reconcile_interval < MIN_RECONCILE_INTERVAL
+        {
+            errors.push(ConfigError::new(
+                "poll.reconcile_interval",
+                format!(
+                    "must be at least {} (getPipelines keeps every object alive), got {}",
+                    fmt_duration(MIN_RECONCILE_INTERVAL),
+                    fmt_duration(p.reconcile_interval)
+                ),
+            ));
+        }
+        if check_positive(errors, "poll.cpu_sample", p.cpu_sample)
+            && timeout_ok
+            && p.cpu_sample >= p.timeout
+        {
+            errors.push(ConfigError::new(
+                "poll.cpu_sample",
+                format!(
+                    "must be less than poll.timeout ({}), got {}",
+                    fmt_duration(p.timeout),
+                    fmt_duration(p.cpu_sample)
+                ),
+            ));
+        }
+        check_positive(errors, "poll.ready_timeout", p.ready_timeout);
+    }
+
+    fn validate_targets(&self, errors: &mut Vec<ConfigError>) {
+        let mut first_index: HashMap<&str, usize> = HashMap::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let key = |field: &str| format!("targets[{i}].{field}");
+            if let Err(m) = check_target_name(&t.name) {
+                errors.push(ConfigError::new(key("name"), m));
+            } else if let Some(j) = first_index.get(t.name.as_str()) {
+                errors.push(ConfigError::new(
+                    key("name"),
+                    format!("duplicate of targets[{j}].name {:?}", t.name),
+                ));
+            } else {
+                first_index.insert(&t.name, i);
+            }
+
+            let scheme = match check_target_url(&t.url) {
+                Ok(scheme) => Some(scheme),
+                Err(m) => {
+                    errors.push(ConfigError::new(key("url"), m));
+                    None
+                }
+            };
+            if scheme == Some(UrlScheme::Ws) {
+                if t.tls_ca_file.is_some() {
+                    errors.push(ConfigError::new(
+                        key("tls_ca_file"),
+                        "only allowed with a wss:// url",
+                    ));
+                }
+                if t.tls_insecure_skip_verify {
+                    errors.push(ConfigError::new(
+                        key("tls_insecure_skip_verify"),
+                        "only allowed with a wss:// url",
+                    ));
+                }
+            }
+
+            self.validate_target_timing(errors, i, t);
+            if let Some(c) = t.connections {
+                check_connections(errors, &key("connections"), c);
+            }
+        }
+    }
+
+    /// Per-target interval/timeout checks; the combination is only re-checked when the target
+    /// overrides one of them, so a bad `[poll]` is reported once.
+    fn validate_target_timing(&self, errors: &mut Vec<ConfigError>, i: usize, t: &TargetConfig) {
+        let interval_ok = match t.interval {
+            Some(d) => check_interval(errors, &format!("targets[{i}].interval"), d),
+            None => !self.poll.interval.is_zero(),
+        };
+        let timeout_ok = match t.timeout {
+            Some(d) => check_positive(errors, &format!("targets[{i}].timeout"), d),
+            None => !self.poll.timeout.is_zero(),
+        };
+        let overridden = t.interval.is_some() || t.timeout.is_some();
+        if !(overridden && interval_ok && timeout_ok) {
+            return;
+        }
+        let interval = t.interval.unwrap_or(self.poll.interval);
+        let timeout = t.timeout.unwrap_or(self.poll.timeout);
+        if timeout >= interval {
+            let error = if t.timeout.is_some() {
+                ConfigError::new(
+                    format!("targets[{i}].timeout"),
+                    format!(
+                        "must be less than the interval ({}), got {}",
+                        fmt_duration(interval),
+                        fmt_duration(timeout)
+                    ),
+                )
+            } else {
+                ConfigError::new(
+                    format!("targets[{i}].interval"),
+                    format!(
+                        "must be greater than the timeout ({}), got {}",
+                        fmt_duration(timeout),
+                        fmt_duration(interval)
+                    ),
+                )
+            };
+            errors.push(error);
+        }
+        if t.timeout.is_some() && !self.poll.cpu_sample.is_zero() && self.poll.cpu_sample >= timeout
+        {
+            errors.push(ConfigError::new(
+                format!("targets[{i}].timeout"),
+                format!(
+                    "must be greater than poll.cpu_sample ({}), got {}",
+                    fmt_duration(self.poll.cpu_sample),
+                    fmt_duration(timeout)
+                ),
+            ));
+        }
+    }
+}
+
+/// Pushes an error unless `d > 0`; returns whether it is.
+fn check_positive(errors: &mut Vec<ConfigError>, key: &str, d: Duration) -> bool {
+    if d.is_zero() {
+        errors.push(ConfigError::new(key, "must be greater than 0"));
+        false
+    } else {
+        true
+    }
+}
+
+/// Pushes an error unless `d >= MIN_INTERVAL`; returns whether it is.
+fn check_interval(errors: &mut Vec<ConfigError>, key: &str, d: Duration) -> bool {
+    if !check_positive(errors, key, d) {
+        return false;
+    }
+    if d < MIN_INTERVAL {
+        errors.push(ConfigError::new(
+            key,
+            format!(
+                "must be at least {}, got {}",
+                fmt_duration(MIN_INTERVAL),
+                fmt_duration(d)
+            ),
+        ));
+        return false;
+    }
+    true
+}
+
+fn check_connections(errors: &mut Vec<ConfigError>, key: &str, c: u32) {
+    if !(MIN_CONNECTIONS..=MAX_CONNECTIONS).contains(&c) {
+        errors.push(ConfigError::new(
+            key,
+            format!("must be between {MIN_CONNECTIONS} and {MAX_CONNECTIONS}, got {c}"),
+        ));
+    }
+}
+
+fn check_target_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    let len = name.chars().count();
+    if len > MAX_TARGET_NAME_LEN {
+        return Err(format!(
+            "must be at most {MAX_TARGET_NAME_LEN} characters, got {len}"
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
+    if !name.chars().all(allowed) {
+        return Err(format!(
+            "{name:?} may only contain A-Z, a-z, 0-9, '_', '.', ':' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UrlScheme {
+    Ws,
+    Wss,
+}
+
+fn check_target_url(url: &str) -> Result<UrlScheme, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL {:?}: {e}", redact_url(url)))?;
+    let scheme = match uri.scheme_str() {
+        Some("ws") => UrlScheme::Ws,
+        Some("wss") => UrlScheme::Wss,
+        Some(other) => return Err(format!("scheme must be ws or wss, got {other:?}")),
+        None => {
+            return Err(format!(
+                "must be an absolute ws:// or wss:// URL, got {:?}",
+                redact_url(url)
+            ));
+        }
+    };
+    match uri.host() {
+        Some(h) if !h.is_empty() => {}
+        _ => return Err(format!("has no host: {:?}", redact_url(url))),
+    }
+    // `http::Uri` accepts any text after the host's ':' and then reports no port at all.
+    let port_ok = uri
+        .authority()
+        .and_then(|a| explicit_port(a.as_str()))
+        .is_none_or(|p| p.is_empty() || p.parse::<u16>().is_ok());
+    if !port_ok {
+        return Err(format!("invalid port in {:?}", redact_url(url)));
+    }
+    Ok(scheme)
+}
+
+/// The text after the host's ':' in an authority (`user@host:port`, `[v6]:port`), if any.
+fn explicit_port(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.rfind(']') {
+        Some(end) => &host_port[end + 1..],
+        None => host_port,
+    };
+    after_host.rsplit_once(':').map(|(_, port)| port)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,538 @@
+// figment::Jail closures return figment::Error, which is large; irrelevant in tests.
+#![allow(clippy::result_large_err)]
+
+use super::*;
+use figment::Jail;
+use std::io::Write;
+
+/// An environment layer with nothing in it, so tests do not read the process environment.
+fn no_env() -> Serialized<HashMap<String, String>> {
+    Serialized::defaults(HashMap::new())
+}
+
+fn toml_file(content: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(content.as_bytes()).unwrap();
+    f
+}
+
+fn load_toml(content: &str) -> Result<Config, ConfigErrors> {
+    let f = toml_file(content);
+    load_with_env(Some(f.path()), no_env(), &CliOverrides::default())
+}
+
+fn messages(errors: &ConfigErrors) -> Vec<String> {
+    errors.iter().map(ToString::to_string).collect()
+}
+
+fn target(name: &str, url: &str) -> TargetConfig {
+    TargetConfig {
+        name: name.to_owned(),
+        url: url.to_owned(),
+        interval: None,
+        timeout: None,
+        connections: None,
+        tls_ca_file: None,
+        tls_insecure_skip_verify: false,
+    }
+}
+
+fn valid() -> Config {
+    Config {
+        targets: vec![target("kms-a", "ws://10.0.0.5:8888/kurento")],
+        ..Config::default()
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn defaults_with_no_file_give_the_default_target() {
+    let config = load_with_env(None, no_env(), &CliOverrides::default()).unwrap();
+    assert_eq!(config.web.listen_address, "0.0.0.0:9888");
+    assert_eq!(config.web.telemetry_path, "/metrics");
+    assert_eq!(config.log.level, LogLevel::Info);
+    assert_eq!(config.log.format, LogFormat::Logfmt);
+    assert_eq!(config.poll, PollConfig::default());
+    assert_eq!(
+        config.listen_addr().unwrap(),
+        "0.0.0.0:9888".parse().unwrap()
+    );
+    assert_eq!(
+        config.targets(),
+        vec![ResolvedTarget {
+            name: "default".to_owned(),
+            url: "ws://127.0.0.1:8888/kurento".to_owned(),
+            interval: secs(15),
+            timeout: secs(10),
+            connections: 2,
+            reconcile_interval: secs(600),
+            cpu_sample: secs(1),
+            tls_ca_file: None,
+            tls_insecure_skip_verify: false,
+        }]
+    );
+}
+
+#[test]
+fn full_file_is_decoded_and_targets_resolved() {
+    let config = load_toml(
+        r#"
+[web]
+listen_address = ":9999"
+telemetry_path = "/m"
+[log]
+level = "debug"
+format = "json"
+[poll]
+interval = "30s"
+timeout = "5s"
+connections = 3
+reconcile_interval = "1h"
+cpu_sample = "2s"
+ready_timeout = "2m"
+[[targets]]
+name = "kms-a"
+url = "ws://10.0.0.5:8888/kurento"
+[[targets]]
+name = "kms-b"
+url = "wss://kms-b.example/kurento"
+interval = "1m"
+timeout = "20s"
+connections = 1
+tls_ca_file = "/etc/ca.pem"
+tls_insecure_skip_verify = true
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.listen_addr().unwrap(),
+        "0.0.0.0:9999".parse().unwrap()
+    );
+    assert_eq!(config.log.level, LogLevel::Debug);
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.poll.ready_timeout, secs(120));
+    let targets = config.targets();
+    assert_eq!(targets.len(), 2);
+    assert_eq!(
+        (
+            targets[0].interval,
+            targets[0].timeout,
+            targets[0].connections
+        ),
+        (secs(30), secs(5), 3)
+    );
+    assert_eq!(targets[0].reconcile_interval, secs(3600));
+    assert_eq!(targets[0].cpu_sample, secs(2));
+    assert_eq!(
+        (
+            targets[1].interval,
+            targets[1].timeout,
+            targets[1].connections
+        ),
+        (secs(60), secs(20), 1)
+    );
+    assert_eq!(targets[1].tls_ca_file, Some(PathBuf::from("/etc/ca.pem")));
+    assert!(targets[1].tls_insecure_skip_verify);
+}
+
+#[test]
+fn validation_error_table() {
+    type Mutate = fn(&mut Config);
+    let cases: Vec<(&str, Mutate, Vec<&str>)> = vec![
+        ("valid", |_| {}, vec![]),
+        (
+            "empty name",
+            |c| c.targets[0].name = String::new(),
+            vec!["targets[0].name: must not be empty"],
+        ),
+        (
+            "long name",
+            |c| c.targets[0].name = "a".repeat(65),
+            vec!["targets[0].name: must be at most 64 characters, got 65"],
+        ),
+        (
+            "bad characters",
+            |c| c.targets[0].name = "kms a/1".to_owned(),
+            vec![
+                "targets[0].name: \"kms a/1\" may only contain A-Z, a-z, 0-9, '_', '.', ':' and '-'",
+            ],
+        ),
+        (
+            "duplicate name",
+            |c| {
+                c.targets.push(target("kms-b", "ws://b/kurento"));
+                c.targets.push(target("kms-a", "ws://c/kurento"));
+            },
+            vec!["targets[2].name: duplicate of targets[0].name \"kms-a\""],
+        ),
+        (
+            "http scheme",
+            |c| {
+                c.targets.push(target("kms-b", "http://b:8888/kurento"));
+            },
+            vec!["targets[1].url: scheme must be ws or wss, got \"http\""],
+        ),
+        (
+            "relative url",
+            |c| c.targets[0].url = "/kurento".to_owned(),
+            vec!["targets[0].url: must be an absolute ws:// or wss:// URL, got \"/kurento\""],
+        ),
+        (
+            "port out of range, credentials redacted",
+            |c| c.targets[0].url = "ws://u:pw@kms:99999/kurento".to_owned(),
+            vec!["targets[0].url: invalid port in \"ws://xxxxx@kms:99999/kurento\""],
+        ),
+        (
+            "unparsable url",
+            |c| c.targets[0].url = "ws://kms a/kurento".to_owned(),
+            vec!["targets[0].url: invalid URL \"ws://kms a/kurento\": invalid uri character"],
+        ),
+        (
+            "port not a number",
+            |c| c.targets[0].url = "ws://kms:abc/kurento".to_owned(),
+            vec!["targets[0].url: invalid port in \"ws://kms:abc/kurento\""],
+        ),
+        (
+            "no host",
+            |c| c.targets[0].url = "ws://:8888/kurento".to_owned(),
+            vec!["targets[0].url: has no host: \"ws://:8888/kurento\""],
+        ),
+        (
+            "tls options with ws",
+            |c| {
+                c.targets[0].tls_ca_file = Some(PathBuf::from("/ca.pem"));
+                c.targets[0].tls_insecure_skip_verify = true;
+            },
+            vec![
+                "targets[0].tls_ca_file: only allowed with a wss:// url",
+                "targets[0].tls_insecure_skip_verify: only allowed with a wss:// url",
+            ],
+        ),
+        (
+            "zero durations",
+            |c| {
+                c.poll.interval = Duration::ZERO;
+                c.poll.timeout = Duration::ZERO;
+                c.poll.reconcile_interval = Duration::ZERO;
+                c.poll.cpu_sample = Duration::ZERO;
+                c.poll.ready_timeout = Duration::ZERO;
+            },
+            vec![
+                "poll.interval: must be greater than 0",
+                "poll.timeout: must be greater than 0",
+                "poll.reconcile_interval: must be greater than 0",
+                "poll.cpu_sample: must be greater than 0",
+                "poll.ready_timeout: must be greater than 0",
+            ],
+        ),
+        (
+            "sub-second interval",
+            |c| {
+                c.poll.interval = Duration::from_millis(500);
+                c.poll.timeout = Duration::from_millis(200);
+                c.poll.cpu_sample = Duration::from_millis(100);
+            },
+            vec!["poll.interval: must be at least 1s, got 500ms"],
+        ),
+        (
+            "timeout not below interval",
+            |c| c.poll.timeout = secs(15),
+            vec!["poll.timeout: must be less than poll.interval (15s), got 15s"],
+        ),
+        (
+            "cpu sample not below timeout",
+            |c| c.poll.cpu_sample = secs(10),
+            vec!["poll.cpu_sample: must be less than poll.timeout (10s), got 10s"],
+        ),
+        (
+            "connections out of range",
+            |c| {
+                c.poll.connections = 0;
+                c.targets[0].connections = Some(17);
+            },
+            vec![
+                "poll.connections: must be between 1 and 16, got 0",
+                "targets[0].connections: must be between 1 and 16, got 17",
+            ],
+        ),
+        (
+            "reconcile too often",
+            |c| c.poll.reconcile_interval = secs(300),
+            vec![
+                "poll.reconcile_interval: must be at least 10m (getPipelines keeps every object alive), got 5m",
+            ],
+        ),
+        (
+            "target timeout not below its interval",
+            |c| {
+                c.targets[0].interval = Some(secs(5));
+                c.targets[0].timeout = Some(secs(5));
+            },
+            vec!["targets[0].timeout: must be less than the interval (5s), got 5s"],
+        ),
+        (
+            "target interval not above the default timeout",
+            |c| c.targets[0].interval = Some(secs(10)),
+            vec!["targets[0].interval: must be greater than the timeout (10s), got 10s"],
+        ),
+        (
+            "target timeout not above cpu sample",
+            |c| c.targets[0].timeout = Some(secs(1)),
+            vec!["targets[0].timeout: must be greater than poll.cpu_sample (1s), got 1s"],
+        ),
+        (
+            "target durations",
+            |c| {
+                c.targets[0].interval = Some(Duration::ZERO);
+                c.targets[0].timeout = Some(Duration::ZERO);
+            },
+            vec![
+                "targets[0].interval: must be greater than 0",
+                "targets[0].timeout: must be greater than 0",
+            ],
+        ),
+        (
+            "telemetry path without slash",
+            |c| c.web.telemetry_path = "metrics".to_owned(),
+            vec!["web.telemetry_path: must start with '/', got \"metrics\""],
+        ),
+        (
+            "telemetry path is root",
+            |c| c.web.telemetry_path = "/".to_owned(),
+            vec!["web.telemetry_path: must not be \"/\" (that is the landing page)"],
+        ),
+        (
+            "telemetry path reserved",
+            |c| c.web.telemetry_path = "/-/metrics".to_owned(),
+            vec!["web.telemetry_path: must not be under \"/-/\" (reserved), got \"/-/metrics\""],
+        ),
+        (
+            "listen address",
+            |c| c.web.listen_address = "localhost".to_owned(),
+            vec![
+                "web.listen_address: invalid socket address \"localhost\": expected host:port, e.g. 0.0.0.0:9888 or :9888",
+            ],
+        ),
+        (
+            "every problem at once",
+            |c| {
+                c.web.telemetry_path = "x".to_owned();
+                c.poll.connections = 99;
+                c.targets[0].name = String::new();
+                c.targets[0].url = "tcp://h".to_owned();
+            },
+            vec![
+                "web.telemetry_path: must start with '/', got \"x\"",
+                "poll.connections: must be between 1 and 16, got 99",
+                "targets[0].name: must not be empty",
+                "targets[0].url: scheme must be ws or wss, got \"tcp\"",
+            ],
+        ),
+    ];
+    for (name, mutate, want) in cases {
+        let mut config = valid();
+        mutate(&mut config);
+        let got = match config.validate() {
+            Ok(()) => vec![],
+            Err(e) => messages(&e),
+        };
+        assert_eq!(got, want, "case {name}");
+    }
+}
+
+#[test]
+fn valid_edge_values_pass() {
+    let mut c = valid();
+    c.poll.interval = secs(1);
+    c.poll.timeout = Duration::from_millis(999);
+    c.poll.cpu_sample = Duration::from_millis(500);
+    c.poll.connections = 16;
+    c.targets[0].name = format!("{}:_.-9", "A".repeat(59));
+    c.targets.push(target("kms-b", "wss://[::1]:8433/kurento"));
+    c.targets[1].tls_insecure_skip_verify = true;
+    c.web.listen_address = "[::]:9888".to_owned();
+    assert_eq!(c.validate(), Ok(()));
+}
+
+#[test]
+fn listen_address_forms() {
+    let cases = [
+        (":9888", Some("0.0.0.0:9888")),
+        ("127.0.0.1:0", Some("127.0.0.1:0")),
+        ("[::1]:9888", Some("[::1]:9888")),
+        (":", None),
+        (":99999", None),
+        ("9888", None),
+        ("localhost:9888", None),
+        ("", None),
+    ];
+    for (input, want) in cases {
+        let got = parse_listen_address(input).ok();
+        assert_eq!(got, want.map(|w| w.parse().unwrap()), "input {input:?}");
+    }
+}
+
+#[test]
+fn errors_display_one_problem_per_line() {
+    let errors = ConfigErrors(vec![
+        ConfigError::new("a", "first"),
+        ConfigError::new("b.c", "second"),
+    ]);
+    assert_eq!(errors.to_string(), "a: first\nb.c: second");
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_path() {
+    let f = toml_file("[poll]\nintervall = \"15s\"\n");
+    let errors = load_with_env(Some(f.path()), no_env(), &CliOverrides::default()).unwrap_err();
+    let got = messages(&errors);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0],
+        format!(
+            "poll.intervall: unknown key \"intervall\", expected one of: interval, timeout, \
+             connections, reconcile_interval, cpu_sample, ready_timeout (in TOML file {})",
+            f.path().display()
+        )
+    );
+}
+
+#[test]
+fn unknown_top_level_section_is_rejected() {
+    let errors = load_toml("[pol]\ninterval = \"15s\"\n").unwrap_err();
+    let got = messages(&errors);
+    assert!(
+        got[0].starts_with("pol: unknown key \"pol\", expected one of: web, log, poll, targets"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn unknown_target_key_names_its_index() {
+    let errors = load_toml(
+        "[[targets]]\nname = \"a\"\nurl = \"ws://a\"\n[[targets]]\nname = \"b\"\nurl = \"ws://b\"\nuri = \"x\"\n",
+    )
+    .unwrap_err();
+    let got = messages(&errors);
+    assert!(
+        got[0].starts_with("targets[1].uri: unknown key \"uri\""),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn bad_duration_names_the_key() {
+    let errors = load_toml("[poll]\ninterval = \"15 parsecs\"\n").unwrap_err();
+    let got = messages(&errors);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("poll.interval: "), "{got:?}");
+    assert!(got[0].contains("parsecs"), "{got:?}");
+}
+
+#[test]
+fn missing_target_url_is_reported() {
+    let errors = load_toml("[[targets]]\nname = \"a\"\n").unwrap_err();
+    let got = messages(&errors);
+    assert!(
+        got[0].starts_with("targets[0]: missing key \"url\""),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn file_values_are_validated_too() {
+    let errors = load_toml("[poll]\nconnections = 0\n").unwrap_err();
+    assert_eq!(
+        messages(&errors),
+        vec!["poll.connections: must be between 1 and 16, got 0"]
+    );
+}
+
+#[test]
+fn missing_file_error_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.toml");
+    let errors = load_with_env(Some(&path), no_env(), &CliOverrides::default()).unwrap_err();
+    let got = messages(&errors);
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with(&format!(
+            "config file: cannot read {:?}: ",
+            path.display().to_string()
+        )),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn layering_file_then_env_then_cli() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "c.toml",
+            "[web]\nlisten_address = \":1001\"\ntelemetry_path = \"/file\"\n[log]\nlevel = \"warn\"\n[poll]\ninterval = \"20s\"\nconnections = 3\n",
+        )?;
+        let path = jail.directory().join("c.toml");
+        let none = CliOverrides::default();
+
+        let config = load(Some(&path), &none).unwrap();
+        assert_eq!(config.web.listen_address, ":1001");
+        assert_eq!(config.poll.interval, secs(20));
+
+        jail.set_env("KURENTO_EXPORTER_WEB__LISTEN_ADDRESS", ":1002");
+        jail.set_env("KURENTO_EXPORTER_POLL__INTERVAL", "30s");
+        jail.set_env("KURENTO_EXPORTER_LOG__LEVEL", "error");
+        let config = load(Some(&path), &none).unwrap();
+        assert_eq!(config.web.listen_address, ":1002");
+        assert_eq!(config.web.telemetry_path, "/file");
+        assert_eq!(config.poll.interval, secs(30));
+        assert_eq!(config.poll.connections, 3);
+        assert_eq!(config.log.level, LogLevel::Error);
+
+        let cli = CliOverrides {
+            listen_address: Some(":1003".to_owned()),
+            telemetry_path: None,
+            log_level: Some(LogLevel::Trace),
+            log_format: Some(LogFormat::Json),
+        };
+        let config = load(Some(&path), &cli).unwrap();
+        assert_eq!(config.web.listen_address, ":1003");
+        assert_eq!(config.web.telemetry_path, "/file");
+        assert_eq!(config.log.level, LogLevel::Trace);
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.poll.interval, secs(30));
+        Ok(())
+    });
+}
+
+#[test]
+fn env_only_configuration_and_env_errors_name_the_variable() {
+    Jail::expect_with(|jail| {
+        jail.set_env("KURENTO_EXPORTER_POLL__CONNECTIONS", "4");
+        jail.set_env("KURENTO_EXPORTER_REVISION", "abc123");
+        let config = load(None, &CliOverrides::default()).unwrap();
+        assert_eq!(config.poll.connections, 4);
+        assert_eq!(config.targets()[0].connections, 4);
+
+        jail.set_env("KURENTO_EXPORTER_POLL__TIMEOUT", "soon");
+        let errors = load(None, &CliOverrides::default()).unwrap_err();
+        let got = messages(&errors);
+        assert!(got[0].starts_with("poll.timeout: "), "{got:?}");
+        assert!(
+            got[0].ends_with("(in environment variable KURENTO_EXPORTER_POLL__TIMEOUT)"),
+            "{got:?}"
+        );
+
+        jail.set_env("KURENTO_EXPORTER_POLL__TIMEOUT", "5s");
+        jail.set_env("KURENTO_EXPORTER_BOGUS", "1");
+        let errors = load(None, &CliOverrides::default()).unwrap_err();
+        let got = messages(&errors);
+        assert!(
+            got[0].starts_with("bogus: unknown key \"bogus\""),
+            "{got:?}"
+        );
+        Ok(())
+    });
+}

@@ -1,0 +1,160 @@
+//! Which handler answers a request (pure), and the landing page.
+
+use hyper::Method;
+
+/// Path of the liveness endpoint.
+pub const HEALTHY_PATH: &str = "/-/healthy";
+/// Path of the readiness endpoint.
+pub const READY_PATH: &str = "/-/ready";
+
+/// The outcome of routing a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Landing,
+    Metrics,
+    Healthy,
+    Ready,
+    NotFound,
+    /// A known path with a method other than GET or HEAD.
+    MethodNotAllowed,
+}
+
+/// The methods every route accepts, for the `Allow` header of a 405.
+pub const ALLOWED_METHODS: &str = "GET, HEAD";
+
+/// Routes on the path (query excluded) and method.
+pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
+    let target = match path {
+        "/" => Route::Landing,
+        HEALTHY_PATH => Route::Healthy,
+        READY_PATH => Route::Ready,
+        p if p == telemetry_path => Route::Metrics,
+        _ => return Route::NotFound,
+    };
+    if method == Method::GET || method == Method::HEAD {
+        target
+    } else {
+        Route::MethodNotAllowed
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The landing page: version, targets, and links to the other endpoints.
+pub fn landing_page(version: &str, telemetry_path: &str, targets: &[String]) -> String {
+    let path = escape_html(telemetry_path);
+    let targets_html: String = if targets.is_empty() {
+        "<li>(none)</li>".to_owned()
+    } else {
+        targets
+            .iter()
+            .map(|t| format!("<li><code>{}</code></li>", escape_html(t)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Kurento Exporter</title></head>
+<body>
+<h1>Kurento Exporter</h1>
+<p>Prometheus exporter for Kurento Media Server, version <code>{version}</code>.</p>
+<ul>
+<li><a href="{path}">Metrics</a> (<code>{path}</code>)</li>
+<li><a href="{HEALTHY_PATH}">Health</a> (<code>{HEALTHY_PATH}</code>)</li>
+<li><a href="{READY_PATH}">Readiness</a> (<code>{READY_PATH}</code>)</li>
+</ul>
+<h2>Targets</h2>
+<ul>
+{targets_html}
+</ul>
+</body>
+</html>
+"#,
+        version = escape_html(version),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table() {
+        let cases = [
+            (Method::GET, "/", Route::Landing),
+            (Method::HEAD, "/", Route::Landing),
+            (Method::GET, "/metrics", Route::Metrics),
+            (Method::HEAD, "/metrics", Route::Metrics),
+            (Method::POST, "/metrics", Route::MethodNotAllowed),
+            (Method::DELETE, "/", Route::MethodNotAllowed),
+            (Method::GET, "/-/healthy", Route::Healthy),
+            (Method::GET, "/-/ready", Route::Ready),
+            (Method::PUT, "/-/ready", Route::MethodNotAllowed),
+            (Method::GET, "/metrics/", Route::NotFound),
+            (Method::GET, "/Metrics", Route::NotFound),
+            (Method::GET, "/favicon.ico", Route::NotFound),
+            (Method::POST, "/nope", Route::NotFound),
+            (Method::GET, "", Route::NotFound),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(route(&method, path, "/metrics"), want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn custom_telemetry_path_replaces_metrics() {
+        assert_eq!(route(&Method::GET, "/m", "/m"), Route::Metrics);
+        assert_eq!(route(&Method::GET, "/metrics", "/m"), Route::NotFound);
+    }
+
+    #[test]
+    fn landing_page_links_and_escapes() {
+        let page = landing_page(
+            "1.0 <b>",
+            "/m?x&y",
+            &["kms-a".to_owned(), "kms<b>".to_owned()],
+        );
+        assert!(
+            page.contains(r#"<a href="/m?x&amp;y">Metrics</a>"#),
+            "{page}"
+        );
+        assert!(page.contains(r#"<a href="/-/healthy">"#), "{page}");
+        assert!(page.contains(r#"<a href="/-/ready">"#), "{page}");
+        assert!(
+            page.contains("version <code>1.0 &lt;b&gt;</code>"),
+            "{page}"
+        );
+        assert!(page.contains("<li><code>kms-a</code></li>"), "{page}");
+        assert!(
+            page.contains("<li><code>kms&lt;b&gt;</code></li>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn escape_html_table() {
+        let cases = [
+            ("plain", "plain"),
+            ("a<b>&\"'", "a&lt;b&gt;&amp;&quot;&#39;"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(escape_html(input), want);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Logging: `tracing` events written to stderr as logfmt or JSON lines.
+//!
+//! Credentials never reach the logs: URLs are logged through [`redact_url`], which replaces any
+//! userinfo (`user:password@`) with `xxxxx@`.
+
+use std::io;
+
+use tracing::Subscriber;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{LogFormat, LogLevel};
+
+/// Failure to install the global subscriber.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot install the log subscriber: {0}")]
+    Install(#[from] tracing_subscriber::util::TryInitError),
+}
+
+impl From<LogLevel> for LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Trace => LevelFilter::TRACE,
+        }
+    }
+}
+
+/// Installs the process-wide subscriber writing to stderr, and routes `log` records (from
+/// dependencies such as tungstenite) into it. Call once, early in `main`.
+pub fn init(level: LogLevel, format: LogFormat) -> Result<(), TelemetryError> {
+    tracing_subscriber::registry()
+        .with(layer(level, format, io::stderr))
+        .try_init()?;
+    Ok(())
+}
+
+/// The formatting layer, filtered at `level`, writing to `writer` (tests pass a buffer).
+///
+/// logfmt lines carry `ts`, `level`, `target`, the span path, then the event's fields (the
+/// message under `message`); JSON lines carry `timestamp`, `level`, `target`, `span`, and the
+/// fields flattened at the top level.
+pub fn layer<S, W>(
+    level: LogLevel,
+    format: LogFormat,
+    writer: W,
+) -> Box<dyn Layer<S> + Send + Sync + 'static>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = LevelFilter::from(level);
+    match format {
+        LogFormat::Logfmt => tracing_logfmt::builder()
+            .layer()
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+    }
+}
+
+/// Replaces the userinfo of a URL (`scheme://user:pass@host/...`) with `xxxxx`, so that the
+/// result can be logged. Anything that is not `scheme://authority...` is returned unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // The last '@' ends the userinfo: passwords may contain '@' when not percent-encoded.
+    match rest[..authority_len].rfind('@') {
+        Some(at) => format!(
+            "{}xxxxx{}",
+            &url[..authority_start],
+            &url[authority_start + at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn redact_url_table() {
+        let cases = [
+            ("ws://10.0.0.5:8888/kurento", "ws://10.0.0.5:8888/kurento"),
+            (
+                "wss://user:secret@kms.example:443/kurento",
+                "wss://xxxxx@kms.example:443/kurento",
+            ),
+            ("ws://token@kms/kurento", "ws://xxxxx@kms/kurento"),
+            ("ws://u:p@ss@kms:8888", "ws://xxxxx@kms:8888"),
+            ("ws://kms/path@notuserinfo", "ws://kms/path@notuserinfo"),
+            ("ws://kms?x=a@b", "ws://kms?x=a@b"),
+            ("ws://u:p@kms#frag", "ws://xxxxx@kms#frag"),
+            ("not a url", "not a url"),
+            ("", ""),
+            ("ws://", "ws://"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_url(input), want, "input {input:?}");
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Buffer {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    fn capture(level: LogLevel, format: LogFormat, emit: impl FnOnce()) -> String {
+        let buffer = Buffer::default();
+        let subscriber = tracing_subscriber::registry().with(layer(level, format, buffer.clone()));
+        tracing::subscriber::with_default(subscriber, emit);
+        buffer.text()
+    }
+
+    #[test]
+    fn logfmt_line_has_keys_and_fields() {
+        let out = capture(LogLevel::Info, LogFormat::Logfmt, || {
+            tracing::info!(kms = "kms-a", "target up");
+        });
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.starts_with("ts="), "{out}");
+        assert!(out.contains(" level=info "), "{out}");
+        assert!(
+            out.contains(" target=kurento_exporter::telemetry::tests"),
+            "{out}"
+        );
+        assert!(out.contains("message=\"target up\""), "{out}");
+        assert!(out.contains("kms=kms-a"), "{out}");
+    }
+
+    #[test]
+    fn json_line_is_an_object_with_flattened_fields() {
+        let out = capture(LogLevel::Info, LogFormat::Json, || {
+            tracing::warn!(kms = "kms-a", "slow");
+        });
+        let value: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(value["level"], "WARN");
+        assert_eq!(value["message"], "slow");
+        assert_eq!(value["kms"], "kms-a");
+        assert!(value["timestamp"].is_string());
+    }
+
+    #[test]
+    fn events_below_the_level_are_dropped() {
+        let out = capture(LogLevel::Warn, LogFormat::Logfmt, || {
+            tracing::info!("hidden");
+            tracing::debug!("hidden");
+            tracing::error!("shown");
+        });
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.contains("level=error"), "{out}");
+    }
+}
