@@ -11,3 +11,192 @@ pub mod poller;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ResolvedTarget};
+use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
+use crate::metrics::{BuildInfo, Exposition, MetricsSource};
+use crate::poller::TargetSpec;
+use crate::store::Store;
+
+/// Why the exporter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration:\n{0}")]
+    Config(#[from] config::ConfigErrors),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+}
+
+/// How a configured target is polled.
+fn target_spec(target: &ResolvedTarget) -> TargetSpec {
+    TargetSpec {
+        name: target.name.clone(),
+        kms: KmsOptions {
+            url: target.url.clone(),
+            connections: target.connections as usize,
+            client: ClientOptions {
+                call_timeout: target.timeout,
+                tls_ca_file: target.tls_ca_file.clone(),
+                tls_insecure_skip_verify: target.tls_insecure_skip_verify,
+                ..ClientOptions::default()
+            },
+        },
+        interval: target.interval,
+        reconcile_interval: target.reconcile_interval,
+        cpu_sample: target.cpu_sample,
+    }
+}
+
+/// A running exporter: one poller per target and the HTTP server.
+pub struct Exporter {
+    addr: SocketAddr,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Exporter {
+    /// Validates the config, binds the listen address (port 0 works: see `local_addr`), and
+    /// starts polling every target.
+    pub async fn start(config: Config) -> Result<Exporter, StartError> {
+        config.validate()?;
+        let listen = config.listen_addr().map_err(|e| config::ConfigErrors(vec![e]))?;
+        let listener = http::bind(listen).await?;
+        let addr = http::local_addr(&listener)?;
+        let targets = config.targets();
+        let store = Arc::new(Store::new(
+            targets.iter().map(|t| t.name.as_str()),
+            config.poll.ready_timeout,
+        ));
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let ids = Arc::new(RequestIds::new());
+        for target in &targets {
+            tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
+            tasks.spawn(poller::run(
+                target_spec(target),
+                store.clone(),
+                ids.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let exposition: Arc<dyn MetricsSource> =
+            Arc::new(Exposition::new(
+            store.clone(),
+            BuildInfo {
+                version: cli::VERSION.to_owned(),
+                revision: cli::revision().to_owned(),
+            },
+        ));
+        let options = http::HttpOptions {
+            telemetry_path: config.web.telemetry_path.clone(),
+            targets: targets.iter().map(|t| t.name.clone()).collect(),
+            ..http::HttpOptions::default()
+        };
+        let http_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(err) = http::serve(listener, exposition, options, http_shutdown).await {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        });
+        tracing::info!(address = %addr, "listening");
+        Ok(Exporter {
+            addr,
+            store,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The address the HTTP server really listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Stops polling, lets in-flight scrapes finish, and waits for every task.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+/// Runs the exporter until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let exporter = Exporter::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    exporter.shutdown().await;
+    Ok(())
+}
+
+/// Runs the simulated KMS alone until SIGINT/SIGTERM (`simulate`).
+pub async fn run_simulator(listen: SocketAddr, scenario: sim::Scenario) -> Result<(), sim::SimError> {
+    let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
+    tracing::info!(url = %simulator.url(), "simulated KMS listening");
+    shutdown_signal().await;
+    simulator.shutdown().await;
+    Ok(())
+}
+
+/// Why `demo` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot start the simulated KMS: {0}")]
+    Simulator(#[from] sim::SimError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// Runs the simulated KMS on a free loopback port and the exporter watching it (`demo`).
+pub async fn run_demo(mut config: Config, scenario: sim::Scenario) -> Result<(), DemoError> {
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
+    config.targets = vec![config::TargetConfig {
+        name: "demo".to_owned(),
+        url: simulator.url(),
+        interval: None,
+        timeout: None,
+        connections: None,
+        tls_ca_file: None,
+        tls_insecure_skip_verify: false,
+    }];
+    let exporter = Exporter::start(config).await?;
+    tracing::info!(
+        metrics = %format!("http://{}/metrics", exporter.local_addr()),
+        kms = %simulator.url(),
+        "demo running: the exporter watches the simulated KMS"
+    );
+    shutdown_signal().await;
+    exporter.shutdown().await;
+    simulator.shutdown().await;
+    Ok(())
+}

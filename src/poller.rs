@@ -283,8 +283,8 @@ async fn list_objects(kms: &Kms, in_flight: usize) -> Result<Vec<String>, KmsErr
     let mut all = Vec::new();
     let mut level = kms.get_pipelines().await?;
     while !level.is_empty() {
-        let children: Vec<Result<Vec<String>, KmsError>> = stream::iter(level.iter())
-            .map(|id| kms.get_children(id))
+        let children: Vec<Result<Vec<String>, KmsError>> = stream::iter(level.clone())
+            .map(|id| async move { kms.get_children(&id).await })
             .buffered(in_flight)
             .collect()
             .await;
@@ -330,12 +330,12 @@ async fn poll_cycle(
     let ended = kms.end_cycle().await;
 
     let mut failures: Vec<KmsError> = Vec::new();
-    let mut keep = |r: Result<_, KmsError>| r.map_err(|e| failures.push(e)).ok();
-    let memory = keep(memory);
+    let memory = keep(memory, &mut failures);
     let own = kms.own_sessions();
-    let sessions = keep(sessions).map(|s| s.iter().filter(|id| !own.contains(*id)).count() as u64);
-    let cpu = keep(cpu);
-    let _ = keep(ended);
+    let sessions = keep(sessions, &mut failures)
+        .map(|s| s.iter().filter(|id| !own.contains(*id)).count() as u64);
+    let cpu = keep(cpu, &mut failures);
+    keep(ended, &mut failures);
     let server_ok = failures.is_empty();
 
     let mut object_failures = Vec::new();
@@ -369,6 +369,11 @@ async fn poll_cycle(
         return Some((PollErrorReason::Disconnected, detail));
     }
     None
+}
+
+/// The value of a read, or `None` with its error kept for accounting.
+fn keep<T>(result: Result<T, KmsError>, failures: &mut Vec<KmsError>) -> Option<T> {
+    result.map_err(|e| failures.push(e)).ok()
 }
 
 /// A per-target seed, so targets do not retry in lockstep yet runs are reproducible.

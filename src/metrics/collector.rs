@@ -19,18 +19,6 @@ pub struct BuildInfo {
     pub revision: String,
 }
 
-impl BuildInfo {
-    /// This binary's build: the crate version and, when the build set it, the git revision.
-    pub fn current() -> Self {
-        BuildInfo {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            revision: option_env!("KURENTO_EXPORTER_REVISION")
-                .unwrap_or("unknown")
-                .to_owned(),
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct StoreCollector {
     store: Arc<Store>,
