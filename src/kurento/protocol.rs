@@ -393,7 +393,10 @@ mod tests {
 
     #[test]
     fn rejects_garbage_frames() {
-        assert!(matches!(decode_incoming("{not json"), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            decode_incoming("{not json"),
+            Err(DecodeError::Json(_))
+        ));
         assert_eq!(decode_incoming("[1,2]"), Err(DecodeError::NotAnObject));
         assert_eq!(
             decode_incoming(r#"{"id":1,"jsonrpc":"2.0"}"#),
@@ -405,7 +408,11 @@ mod tests {
     fn reads_type_and_parent_from_ids() {
         let cases = [
             ("manager_ServerManager", Some("ServerManager"), None),
-            ("452f12ed-98ad_kurento.MediaPipeline", Some("MediaPipeline"), None),
+            (
+                "452f12ed-98ad_kurento.MediaPipeline",
+                Some("MediaPipeline"),
+                None,
+            ),
             (
                 "P_kurento.MediaPipeline/e075_kurento.WebRtcEndpoint",
                 Some("WebRtcEndpoint"),
@@ -416,7 +423,11 @@ mod tests {
                 Some("HubPort"),
                 Some("P_kurento.MediaPipeline/H_kurento.Composite"),
             ),
-            ("P_kurento.MediaPipeline/C_chroma.ChromaFilter", Some("ChromaFilter"), Some("P_kurento.MediaPipeline")),
+            (
+                "P_kurento.MediaPipeline/C_chroma.ChromaFilter",
+                Some("ChromaFilter"),
+                Some("P_kurento.MediaPipeline"),
+            ),
             ("b7e2_MediaPipeline", Some("MediaPipeline"), None),
             ("no-underscore", None, None),
         ];
@@ -455,7 +466,8 @@ mod tests {
         let info: ServerInfo = serde_json::from_value(v7).unwrap();
         assert_eq!(info.version, "7.0.0");
         assert_eq!(info.modules[0].name, "core");
-        let v6 = json!({"capabilities":["transactions"],"modules":[],"type":"KMS","version":"6.18.0"});
+        let v6 =
+            json!({"capabilities":["transactions"],"modules":[],"type":"KMS","version":"6.18.0"});
         let info: ServerInfo = serde_json::from_value(v6).unwrap();
         assert_eq!(info.version, "6.18.0");
     }
