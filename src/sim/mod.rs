@@ -1,1 +1,47 @@
 //! The simulated KMS (design §7). Depends on `kurento::protocol` only, never on the client.
+//!
+//! Layers: [`scenario`] (TOML) → [`world`] (objects, sessions, GC; pure, time passed in) →
+//! [`ops`] (the object API) and [`rpc`] (one frame in, one reply out; pure) → [`server`] (sockets,
+//! timers, faults).
+
+pub mod classes;
+pub mod fault;
+pub mod media;
+pub mod ops;
+mod rng;
+pub mod rpc;
+pub mod scenario;
+pub mod server;
+pub mod world;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use fault::{Fault, LoggedRequest};
+pub use scenario::Scenario;
+pub use server::Simulator;
+
+/// How to run the simulator.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Where to listen (`127.0.0.1:0` for an ephemeral port).
+    pub listen: SocketAddr,
+    pub scenario: Scenario,
+}
+
+/// Why the simulator could not start or a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read scenario file {path}: {source}")]
+    ReadScenario {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid scenario: {0}")]
+    Scenario(String),
+}

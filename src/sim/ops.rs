@@ -1,0 +1,636 @@
+//! The object API behind `invoke`: getters, setters and methods per class (protocol §2, §3).
+
+use serde_json::{Map, Value, json};
+
+use super::classes::{Class, Kind};
+use super::media::{self, MediaType, StatsContext};
+use super::scenario::{Dialect, IceOutcome};
+use super::world::World;
+use crate::kurento::protocol::{RpcError, SERVER_MANAGER, codes, pipeline_id};
+
+/// What an `invoke` produced: its `value`, and how long the connection is blocked before the
+/// reply (only `getUsedCpu` sleeps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvokeOutcome {
+    pub value: Value,
+    pub delay_ms: u64,
+}
+
+fn done(value: Value) -> Result<InvokeOutcome, RpcError> {
+    Ok(InvokeOutcome { value, delay_ms: 0 })
+}
+
+pub fn not_found(id: &str) -> RpcError {
+    RpcError::kms(
+        codes::MEDIA_OBJECT_NOT_FOUND,
+        format!("Object '{id}' not found"),
+    )
+}
+
+fn marshall(message: impl Into<String>) -> RpcError {
+    RpcError::kms(codes::MARSHALL_ERROR, message)
+}
+
+fn str_param<'a>(params: &'a Map<String, Value>, name: &str) -> Result<&'a str, RpcError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Err(marshall(format!("'{name}' parameter is required"))),
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| marshall(format!("'{name}' parameter should be a string"))),
+    }
+}
+
+fn opt_str<'a>(params: &'a Map<String, Value>, name: &str, default: &'a str) -> &'a str {
+    params.get(name).and_then(Value::as_str).unwrap_or(default)
+}
+
+fn media_param(params: &Map<String, Value>, required: bool) -> Result<Option<MediaType>, RpcError> {
+    match params.get("mediaType") {
+        None | Some(Value::Null) if required => Err(marshall("'mediaType' parameter is required")),
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(MediaType::parse)
+            .map(Some)
+            .ok_or_else(|| marshall("Invalid value for 'MediaType'")),
+    }
+}
+
+/// AUDIO or VIDEO only (DATA gives 40107, as in `isMediaFlowingIn`).
+fn audio_or_video(params: &Map<String, Value>) -> Result<MediaType, RpcError> {
+    match media_param(params, true)? {
+        Some(MediaType::Data) | None => Err(RpcError::kms(
+            codes::MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,
+            "MediaType DATA is not supported for this operation; use AUDIO or VIDEO",
+        )),
+        Some(m) => Ok(m),
+    }
+}
+
+/// The default value of a property and whether it has a setter, per class.
+fn property(class: &Class, dialect: Dialect, name: &str) -> Option<(Value, bool)> {
+    let element = class.is_element();
+    let sdp = class.is_rtp();
+    let webrtc = class.kind == Kind::WebRtc;
+    Some(match name {
+        "sendTagsInEvents" => (json!(false), true),
+        "encoderBitrate" if element => (json!(300_000), true),
+        "minEncoderBitrate" | "maxEncoderBitrate" if element => (json!(0), true),
+        "maxAudioRecvBandwidth" | "maxVideoRecvBandwidth" | "minVideoRecvBandwidth" if sdp => {
+            (json!(0), true)
+        }
+        "minVideoSendBandwidth" if sdp => (json!(100), true),
+        "maxVideoSendBandwidth" if sdp => (json!(500), true),
+        "mtu" if sdp => (json!(1200), true),
+        "stunServerAddress" | "turnUrl" | "networkInterfaces" if webrtc => (json!(""), true),
+        "externalIPv4" | "externalIPv6" if webrtc && dialect == Dialect::V7 => (json!(""), true),
+        "externalAddress" if webrtc && dialect == Dialect::V6 => (json!(""), true),
+        "stunServerPort" if webrtc => (json!(3478), true),
+        "iceTcp" if webrtc => (json!(true), true),
+        "networkCache" if class.kind == Kind::Player => (json!(2000), false),
+        _ => return None,
+    })
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Serves `invoke {object, operation, operationParams}` for `session` (already resolved by the
+/// caller: the object exists and `session` now owns it).
+pub fn invoke(
+    w: &mut World,
+    session: &str,
+    class: &'static Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<InvokeOutcome, RpcError> {
+    let dialect = w.dialect();
+    if let Some(outcome) = media_object_op(w, object, operation, params, dialect)? {
+        return Ok(outcome);
+    }
+    let result = match class.kind {
+        Kind::ServerManager => manager_op(w, operation, params)?,
+        Kind::Pipeline => pipeline_op(w, object, operation, params)?,
+        Kind::Hub => hub_op(operation),
+        _ => element_op(w, session, class, object, operation, params, now_ms)?,
+    };
+    if let Some(outcome) = result {
+        return Ok(outcome);
+    }
+    // Generic properties: getFoo / setFoo {foo}.
+    if let Some(prop) = operation.strip_prefix("get").map(lower_first)
+        && let Some((default, _)) = property(class, dialect, &prop)
+    {
+        let stored = w.get(object).and_then(|o| o.props.get(&prop).cloned());
+        return done(stored.unwrap_or(default));
+    }
+    if let Some(prop) = operation.strip_prefix("set").map(lower_first)
+        && let Some((_, true)) = property(class, dialect, &prop)
+    {
+        let value = params
+            .get(&prop)
+            .cloned()
+            .ok_or_else(|| marshall(format!("'{prop}' parameter is required")))?;
+        if let Some(o) = w.get_mut(object) {
+            o.props.insert(prop, value);
+        }
+        return done(Value::Null);
+    }
+    Err(RpcError::kms(
+        codes::MALFORMED_TRANSACTION,
+        format!(
+            "Method '{operation}' with {} parameters not found",
+            params.len()
+        ),
+    ))
+}
+
+/// MediaObject operations every object has.
+fn media_object_op(
+    w: &mut World,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    dialect: Dialect,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let Some(obj) = w.get(object) else {
+        return Err(not_found(object));
+    };
+    let value = match operation {
+        "getId" => json!(obj.id),
+        "getName" => json!(obj.name),
+        "getCreationTime" => json!(obj.created_s),
+        "getParent" => json!(obj.parent),
+        "getChildren" => json!(obj.children),
+        "getChilds" if dialect == Dialect::V6 => json!(obj.children),
+        "getMediaPipeline" if object == SERVER_MANAGER => Value::Null,
+        "getMediaPipeline" => json!(pipeline_id(object)),
+        "getTags" => Value::Array(
+            obj.tags
+                .iter()
+                .map(|(k, v)| json!({"__module__":"kurento","__type__":"Tag","key":k,"value":v}))
+                .collect(),
+        ),
+        "getTag" => {
+            let key = str_param(params, "key")?;
+            let found = obj.tags.iter().find(|(k, _)| k == key);
+            match found {
+                Some((_, v)) => json!(v),
+                None => {
+                    return Err(RpcError::kms(40110, format!("Tag key '{key}' not found")));
+                }
+            }
+        }
+        "setName" => {
+            let name = str_param(params, "name")?.to_owned();
+            if let Some(o) = w.get_mut(object) {
+                o.name = name;
+            }
+            Value::Null
+        }
+        "addTag" => {
+            let key = str_param(params, "key")?.to_owned();
+            let value = str_param(params, "value")?.to_owned();
+            if let Some(o) = w.get_mut(object) {
+                o.tags.retain(|(k, _)| *k != key);
+                o.tags.push((key, value));
+            }
+            Value::Null
+        }
+        "removeTag" => {
+            let key = str_param(params, "key")?.to_owned();
+            if let Some(o) = w.get_mut(object) {
+                o.tags.retain(|(k, _)| *k != key);
+            }
+            Value::Null
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+}
+
+fn manager_op(
+    w: &mut World,
+    operation: &str,
+    params: &Map<String, Value>,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let server = w.scenario.server.clone();
+    let value = match operation {
+        "getInfo" => server_info(&server.version),
+        "getPipelines" => {
+            // ServerManagerImpl::getPipelines resolves every object into the pseudo-session "".
+            for id in w.object_ids() {
+                w.reference("", &id);
+            }
+            w.reference("", SERVER_MANAGER);
+            json!(w.pipeline_ids())
+        }
+        "getSessions" => w.sessions_reply(),
+        "getMetadata" => json!(""),
+        "getCpuCount" => json!(server.cpu_count),
+        "getUsedMemory" => json!(server.used_memory_kib),
+        "getUsedCpu" => {
+            let interval = params
+                .get("interval")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| marshall("'interval' parameter is required"))?;
+            let wobble = 0.9 + 0.2 * super::rng::unit(&[w.rng.next_u64()]);
+            return Ok(Some(InvokeOutcome {
+                value: json!(server.used_cpu_percent * wobble),
+                delay_ms: interval,
+            }));
+        }
+        "getKmd" => {
+            let module = str_param(params, "moduleName")?;
+            if !["core", "elements", "filters"].contains(&module) {
+                return Err(RpcError::kms(40500, format!("Module '{module}' not found")));
+            }
+            json!(format!(
+                "{{\"name\":\"{module}\",\"version\":\"{}\"}}",
+                server.version
+            ))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+}
+
+/// `ServerInfo` naming the core, elements and filters modules (kurento-client's strict mode).
+fn server_info(version: &str) -> Value {
+    let module = |name: &str| {
+        let factories: Vec<&str> = super::classes::CLASSES
+            .iter()
+            .filter(|c| c.module == name && c.kind != Kind::ServerManager)
+            .map(|c| c.name)
+            .collect();
+        json!({"__module__":"kurento","__type__":"ModuleInfo","factories":factories,
+            "generationTime":"Jan  1 2024 00:00:00","name":name,"version":version})
+    };
+    json!({"__module__":"kurento","__type__":"ServerInfo","capabilities":["transactions"],
+        "modules":[module("core"),module("elements"),module("filters")],"type":"KMS","version":version})
+}
+
+fn pipeline_op(
+    w: &mut World,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let value = match operation {
+        "getLatencyStats" => json!(w.get(object).is_some_and(|o| o.latency_stats)),
+        "setLatencyStats" => {
+            let on = params
+                .get("latencyStats")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| marshall("'latencyStats' parameter is required"))?;
+            if let Some(o) = w.get_mut(object) {
+                o.latency_stats = on;
+            }
+            Value::Null
+        }
+        "getGstreamerDot" => json!("digraph pipeline {}"),
+        "dumpGstreamerDot" => Value::Null,
+        _ => return Ok(None),
+    };
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+}
+
+fn hub_op(operation: &str) -> Option<InvokeOutcome> {
+    let value = match operation {
+        "getGstreamerDot" => json!("digraph hub {}"),
+        "dumpGstreamerDot" | "connect" | "disconnect" | "setSource" | "removeSource"
+        | "setMaster" | "setPortProperties" => Value::Null,
+        _ => return None,
+    };
+    Some(InvokeOutcome { value, delay_ms: 0 })
+}
+
+fn element_op(
+    w: &mut World,
+    session: &str,
+    class: &'static Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let ctx = StatsContext {
+        now_ms,
+        seed: w.scenario.timing.seed,
+        dialect: w.dialect(),
+        latency_stats: w.get(pipeline_id(object)).is_some_and(|p| p.latency_stats),
+    };
+    let Some(obj) = w.get(object) else {
+        return Err(not_found(object));
+    };
+    let Some(media) = obj.media.clone() else {
+        return Ok(None);
+    };
+    let value = match operation {
+        "connect" | "disconnect" => {
+            let sink = str_param(params, "sink")?.to_owned();
+            if w.resolve(session, &sink).is_none() {
+                return Err(not_found(&sink));
+            }
+            let m = media_param(params, false)?;
+            if operation == "connect" {
+                let src_desc = opt_str(params, "sourceMediaDescription", "default").to_owned();
+                let sink_desc = opt_str(params, "sinkMediaDescription", "default").to_owned();
+                w.connect_elements(object, &sink, m, &src_desc, &sink_desc, now_ms);
+            } else {
+                w.disconnect_elements(object, &sink, m, now_ms);
+            }
+            Value::Null
+        }
+        "getSinkConnections" | "getSourceConnections" => {
+            let m = media_param(params, false)?;
+            let desc = params.get("description").and_then(Value::as_str);
+            let links = if operation == "getSinkConnections" {
+                &obj.sinks
+            } else {
+                &obj.sources
+            };
+            Value::Array(
+                links
+                    .iter()
+                    .filter(|l| m.is_none_or(|m| m == l.media))
+                    .filter(|l| {
+                        desc.is_none_or(|d| {
+                            if operation == "getSinkConnections" {
+                                l.source_description == d
+                            } else {
+                                l.sink_description == d
+                            }
+                        })
+                    })
+                    .map(|l| l.to_json())
+                    .collect(),
+            )
+        }
+        "getStats" => {
+            let m = media_param(params, false)?;
+            if class.is_rtp() {
+                media.rtp_stats(object, m, ctx)
+            } else {
+                media.element_stats(object, m, ctx, class.kind == Kind::Recorder)
+            }
+        }
+        "isMediaFlowingIn" => json!(media.flowing_in(audio_or_video(params)?)),
+        "isMediaFlowingOut" => json!(media.flowing_out(audio_or_video(params)?)),
+        "isMediaTranscoding" => json!(media.transcoding(audio_or_video(params)?)),
+        "setAudioFormat" | "setVideoFormat" | "dumpGstreamerDot" | "requestKeyframe"
+        | "addIceCandidate" | "createDataChannel" | "closeDataChannel" => Value::Null,
+        "getGstreamerDot" => json!("digraph element {}"),
+        _ if class.is_rtp() => return rtp_op(w, class, object, operation, params, &media, now_ms),
+        _ if class.is_uri() => return uri_op(w, class, object, operation, params, now_ms),
+        _ => return Ok(None),
+    };
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+}
+
+fn rtp_op(
+    w: &mut World,
+    class: &'static Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    media: &media::Media,
+    now_ms: u64,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let webrtc = class.kind == Kind::WebRtc;
+    let dialect = w.dialect();
+    let session_version = w.rng.next_u64() % 1_000_000_000;
+    let Some(obj) = w.get(object) else {
+        return Err(not_found(object));
+    };
+    let value = match operation {
+        "getMediaState" => json!(media.media_state()),
+        "getConnectionState" => json!(media.connection_state()),
+        "getLocalSessionDescriptor" => match &obj.local_sdp {
+            Some(s) => json!(s),
+            None => {
+                return Err(RpcError::kms(
+                    codes::SDP_END_POINT_NO_LOCAL_SDP_ERROR,
+                    "Local SDP is not set yet",
+                ));
+            }
+        },
+        "getRemoteSessionDescriptor" => match &obj.remote_sdp {
+            Some(s) => json!(s),
+            None => {
+                return Err(RpcError::kms(
+                    codes::SDP_END_POINT_NO_REMOTE_SDP_ERROR,
+                    "Remote SDP is not set yet",
+                ));
+            }
+        },
+        "processOffer" => {
+            let offer = str_param(params, "offer")?.to_owned();
+            if !offer.contains("m=") {
+                return Err(RpcError::kms(
+                    40204,
+                    "Error processing offer: no media sections",
+                ));
+            }
+            let answer = media::sdp_answer(&offer, session_version);
+            if let Some(o) = w.get_mut(object) {
+                o.remote_sdp = Some(offer);
+                o.local_sdp = Some(answer.clone());
+            }
+            json!(answer)
+        }
+        "generateOffer" => {
+            let offer = media::sdp_offer(session_version);
+            if let Some(o) = w.get_mut(object) {
+                o.local_sdp = Some(offer.clone());
+            }
+            json!(offer)
+        }
+        "processAnswer" => {
+            let answer = str_param(params, "answer")?.to_owned();
+            let Some(local) = obj.local_sdp.clone() else {
+                return Err(RpcError::kms(
+                    codes::SDP_END_POINT_NO_LOCAL_SDP_ERROR,
+                    "Cannot process an answer before generating an offer",
+                ));
+            };
+            if let Some(o) = w.get_mut(object) {
+                o.remote_sdp = Some(answer);
+            }
+            json!(local)
+        }
+        "getICECandidatePairs" if webrtc => media.ice_candidate_pairs(dialect),
+        "getIceConnectionState" if webrtc => media.ice_connection_state(),
+        "getDtlsConnectionState" if webrtc && dialect == Dialect::V7 => {
+            if media.profile.ice.connected() {
+                json!([{"__module__":"kurento","__type__":"DtlsConnection","componentId":"1","connectionId":"1","state":"CONNECTED","streamId":"1"}])
+            } else {
+                json!([])
+            }
+        }
+        "gatherCandidates" if webrtc => {
+            gather_candidates(w, object, media, now_ms);
+            Value::Null
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+}
+
+/// Emits what KMS emits while gathering, in the documented order (protocol §3.3).
+fn gather_candidates(w: &mut World, object: &str, media: &media::Media, now_ms: u64) {
+    let ice = media.profile.ice;
+    let candidate = |n: u64| {
+        json!({"candidate": {"__module__":"kurento","__type__":"IceCandidate",
+            "candidate": media.local_candidate(n),"sdpMLineIndex":0,"sdpMid":"0"}})
+    };
+    let component = |state: &str| json!({"componentId":1,"state":state,"streamId":1});
+    w.emit(object, "IceCandidateFound", candidate(0), now_ms);
+    if matches!(ice, IceOutcome::Srflx | IceOutcome::Relay) {
+        w.emit(object, "IceCandidateFound", candidate(1), now_ms);
+    }
+    w.emit(
+        object,
+        "IceComponentStateChanged",
+        component("GATHERING"),
+        now_ms,
+    );
+    if ice != IceOutcome::None {
+        w.emit(
+            object,
+            "IceComponentStateChanged",
+            component("CONNECTING"),
+            now_ms,
+        );
+    }
+    if ice.connected() {
+        if let Some(pair) = media.ice_candidate_pairs(w.dialect()).get(0).cloned() {
+            w.emit(
+                object,
+                "NewCandidatePairSelected",
+                json!({"candidatePair": pair}),
+                now_ms,
+            );
+        }
+        w.emit(
+            object,
+            "IceComponentStateChanged",
+            component("CONNECTED"),
+            now_ms,
+        );
+    }
+    w.emit(object, "IceGatheringDone", json!({}), now_ms);
+    match ice {
+        IceOutcome::Failed => w.emit(
+            object,
+            "IceComponentStateChanged",
+            component("FAILED"),
+            now_ms,
+        ),
+        i if i.connected() => {
+            w.emit(
+                object,
+                "IceComponentStateChanged",
+                component("READY"),
+                now_ms,
+            );
+            for m in [MediaType::Audio, MediaType::Video] {
+                for (flowing, event) in [
+                    (media.flowing_in(m), "MediaFlowInStateChanged"),
+                    (media.flowing_out(m), "MediaFlowOutStateChanged"),
+                ] {
+                    if flowing {
+                        let data =
+                            json!({"mediaType":m.as_str(),"padName":"default","state":"FLOWING"});
+                        w.emit(object, event, data, now_ms);
+                    }
+                }
+            }
+            if media.media_state() == "CONNECTED" {
+                let data = json!({"newState":"CONNECTED","oldState":"DISCONNECTED"});
+                w.emit(object, "MediaStateChanged", data, now_ms);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn uri_op(
+    w: &mut World,
+    class: &'static Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let player = class.kind == Kind::Player;
+    let Some(obj) = w.get(object) else {
+        return Err(not_found(object));
+    };
+    let new_state = match operation {
+        "getUri" => {
+            return Ok(Some(InvokeOutcome {
+                value: json!(obj.uri),
+                delay_ms: 0,
+            }));
+        }
+        "getState" => {
+            return Ok(Some(InvokeOutcome {
+                value: json!(obj.uri_state),
+                delay_ms: 0,
+            }));
+        }
+        "getVideoInfo" if player => {
+            let value = json!({"__module__":"kurento","__type__":"VideoInfo","duration":600_000,
+                "isSeekable":true,"seekableEnd":600_000,"seekableInit":0});
+            return Ok(Some(InvokeOutcome { value, delay_ms: 0 }));
+        }
+        "getPosition" if player => {
+            let pos = now_ms.saturating_sub(obj.created_s * 1000) % 600_000;
+            return Ok(Some(InvokeOutcome {
+                value: json!(pos),
+                delay_ms: 0,
+            }));
+        }
+        "setPosition" if player => {
+            params
+                .get("position")
+                .ok_or_else(|| marshall("'position' parameter is required"))?;
+            return Ok(Some(InvokeOutcome {
+                value: Value::Null,
+                delay_ms: 0,
+            }));
+        }
+        "play" if player => ("START", None),
+        "record" if !player => ("START", Some("Recording")),
+        "pause" => ("PAUSE", (!player).then_some("Paused")),
+        "stop" | "stopAndWait" if operation == "stop" || !player => {
+            ("STOP", (!player).then_some("Stopped"))
+        }
+        _ => return Ok(None),
+    };
+    let (state, extra_event) = new_state;
+    if let Some(o) = w.get_mut(object) {
+        o.uri_state = state;
+    }
+    w.emit(
+        object,
+        "UriEndpointStateChanged",
+        json!({"state": state}),
+        now_ms,
+    );
+    if let Some(e) = extra_event {
+        w.emit(object, e, json!({}), now_ms);
+    }
+    Ok(Some(InvokeOutcome {
+        value: Value::Null,
+        delay_ms: 0,
+    }))
+}

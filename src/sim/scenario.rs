@@ -1,0 +1,482 @@
+//! Scenario files: what the simulated KMS contains and how it behaves (TOML, strict decoding).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::SimError;
+use super::classes::{self, Kind};
+
+/// The built-in lively scenario used by `demo` (`scenarios/demo.toml`).
+const DEMO_TOML: &str = include_str!("../../scenarios/demo.toml");
+
+/// A whole scenario. Every section is optional; the defaults make an empty 7.x KMS.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub server: ServerSpec,
+    #[serde(default)]
+    pub timing: TimingSpec,
+    /// Named media profiles referenced by elements (`profile = "name"`).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, MediaProfile>,
+    #[serde(default)]
+    pub pipelines: Vec<PipelineSpec>,
+    #[serde(default)]
+    pub churn: Option<ChurnSpec>,
+}
+
+/// Which KMS major version the simulator imitates (field and event names, `getChilds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Dialect {
+    #[serde(rename = "6")]
+    V6,
+    #[default]
+    #[serde(rename = "7")]
+    V7,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSpec {
+    /// Reported by `getInfo` for the server and every module.
+    pub version: String,
+    pub dialect: Dialect,
+    pub cpu_count: u32,
+    /// `getUsedCpu` answer (htop style: 100 = one core), with a small deterministic wobble.
+    pub used_cpu_percent: f64,
+    /// `getUsedMemory` answer in KiB.
+    pub used_memory_kib: u64,
+    /// Profile for elements applications create at run time (default: no media, no ICE).
+    pub dynamic_profile: Option<String>,
+}
+
+impl Default for ServerSpec {
+    fn default() -> Self {
+        ServerSpec {
+            version: "7.3.0".into(),
+            dialect: Dialect::V7,
+            cpu_count: 4,
+            used_cpu_percent: 35.0,
+            used_memory_kib: 262_144,
+            dynamic_profile: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimingSpec {
+    /// KMS `garbageCollectorPeriod`; keep-alive runs every quarter of it.
+    #[serde(with = "humantime_serde")]
+    pub gc_period: Duration,
+    /// Time spent before each reply (requests on one connection are served one at a time).
+    #[serde(with = "humantime_serde")]
+    pub service_time: Duration,
+    /// Seed for ids, SSRCs and the wobble of stats.
+    pub seed: u64,
+}
+
+impl Default for TimingSpec {
+    fn default() -> Self {
+        TimingSpec {
+            gc_period: Duration::from_secs(240),
+            service_time: Duration::ZERO,
+            seed: 1,
+        }
+    }
+}
+
+/// ICE outcome of a WebRTC endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceOutcome {
+    /// No ICE activity (no pairs, no connection state entries).
+    #[default]
+    None,
+    /// Stuck checking (state CONNECTING, no selected pair).
+    Checking,
+    Host,
+    Srflx,
+    Relay,
+    Failed,
+}
+
+impl IceOutcome {
+    pub fn connected(self) -> bool {
+        matches!(
+            self,
+            IceOutcome::Host | IceOutcome::Srflx | IceOutcome::Relay
+        )
+    }
+}
+
+/// How an element's media behaves.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaProfile {
+    pub flowing_in: bool,
+    pub flowing_out: bool,
+    pub audio: bool,
+    pub video: bool,
+    /// Video transcoding (`isMediaTranscoding(VIDEO)`).
+    pub transcoding: bool,
+    pub ice: IceOutcome,
+    /// Fraction of packets lost (0–1).
+    pub loss: f64,
+    pub jitter_ms: f64,
+    pub rtt_ms: f64,
+    pub audio_kbps: f64,
+    pub video_kbps: f64,
+}
+
+impl Default for MediaProfile {
+    fn default() -> Self {
+        MediaProfile {
+            flowing_in: false,
+            flowing_out: false,
+            audio: true,
+            video: true,
+            transcoding: false,
+            ice: IceOutcome::None,
+            loss: 0.0,
+            jitter_ms: 0.0,
+            rtt_ms: 0.0,
+            audio_kbps: 40.0,
+            video_kbps: 1200.0,
+        }
+    }
+}
+
+impl MediaProfile {
+    /// A healthy call over a direct path: the profile used when a spec names none.
+    pub fn healthy() -> Self {
+        MediaProfile {
+            flowing_in: true,
+            flowing_out: true,
+            ice: IceOutcome::Host,
+            loss: 0.002,
+            jitter_ms: 3.0,
+            rtt_ms: 30.0,
+            ..MediaProfile::default()
+        }
+    }
+}
+
+/// A group of identical pipelines, each owned by its own application session.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Pipeline name; `{n}` is replaced by the 1-based index (and the churn sequence number).
+    pub name: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Default profile of the pipeline's elements.
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub latency_stats: bool,
+    /// The owning application session stops being kept alive after this long (GC then collects it).
+    #[serde(default, with = "humantime_serde")]
+    pub vanish_after: Option<Duration>,
+    #[serde(default)]
+    pub elements: Vec<ElementSpec>,
+    #[serde(default)]
+    pub hubs: Vec<HubSpec>,
+    /// `"PlayerEndpoint -> RecorderEndpoint"`, `"WebRtcEndpoint[1] -> HubPort[0]"` (index default 0;
+    /// hub ports are numbered across all hubs of the pipeline).
+    #[serde(default)]
+    pub connections: Vec<String>,
+    /// Connect every WebRtcEndpoint to every other one (an SFU-style meeting).
+    #[serde(default)]
+    pub mesh: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElementSpec {
+    #[serde(rename = "type")]
+    pub element_type: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSpec {
+    #[serde(rename = "type")]
+    pub hub_type: String,
+    #[serde(default)]
+    pub ports: u32,
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// Meetings created and released at a steady rate, so a demo looks alive.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnSpec {
+    /// A new meeting every `every`.
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    /// Each meeting is released by its application after this long.
+    #[serde(with = "humantime_serde")]
+    pub lifetime: Duration,
+    pub pipeline: PipelineSpec,
+}
+
+/// A parsed `A[i] -> B[j]` connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRef {
+    pub source: (String, usize),
+    pub sink: (String, usize),
+}
+
+impl ConnectionRef {
+    pub fn parse(text: &str) -> Result<ConnectionRef, String> {
+        let (a, b) = text
+            .split_once("->")
+            .ok_or_else(|| format!("connection {text:?} must look like \"A -> B\""))?;
+        Ok(ConnectionRef {
+            source: parse_element_ref(a.trim())?,
+            sink: parse_element_ref(b.trim())?,
+        })
+    }
+}
+
+fn parse_element_ref(text: &str) -> Result<(String, usize), String> {
+    match text.split_once('[') {
+        None => Ok((text.to_owned(), 0)),
+        Some((name, rest)) => {
+            let index = rest
+                .strip_suffix(']')
+                .and_then(|i| i.trim().parse().ok())
+                .ok_or_else(|| format!("bad element reference {text:?} (expected Type[index])"))?;
+            Ok((name.trim().to_owned(), index))
+        }
+    }
+}
+
+impl Scenario {
+    /// The built-in demo scenario.
+    pub fn demo() -> Scenario {
+        // The embedded file is validated by a unit test, so parsing cannot fail at run time;
+        // fall back to an empty world rather than panic should that ever be violated.
+        Scenario::from_toml_str(DEMO_TOML).unwrap_or_default()
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Scenario, SimError> {
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|e| SimError::Scenario(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Scenario, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::ReadScenario {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::from_toml_str(&text).map_err(|e| match e {
+            SimError::Scenario(msg) => SimError::Scenario(format!("{}: {msg}", path.display())),
+            other => other,
+        })
+    }
+
+    /// The profile named `name`, or the healthy default when `None`.
+    pub fn profile(&self, name: Option<&str>) -> MediaProfile {
+        name.and_then(|n| self.profiles.get(n))
+            .cloned()
+            .unwrap_or_else(MediaProfile::healthy)
+    }
+
+    /// Every problem of the scenario, joined, or Ok.
+    fn validate(&self) -> Result<(), SimError> {
+        let mut problems = Vec::new();
+        if self.timing.gc_period < Duration::from_millis(4) {
+            problems.push("timing.gc_period must be at least 4ms".to_owned());
+        }
+        if let Some(p) = &self.server.dynamic_profile
+            && !self.profiles.contains_key(p)
+        {
+            problems.push(format!("server.dynamic_profile: unknown profile {p:?}"));
+        }
+        for (name, profile) in &self.profiles {
+            if !(0.0..=1.0).contains(&profile.loss) {
+                problems.push(format!("profiles.{name}.loss must be between 0 and 1"));
+            }
+        }
+        for (i, spec) in self.pipelines.iter().enumerate() {
+            self.validate_pipeline(&format!("pipelines[{i}]"), spec, &mut problems);
+        }
+        if let Some(churn) = &self.churn {
+            if churn.every.is_zero() {
+                problems.push("churn.every must be positive".to_owned());
+            }
+            self.validate_pipeline("churn.pipeline", &churn.pipeline, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SimError::Scenario(problems.join("; ")))
+        }
+    }
+
+    fn validate_pipeline(&self, at: &str, spec: &PipelineSpec, problems: &mut Vec<String>) {
+        let mut check_profile = |field: &str, p: &Option<String>| {
+            if let Some(p) = p
+                && !self.profiles.contains_key(p)
+            {
+                problems.push(format!("{at}.{field}: unknown profile {p:?}"));
+            }
+        };
+        check_profile("profile", &spec.profile);
+        for (j, e) in spec.elements.iter().enumerate() {
+            check_profile(&format!("elements[{j}].profile"), &e.profile);
+        }
+        for (j, h) in spec.hubs.iter().enumerate() {
+            check_profile(&format!("hubs[{j}].profile"), &h.profile);
+        }
+        for (j, e) in spec.elements.iter().enumerate() {
+            match classes::factory(&e.element_type) {
+                Some(c) if c.is_element() && c.kind != Kind::HubPort => {}
+                _ => problems.push(format!(
+                    "{at}.elements[{j}].type: {:?} is not an element type (use hubs for hubs)",
+                    e.element_type
+                )),
+            }
+        }
+        for (j, h) in spec.hubs.iter().enumerate() {
+            if classes::factory(&h.hub_type).map(|c| c.kind) != Some(Kind::Hub) {
+                problems.push(format!(
+                    "{at}.hubs[{j}].type: {:?} is not a hub type",
+                    h.hub_type
+                ));
+            }
+        }
+        let count_of = |ty: &str| -> usize {
+            if ty == "HubPort" {
+                spec.hubs.iter().map(|h| h.ports as usize).sum()
+            } else {
+                spec.elements
+                    .iter()
+                    .filter(|e| classes::factory(&e.element_type).map(|c| c.name) == Some(ty))
+                    .map(|e| e.count as usize)
+                    .sum()
+            }
+        };
+        for (j, c) in spec.connections.iter().enumerate() {
+            match ConnectionRef::parse(c) {
+                Err(e) => problems.push(format!("{at}.connections[{j}]: {e}")),
+                Ok(r) => {
+                    for (ty, index) in [&r.source, &r.sink] {
+                        if *index >= count_of(ty) {
+                            problems.push(format!(
+                                "{at}.connections[{j}]: no {ty}[{index}] in this pipeline"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_scenario_parses_and_is_lively() {
+        let demo = Scenario::from_toml_str(DEMO_TOML).unwrap();
+        assert!(demo.pipelines.len() >= 3);
+        assert!(demo.churn.is_some());
+        assert_eq!(Scenario::demo(), demo);
+    }
+
+    #[test]
+    fn empty_scenario_has_defaults() {
+        let s = Scenario::from_toml_str("").unwrap();
+        assert_eq!(s.timing.gc_period, Duration::from_secs(240));
+        assert_eq!(s.server.dialect, Dialect::V7);
+    }
+
+    #[test]
+    fn parses_a_full_example() {
+        let text = r#"
+            [server]
+            version = "6.18.0"
+            dialect = "6"
+            [timing]
+            gc_period = "1s"
+            service_time = "2ms"
+            seed = 7
+            [profiles.turn]
+            flowing_in = true
+            ice = "relay"
+            loss = 0.05
+            [[pipelines]]
+            name = "room-{n}"
+            count = 2
+            vanish_after = "3s"
+            profile = "turn"
+            elements = [{ type = "WebRtcEndpoint", count = 2 }, { type = "PlayerEndpoint" }, { type = "RecorderEndpoint" }]
+            hubs = [{ type = "Composite", ports = 2 }]
+            connections = ["PlayerEndpoint -> RecorderEndpoint", "WebRtcEndpoint[1] -> HubPort[1]"]
+        "#;
+        let s = Scenario::from_toml_str(text).unwrap();
+        assert_eq!(s.server.dialect, Dialect::V6);
+        assert_eq!(s.timing.service_time, Duration::from_millis(2));
+        assert_eq!(s.profiles["turn"].ice, IceOutcome::Relay);
+        assert_eq!(s.pipelines[0].vanish_after, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn rejects_bad_scenarios_with_clear_errors() {
+        let cases = [
+            ("[server]\nverison = \"7\"", "unknown field `verison`"),
+            ("[timing]\ngc_period = \"soon\"", "gc_period"),
+            (
+                "[[pipelines]]\nname = \"p\"\nelements = [{ type = \"Composite\" }]",
+                "is not an element type",
+            ),
+            (
+                "[[pipelines]]\nname = \"p\"\nprofile = \"nope\"",
+                "unknown profile \"nope\"",
+            ),
+            (
+                "[[pipelines]]\nname = \"p\"\nconnections = [\"PlayerEndpoint -> RecorderEndpoint\"]",
+                "no PlayerEndpoint[0]",
+            ),
+            (
+                "[[pipelines]]\nname = \"p\"\nconnections = [\"A => B\"]",
+                "must look like",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = Scenario::from_toml_str(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn parses_connection_references() {
+        assert_eq!(
+            ConnectionRef::parse("WebRtcEndpoint[2] -> HubPort").unwrap(),
+            ConnectionRef {
+                source: ("WebRtcEndpoint".into(), 2),
+                sink: ("HubPort".into(), 0)
+            }
+        );
+        assert!(ConnectionRef::parse("A[x] -> B").is_err());
+    }
+}

@@ -1,0 +1,337 @@
+//! The I/O shell: WebSocket server at `/kurento`, one task per connection serving one request at a
+//! time, a clock task for keep-alive/GC/churn, restarts and fault injection.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_util::sync::CancellationToken;
+
+use super::fault::{Fault, LoggedRequest};
+use super::rpc;
+use super::scenario::Scenario;
+use super::world::{ConnId, World};
+use super::{SimError, SimOptions};
+
+/// The WebSocket path KMS serves (`mediaServer.net.websocket.path`).
+const PATH: &str = "/kurento";
+
+/// A running simulated KMS.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: CancellationToken,
+    accept_task: JoinHandle<()>,
+    clock_task: JoinHandle<()>,
+}
+
+struct Connection {
+    tx: mpsc::UnboundedSender<Message>,
+    /// Cancelled to drop the connection.
+    cancel: CancellationToken,
+    /// Cancelled by the connection task when it has ended.
+    finished: CancellationToken,
+}
+
+struct Shared {
+    world: Mutex<World>,
+    connections: Mutex<HashMap<ConnId, Connection>>,
+    scenario: Scenario,
+    start: Instant,
+    start_epoch_ms: u64,
+    next_conn: AtomicU64,
+    generation: AtomicU64,
+    /// Wakes the clock task when the world was replaced.
+    world_replaced: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Epoch milliseconds on tokio's clock (so paused time works).
+    fn now_ms(&self) -> u64 {
+        self.start_epoch_ms + self.start.elapsed().as_millis() as u64
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        lock(&self.world)
+    }
+
+    fn deliver(&self, frames: Vec<(ConnId, String)>) {
+        if frames.is_empty() {
+            return;
+        }
+        let connections = lock(&self.connections);
+        for (conn, frame) in frames {
+            if let Some(c) = connections.get(&conn) {
+                let _ = c.tx.send(Message::text(frame));
+            }
+        }
+    }
+
+    /// Cancels every connection; returns tokens that complete when each task has ended.
+    fn drop_all_connections(&self) -> Vec<CancellationToken> {
+        let drained: Vec<Connection> = lock(&self.connections).drain().map(|(_, c)| c).collect();
+        self.world().drop_all_bindings();
+        drained
+            .into_iter()
+            .map(|c| {
+                c.cancel.cancel();
+                c.finished
+            })
+            .collect()
+    }
+}
+
+impl Simulator {
+    /// Binds `opts.listen` and serves `ws://addr/kurento` until [`Simulator::shutdown`].
+    pub async fn start(opts: SimOptions) -> Result<Simulator, SimError> {
+        let bind_error = |source| SimError::Bind {
+            addr: opts.listen,
+            source,
+        };
+        let listener = TcpListener::bind(opts.listen).await.map_err(bind_error)?;
+        let mut addr = listener.local_addr().map_err(bind_error)?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        let start_epoch_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let shared = Arc::new(Shared {
+            world: Mutex::new(World::new(&opts.scenario, start_epoch_ms, 0)),
+            connections: Mutex::new(HashMap::new()),
+            scenario: opts.scenario,
+            start: Instant::now(),
+            start_epoch_ms,
+            next_conn: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            world_replaced: Notify::new(),
+        });
+        let stop = CancellationToken::new();
+        let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
+        let clock_task = tokio::spawn(clock_loop(shared.clone(), stop.clone()));
+        tracing::info!(%addr, "simulated KMS listening");
+        Ok(Simulator {
+            shared,
+            addr,
+            stop,
+            accept_task,
+            clock_task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://HOST:PORT/kurento`.
+    pub fn url(&self) -> String {
+        format!("ws://{}{PATH}", self.addr)
+    }
+
+    /// Simulates a KMS restart: every connection is dropped, sessions are forgotten, a new
+    /// `serverId` is drawn and the world is rebuilt from the scenario (with new ids). Keeps
+    /// listening on the same port. Returns once every old connection task has ended.
+    pub async fn restart(&self) {
+        let generation = self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let finished = self.shared.drop_all_connections();
+        {
+            let now = self.shared.now_ms();
+            let mut world = self.shared.world();
+            let log = std::mem::take(&mut world.log);
+            *world = World::new(&self.shared.scenario, now, generation);
+            world.log = log;
+        }
+        self.shared.world_replaced.notify_one();
+        for f in finished {
+            f.cancelled().await;
+        }
+    }
+
+    /// Stops listening, drops every connection and waits for all tasks (the port is freed).
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        let _ = (&mut self.accept_task).await;
+        let _ = (&mut self.clock_task).await;
+    }
+
+    pub fn object_exists(&self, id: &str) -> bool {
+        self.shared.world().exists(id)
+    }
+
+    /// Every live object id (the ServerManager excluded), sorted.
+    pub fn object_ids(&self) -> Vec<String> {
+        self.shared.world().object_ids()
+    }
+
+    pub fn server_id(&self) -> String {
+        self.shared.world().server_id.clone()
+    }
+
+    /// Every request served since start (restarts included), in order.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.world().log.clone()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.world().inject(fault);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tasks.spawn(serve_connection(shared.clone(), stream, stop.child_token()));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+        }
+    }
+    drop(listener);
+    shared.drop_all_connections();
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn clock_loop(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let due = shared.world().next_due_ms();
+        let now = shared.now_ms();
+        if due > now {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = shared.world_replaced.notified() => continue,
+                _ = tokio::time::sleep(Duration::from_millis(due - now)) => {}
+            }
+        }
+        let frames = {
+            let mut world = shared.world();
+            world.advance(shared.now_ms());
+            std::mem::take(&mut world.outbox)
+        };
+        shared.deliver(frames);
+    }
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: CancellationToken) {
+    let mut path = String::new();
+    // The callback signature is tungstenite's; its error type is theirs.
+    #[allow(clippy::result_large_err)]
+    let record_path = |req: &Request, resp: Response| {
+        path = req.uri().path().to_owned();
+        Ok(resp)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record_path).await else {
+        return;
+    };
+    if path != PATH {
+        // KMS accepts the handshake, then closes with a protocol error (the query is ignored).
+        let frame = CloseFrame {
+            code: CloseCode::Protocol,
+            reason: "Invalid path".into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+        return;
+    }
+    let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let finished = CancellationToken::new();
+    let _finished_guard = finished.clone().drop_guard();
+    lock(&shared.connections).insert(
+        conn,
+        Connection {
+            tx: tx.clone(),
+            cancel: cancel.clone(),
+            finished,
+        },
+    );
+    let (mut sink, mut source) = ws.split();
+    let writer = async {
+        while let Some(message) = rx.recv().await {
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+    };
+    let reader = async {
+        while let Some(Ok(message)) = source.next().await {
+            let text = match message {
+                Message::Text(t) => t.to_string(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if !serve_request(&shared, conn, &text, &tx).await {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = writer => {}
+        _ = reader => {}
+    }
+    lock(&shared.connections).remove(&conn);
+    shared.world().connection_closed(conn);
+}
+
+/// Serves one request (service time first, then the reply, then the events it caused).
+/// Returns false when the connection must end.
+async fn serve_request(
+    shared: &Shared,
+    conn: ConnId,
+    text: &str,
+    tx: &mpsc::UnboundedSender<Message>,
+) -> bool {
+    let service =
+        shared.scenario.timing.service_time + Duration::from_millis(shared.world().extra_delay_ms);
+    if !service.is_zero() {
+        tokio::time::sleep(service).await;
+    }
+    let (served, frames) = {
+        let mut world = shared.world();
+        let served = rpc::serve_frame(&mut world, conn, text, shared.now_ms());
+        (served, std::mem::take(&mut world.outbox))
+    };
+    if served.drop_connections {
+        shared.drop_all_connections();
+        return false;
+    }
+    if served.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(served.delay_ms)).await;
+    }
+    if served.garbage_first {
+        let _ = tx.send(Message::text("\u{1}not json{"));
+    }
+    if let Some(reply) = served.reply {
+        let _ = tx.send(Message::text(reply));
+    }
+    shared.deliver(frames);
+    true
+}
