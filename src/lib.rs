@@ -66,7 +66,9 @@ impl Exporter {
     /// starts polling every target.
     pub async fn start(config: Config) -> Result<Exporter, StartError> {
         config.validate()?;
-        let listen = config.listen_addr().map_err(|e| config::ConfigErrors(vec![e]))?;
+        let listen = config
+            .listen_addr()
+            .map_err(|e| config::ConfigErrors(vec![e]))?;
         let listener = http::bind(listen).await?;
         let addr = http::local_addr(&listener)?;
         let targets = config.targets();
@@ -86,8 +88,7 @@ impl Exporter {
                 shutdown.clone(),
             ));
         }
-        let exposition: Arc<dyn MetricsSource> =
-            Arc::new(Exposition::new(
+        let exposition: Arc<dyn MetricsSource> = Arc::new(Exposition::new(
             store.clone(),
             BuildInfo {
                 version: cli::VERSION.to_owned(),
@@ -159,7 +160,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 }
 
 /// Runs the simulated KMS alone until SIGINT/SIGTERM (`simulate`).
-pub async fn run_simulator(listen: SocketAddr, scenario: sim::Scenario) -> Result<(), sim::SimError> {
+pub async fn run_simulator(
+    listen: SocketAddr,
+    scenario: sim::Scenario,
+) -> Result<(), sim::SimError> {
     let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
     tracing::info!(url = %simulator.url(), "simulated KMS listening");
     shutdown_signal().await;

@@ -113,7 +113,13 @@ impl TargetState {
     }
 
     /// A cycle finished: `server` holds what was read, `up` whether every server read worked.
-    pub fn cycle_finished(&mut self, up: bool, server: Option<ServerState>, duration: Duration, now: f64) {
+    pub fn cycle_finished(
+        &mut self,
+        up: bool,
+        server: Option<ServerState>,
+        duration: Duration,
+        now: f64,
+    ) {
         self.up = up;
         self.server = server;
         self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
@@ -161,12 +167,18 @@ struct ServerFacts {
 }
 
 /// Polls one target until `shutdown`.
-pub async fn run(spec: TargetSpec, store: Arc<Store>, ids: Arc<RequestIds>, shutdown: CancellationToken) {
+pub async fn run(
+    spec: TargetSpec,
+    store: Arc<Store>,
+    ids: Arc<RequestIds>,
+    shutdown: CancellationToken,
+) {
     let requests = RequestCounter::default();
     let mut state = TargetState::new(&spec.name);
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
-        spec.interval.clamp(Duration::from_secs(1), Duration::from_secs(30)),
+        spec.interval
+            .clamp(Duration::from_secs(1), Duration::from_secs(30)),
         seed_for(&spec.name),
     );
     loop {
@@ -180,7 +192,10 @@ pub async fn run(spec: TargetSpec, store: Arc<Store>, ids: Arc<RequestIds>, shut
                 backoff.reset();
                 state.connected(kms.server_id());
                 tracing::info!(kms = %spec.name, server_id = kms.server_id(), "connected to KMS");
-                let reason = watch(&spec, &kms, events, &mut state, &store, &requests, &shutdown).await;
+                let reason = watch(
+                    &spec, &kms, events, &mut state, &store, &requests, &shutdown,
+                )
+                .await;
                 let Some((reason, detail)) = reason else {
                     return;
                 };
@@ -222,7 +237,10 @@ async fn watch(
     }
     let mut ticker = tokio::time::interval(spec.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut reconcile = tokio::time::interval_at(Instant::now() + spec.reconcile_interval, spec.reconcile_interval);
+    let mut reconcile = tokio::time::interval_at(
+        Instant::now() + spec.reconcile_interval,
+        spec.reconcile_interval,
+    );
     reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -378,8 +396,9 @@ fn keep<T>(result: Result<T, KmsError>, failures: &mut Vec<KmsError>) -> Option<
 
 /// A per-target seed, so targets do not retry in lockstep yet runs are reproducible.
 fn seed_for(name: &str) -> u64 {
-    name.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -400,7 +419,9 @@ mod tests {
     fn losing_kms_drops_everything_read_from_it_but_keeps_counters() {
         let mut state = TargetState::new("a");
         state.connected("s1");
-        state.set_inventory(Inventory::from_listing(["p_kurento.MediaPipeline".to_owned()]));
+        state.set_inventory(Inventory::from_listing([
+            "p_kurento.MediaPipeline".to_owned()
+        ]));
         state.apply_event(&ManagerEvent::Created("q_kurento.MediaPipeline".into()));
         state.cycle_finished(
             true,

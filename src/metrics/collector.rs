@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
@@ -103,23 +103,25 @@ fn write_family(
     let mut family =
         encoder.encode_descriptor(def.family, &help, unit.as_ref(), metric_type(def.kind))?;
     for (labels, value) in samples {
+        if let Value::Info = value {
+            // Info labels are the sample's own labels, not a family's.
+            family.encode_info(&labels)?;
+            continue;
+        }
         let mut sample: MetricEncoder = family.encode_family(&labels)?;
         match value {
             Value::Int(v) if def.kind == Kind::Counter => {
-                sample
-                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&v, None)?
+                sample.encode_counter::<NoLabelSet, _, u64>(&v, None)?
             }
             Value::Float(v) if def.kind == Kind::Counter => {
-                sample
-                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&v, None)?
+                sample.encode_counter::<NoLabelSet, _, f64>(&v, None)?
             }
-            Value::Int(v) => sample.encode_gauge(&(v as f64))?,
+            Value::Int(v) => sample.encode_gauge(&i64::try_from(v).unwrap_or(i64::MAX))?,
             Value::Float(v) => sample.encode_gauge(&v)?,
-            Value::Histogram(h) => sample
-                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                    h.sum, h.count, &h.buckets, None,
-                )?,
-            Value::Info => sample.encode_info(&Vec::<(&str, &str)>::new())?,
+            Value::Histogram(h) => {
+                sample.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?
+            }
+            Value::Info => {}
         }
     }
     Ok(())

@@ -44,7 +44,14 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Http
         .expect("end of headers");
     let head = String::from_utf8(raw[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -67,7 +74,9 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
         data = &data[line_end + 2..];
         if size == 0 {
             return out;
@@ -110,4 +119,54 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+use kurento_exporter::config::{Config, TargetConfig};
+use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
+
+/// An exporter config for tests: listens on 127.0.0.1:0 and polls every second.
+pub fn test_config(targets: &[(&str, String)]) -> Config {
+    let mut config = Config::default();
+    config.web.listen_address = "127.0.0.1:0".to_owned();
+    config.poll.interval = Duration::from_secs(1);
+    config.poll.timeout = Duration::from_millis(900);
+    config.poll.cpu_sample = Duration::from_millis(50);
+    config.poll.ready_timeout = Duration::from_secs(3600);
+    config.targets = targets
+        .iter()
+        .map(|(name, url)| TargetConfig {
+            name: (*name).to_owned(),
+            url: url.clone(),
+            interval: None,
+            timeout: None,
+            connections: None,
+            tls_ca_file: None,
+            tls_insecure_skip_verify: false,
+        })
+        .collect();
+    config
+}
+
+/// Starts the simulator on an ephemeral loopback port.
+pub async fn start_sim(scenario: Scenario) -> Simulator {
+    Simulator::start(SimOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        scenario,
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// Scrapes until `series` has a value satisfying `ok`, returning the exposition.
+pub async fn wait_for_sample(
+    addr: SocketAddr,
+    series: &str,
+    deadline: Duration,
+    ok: impl Fn(f64) -> bool,
+) -> String {
+    eventually(&format!("{series} to match"), deadline, || async {
+        let text = scrape(addr).await;
+        sample(&text, series).filter(|v| ok(*v)).map(|_| text)
+    })
+    .await
 }

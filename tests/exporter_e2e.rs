@@ -1,0 +1,292 @@
+//! The exporter against the simulated KMS, in process, over real sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use kurento_exporter::Exporter;
+use kurento_exporter::kurento::{ClientOptions, Connection, RequestCounter, RequestIds};
+use kurento_exporter::sim::{Fault, Scenario};
+use serde_json::json;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The demo scenario without churn, so the exposition is the same on every run.
+fn steady_demo() -> Scenario {
+    let mut scenario = Scenario::demo();
+    scenario.churn = None;
+    scenario
+}
+
+/// Replaces values that change from run to run (times, durations, request counts) with `<masked>`.
+fn mask_volatile(exposition: &str) -> String {
+    const VOLATILE: &[&str] = &[
+        "kurento_exporter_build_info",
+        "kurento_exporter_poll_duration_seconds",
+        "kurento_exporter_last_poll_success_timestamp_seconds",
+        "kurento_exporter_kms_requests_total",
+        "kurento_server_cpu_usage_ratio",
+        "kurento_pipeline_age_seconds_sum",
+    ];
+    exposition
+        .lines()
+        .map(|line| {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            if !line.starts_with('#') && VOLATILE.contains(&name) {
+                let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
+                format!("{series} <masked>\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn golden_exposition_of_the_demo_scenario() {
+    let sim = start_sim(steady_demo()).await;
+    let exporter = Exporter::start(test_config(&[("demo", sim.url())]))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    // The first cycle reads every pipeline's creation time: wait until all ages are known.
+    let text = wait_for_sample(
+        addr,
+        "kurento_pipeline_age_seconds_count{kms=\"demo\"}",
+        DEADLINE,
+        |n| n == 11.0,
+    )
+    .await;
+    let masked = mask_volatile(&text);
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/demo.prom");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &masked).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(masked, want, "exposition differs from {}", golden.display());
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn kms_absent_at_start_then_appearing() {
+    // Reserve a free port, then leave it closed: KMS is "down".
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/kurento");
+    let exporter = Exporter::start(test_config(&[("late", url)]))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    let text = wait_for_sample(
+        addr,
+        "kurento_exporter_poll_errors_total{kms=\"late\",reason=\"connect\"}",
+        DEADLINE,
+        |n| n >= 1.0,
+    )
+    .await;
+    assert_eq!(sample(&text, "kurento_up{kms=\"late\"}"), Some(0.0));
+    assert_eq!(
+        sample(&text, "kurento_pipelines{kms=\"late\"}"),
+        None,
+        "no data while down"
+    );
+    let ready = get(addr, "/-/ready", &[]).await;
+    assert_eq!(
+        ready.status, 200,
+        "a finished (failed) first cycle makes the exporter ready"
+    );
+
+    let sim = kurento_exporter::sim::Simulator::start(kurento_exporter::sim::SimOptions {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        scenario: steady_demo(),
+    })
+    .await
+    .unwrap();
+    let text = wait_for_sample(addr, "kurento_up{kms=\"late\"}", DEADLINE, |v| v == 1.0).await;
+    assert_eq!(sample(&text, "kurento_pipelines{kms=\"late\"}"), Some(11.0));
+    assert_eq!(
+        sample(&text, "kurento_server_restarts_total{kms=\"late\"}"),
+        Some(0.0)
+    );
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn kms_restart_is_counted_and_the_inventory_rebuilt() {
+    let sim = start_sim(steady_demo()).await;
+    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    wait_for_sample(addr, "kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0).await;
+    let before = sim.server_id();
+    sim.restart().await;
+    assert_ne!(sim.server_id(), before);
+    let text = wait_for_sample(
+        addr,
+        "kurento_server_restarts_total{kms=\"kms\"}",
+        DEADLINE,
+        |v| v == 1.0,
+    )
+    .await;
+    let text = if sample(&text, "kurento_up{kms=\"kms\"}") == Some(1.0) {
+        text
+    } else {
+        wait_for_sample(addr, "kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0).await
+    };
+    assert_eq!(sample(&text, "kurento_pipelines{kms=\"kms\"}"), Some(11.0));
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_object_released_between_listing_and_reading_does_not_fail_the_cycle() {
+    let sim = start_sim(steady_demo()).await;
+    sim.inject(Fault::ReleaseBeforeInvoke {
+        operation: "getChildren".to_owned(),
+    });
+    sim.inject(Fault::ReleaseBeforeInvoke {
+        operation: "getCreationTime".to_owned(),
+    });
+    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    // Two pipelines vanish under the exporter's feet; the other nine are fully reported.
+    let text = wait_for_sample(
+        addr,
+        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+        DEADLINE,
+        |n| n == 9.0,
+    )
+    .await;
+    assert_eq!(sample(&text, "kurento_up{kms=\"kms\"}"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "kurento_exporter_poll_errors_total{kms=\"kms\",reason=\"kms_error\"}"
+        ),
+        Some(0.0)
+    );
+    let text = wait_for_sample(addr, "kurento_pipelines{kms=\"kms\"}", DEADLINE, |n| {
+        n == 9.0
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &text,
+            "kurento_objects_destroyed_total{kms=\"kms\",element_type=\"MediaPipeline\"}"
+        ),
+        Some(2.0)
+    );
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Design §3.1: an abandoned pipeline is collected by KMS's GC while the exporter polls, and the
+/// exporter sends nothing that changes state.
+#[tokio::test]
+async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
+    let gc_period = Duration::from_secs(1);
+    let mut scenario = Scenario::default();
+    scenario.timing.gc_period = gc_period;
+    let sim = start_sim(scenario).await;
+
+    // An application creates a pipeline with an endpoint...
+    let (app, _events) = Connection::open(
+        &sim.url(),
+        &ClientOptions::default(),
+        std::sync::Arc::new(RequestIds::new()),
+        RequestCounter::default(),
+    )
+    .await
+    .unwrap();
+    let created = app
+        .call("create", json!({"type": "MediaPipeline"}))
+        .await
+        .unwrap();
+    let pipeline = created["value"].as_str().unwrap().to_owned();
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+    app.call("create", json!({"type": "WebRtcEndpoint", "constructorParams": {"mediaPipeline": pipeline}, "sessionId": session})).await.unwrap();
+
+    // ...the exporter starts (its getPipelines makes "" an owner too) and reads everything...
+    let config = test_config(&[("kms", sim.url())]);
+    let interval = config.poll.interval;
+    let exporter = Exporter::start(config).await.unwrap();
+    let addr = exporter.local_addr();
+    wait_for_sample(
+        addr,
+        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+        DEADLINE,
+        |n| n == 1.0,
+    )
+    .await;
+    wait_for_sample(
+        addr,
+        "kurento_elements{kms=\"kms\",element_type=\"WebRtcEndpoint\"}",
+        DEADLINE,
+        |n| n == 1.0,
+    )
+    .await;
+
+    // ...and the application vanishes without releasing anything.
+    app.close();
+    let vanished = tokio::time::Instant::now();
+    let bound = 2 * gc_period + interval;
+    eventually(
+        "the abandoned pipeline to be collected",
+        bound + Duration::from_secs(2),
+        || async { (!sim.object_exists(&pipeline)).then_some(()) },
+    )
+    .await;
+    let took = vanished.elapsed();
+    assert!(
+        took <= bound + Duration::from_millis(500),
+        "collected after {took:?}, bound {bound:?}"
+    );
+
+    // Its series vanish from the exposition.
+    let text = wait_for_sample(addr, "kurento_pipelines{kms=\"kms\"}", DEADLINE, |n| {
+        n == 0.0
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &text,
+            "kurento_elements{kms=\"kms\",element_type=\"WebRtcEndpoint\"}"
+        ),
+        None
+    );
+
+    // The application was connection 1; everything else is the exporter's.
+    let log = sim.request_log();
+    let exporter_requests: Vec<_> = log.iter().filter(|r| r.connection != 1).collect();
+    assert!(
+        exporter_requests
+            .iter()
+            .any(|r| r.method == "closeSession" && !r.release),
+        "the exporter drops its references every cycle"
+    );
+    let changing: Vec<_> = exporter_requests
+        .iter()
+        .filter(|r| r.changes_state())
+        .collect();
+    assert!(
+        changing.is_empty(),
+        "state-changing requests from the exporter: {changing:?}"
+    );
+    let get_pipelines = exporter_requests
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("getPipelines"))
+        .count();
+    assert_eq!(get_pipelines, 1, "getPipelines only at connect");
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
