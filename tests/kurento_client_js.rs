@@ -60,7 +60,10 @@ async fn real_kurento_client_completes_an_application_session() {
         "kurento-client session failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
         output.status
     );
-    assert!(stdout.contains("OK kurento-client session completed"), "{stdout}");
+    assert!(
+        stdout.contains("OK kurento-client session completed"),
+        "{stdout}"
+    );
 
     // The session was served by the simulator: a create and a release were logged, and the
     // application's pipeline is gone while the scenario's two remain.
