@@ -818,4 +818,90 @@ mod tests {
         let served = serve_frame(&mut w, 1, &req(1, "invoke", json!({"object":"manager_ServerManager","operation":"getUsedCpu","operationParams":{"interval":250}})).to_string(), T0);
         assert_eq!(served.delay_ms, 250);
     }
+
+    #[test]
+    fn dialect_6_names_and_aliases() {
+        let scenario =
+            Scenario::from_toml_str("[server]\ndialect = \"6\"\nversion = \"6.18.0\"").unwrap();
+        let mut w = World::new(&scenario, T0, 0);
+        let p =
+            call(&mut w, 1, req(1, "create", json!({"type":"MediaPipeline"})))["result"]["value"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let e = call(
+            &mut w,
+            1,
+            req(
+                2,
+                "create",
+                json!({"type":"WebRtcEndpoint","constructorParams":{"mediaPipeline":p}}),
+            ),
+        )["result"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let childs = call(
+            &mut w,
+            1,
+            req(3, "invoke", json!({"object":p,"operation":"getChilds"})),
+        );
+        assert_eq!(childs["result"]["value"], json!([e]));
+        let sub = call(
+            &mut w,
+            1,
+            req(4, "subscribe", json!({"object":e,"type":"OnIceCandidate"})),
+        );
+        assert!(sub["result"]["value"].is_string());
+        w.outbox.clear();
+        call(
+            &mut w,
+            1,
+            req(
+                5,
+                "invoke",
+                json!({"object":e,"operation":"gatherCandidates"}),
+            ),
+        );
+        let (_, frame) = w.outbox.first().unwrap().clone();
+        let event: Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(event["params"]["value"]["type"], "OnIceCandidate");
+        assert!(event["params"]["value"]["data"]["timestamp"].is_string());
+        let info = call(
+            &mut w,
+            1,
+            req(
+                6,
+                "invoke",
+                json!({"object":"manager_ServerManager","operation":"getInfo"}),
+            ),
+        );
+        assert_eq!(info["result"]["value"]["version"], "6.18.0");
+    }
+
+    #[test]
+    fn demo_world_is_lively() {
+        let mut w = World::new(&Scenario::demo(), T0, 0);
+        assert!(w.pipeline_ids().len() >= 8);
+        let relay = w
+            .object_ids()
+            .into_iter()
+            .filter(|id| id.ends_with("WebRtcEndpoint"))
+            .any(|id| {
+                let pairs = call(
+                    &mut w,
+                    1,
+                    req(
+                        1,
+                        "invoke",
+                        json!({"object":id,"operation":"getICECandidatePairs"}),
+                    ),
+                );
+                pairs["result"]["value"].to_string().contains("typ relay")
+            });
+        assert!(relay, "some participant goes through TURN");
+        let before = w.pipeline_ids().len();
+        w.advance(T0 + 60_000);
+        assert!(w.pipeline_ids().len() > before, "churn adds meetings");
+    }
 }

@@ -282,8 +282,10 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: Cancel
     };
     let reader = async {
         while let Some(Ok(message)) = source.next().await {
+            // websocketpp hands KMS the payload whatever the opcode; old `ws` clients send binary.
             let text = match message {
                 Message::Text(t) => t.to_string(),
+                Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
                 Message::Close(_) => break,
                 _ => continue,
             };
