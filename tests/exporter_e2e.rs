@@ -56,7 +56,7 @@ async fn golden_exposition_of_the_demo_scenario() {
         addr,
         "kurento_pipeline_age_seconds_count{kms=\"demo\"}",
         DEADLINE,
-        |n| n == 11.0,
+        |n| n == 9.0,
     )
     .await;
     let masked = mask_volatile(&text);
@@ -109,7 +109,7 @@ async fn kms_absent_at_start_then_appearing() {
     .await
     .unwrap();
     let text = wait_for_sample(addr, "kurento_up{kms=\"late\"}", DEADLINE, |v| v == 1.0).await;
-    assert_eq!(sample(&text, "kurento_pipelines{kms=\"late\"}"), Some(11.0));
+    assert_eq!(sample(&text, "kurento_pipelines{kms=\"late\"}"), Some(9.0));
     assert_eq!(
         sample(&text, "kurento_server_restarts_total{kms=\"late\"}"),
         Some(0.0)
@@ -141,7 +141,7 @@ async fn kms_restart_is_counted_and_the_inventory_rebuilt() {
     } else {
         wait_for_sample(addr, "kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0).await
     };
-    assert_eq!(sample(&text, "kurento_pipelines{kms=\"kms\"}"), Some(11.0));
+    assert_eq!(sample(&text, "kurento_pipelines{kms=\"kms\"}"), Some(9.0));
     exporter.shutdown().await;
     sim.shutdown().await;
 }
@@ -159,12 +159,12 @@ async fn an_object_released_between_listing_and_reading_does_not_fail_the_cycle(
         .await
         .unwrap();
     let addr = exporter.local_addr();
-    // Two pipelines vanish under the exporter's feet; the other nine are fully reported.
+    // Two pipelines vanish under the exporter's feet; the other seven are fully reported.
     let text = wait_for_sample(
         addr,
         "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
         DEADLINE,
-        |n| n == 9.0,
+        |n| n == 7.0,
     )
     .await;
     assert_eq!(sample(&text, "kurento_up{kms=\"kms\"}"), Some(1.0));
@@ -176,7 +176,7 @@ async fn an_object_released_between_listing_and_reading_does_not_fail_the_cycle(
         Some(0.0)
     );
     let text = wait_for_sample(addr, "kurento_pipelines{kms=\"kms\"}", DEADLINE, |n| {
-        n == 9.0
+        n == 7.0
     })
     .await;
     assert_eq!(

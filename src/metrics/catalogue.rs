@@ -130,7 +130,7 @@ pub const SERVER_RESTARTS: MetricDef = MetricDef {
     source: "connect serverId",
 };
 pub const SERVER_CPU_COUNT: MetricDef = MetricDef {
-    family: "kurento_server_cpu_count",
+    family: "kurento_server_cpus",
     unit: None,
     kind: Kind::Gauge,
     labels: &["kms"],

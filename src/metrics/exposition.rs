@@ -38,9 +38,10 @@ pub fn openmetrics_to_text(openmetrics: &str) -> String {
             out.push(' ');
             out.push_str(kind);
             out.push('\n');
-        } else if line.starts_with("# UNIT ") || line == "# EOF" {
-            continue;
-        } else if is_created_sample(line, &counters) {
+        } else if line.starts_with("# UNIT ")
+            || line == "# EOF"
+            || is_created_sample(line, &counters)
+        {
             continue;
         } else {
             out.push_str(line);

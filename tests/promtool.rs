@@ -1,0 +1,76 @@
+//! `promtool check metrics` (Debian's prometheus package) accepts the exporter's text output with
+//! no warning, and the OpenMetrics output is served with its own content type.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use kurento_exporter::Exporter;
+use kurento_exporter::sim::Scenario;
+
+fn promtool_check_metrics(exposition: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not found: install Debian's prometheus package (scripts/test.sh does)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_text_exposition_without_warnings() {
+    let sim = start_sim(Scenario::demo()).await;
+    let exporter = Exporter::start(test_config(&[("demo", sim.url())]))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    let text = wait_for_sample(
+        addr,
+        "kurento_up{kms=\"demo\"}",
+        Duration::from_secs(20),
+        |v| v == 1.0,
+    )
+    .await;
+    let (ok, report) = promtool_check_metrics(&text);
+    assert!(ok, "promtool failed:\n{report}\n--- exposition ---\n{text}");
+    assert_eq!(report.trim(), "", "promtool warnings:\n{report}");
+
+    // A broken exposition is rejected, so the check above can fail.
+    let (ok, _) = promtool_check_metrics("# TYPE x counter\nx_total{a=\"b\" 1\n");
+    assert!(!ok);
+
+    let om = get(
+        addr,
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+    )
+    .await;
+    assert_eq!(
+        om.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(om.text().ends_with("# EOF\n"));
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
