@@ -275,4 +275,30 @@ mod tests {
         );
         assert_eq!(SERVER_INFO.exposed_name(), "kurento_server_info");
     }
+
+    /// The README's metrics reference lists every family with its type and labels, and nothing
+    /// that does not exist.
+    #[test]
+    fn readme_documents_every_metric() {
+        let readme = include_str!("../../README.md");
+        for def in ALL {
+            let kind = match def.kind {
+                Kind::Info => "gauge (info)",
+                other => other.as_str(),
+            };
+            let labels: Vec<String> = def.labels.iter().map(|l| format!("`{l}`")).collect();
+            let row = format!("| `{}` | {kind} | {} |", def.exposed_name(), labels.join(", "));
+            assert!(readme.contains(&row), "README lacks the row starting {row}");
+        }
+        let section = readme
+            .split("## Metrics reference")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a Metrics reference section");
+        let documented = section
+            .lines()
+            .filter(|l| l.starts_with("| `kurento_"))
+            .count();
+        assert_eq!(documented, ALL.len(), "README documents metrics the code does not serve");
+    }
 }
