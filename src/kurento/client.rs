@@ -408,7 +408,8 @@ impl SocketTask {
                     let message = match message {
                         Some(Ok(message)) => message,
                         Some(Err(e)) => {
-                            tracing::warn!(url = %self.url, error = %e, "KMS socket read failed");
+                            // The poller reports the loss once per KMS; this is the detail.
+                            tracing::debug!(url = %self.url, error = %e, "KMS socket read failed");
                             return Exit::Remote;
                         }
                         None => return Exit::Remote,

@@ -287,7 +287,11 @@ mod tests {
                 other => other.as_str(),
             };
             let labels: Vec<String> = def.labels.iter().map(|l| format!("`{l}`")).collect();
-            let row = format!("| `{}` | {kind} | {} |", def.exposed_name(), labels.join(", "));
+            let row = format!(
+                "| `{}` | {kind} | {} |",
+                def.exposed_name(),
+                labels.join(", ")
+            );
             assert!(readme.contains(&row), "README lacks the row starting {row}");
         }
         let section = readme
@@ -299,6 +303,10 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("| `kurento_"))
             .count();
-        assert_eq!(documented, ALL.len(), "README documents metrics the code does not serve");
+        assert_eq!(
+            documented,
+            ALL.len(),
+            "README documents metrics the code does not serve"
+        );
     }
 }

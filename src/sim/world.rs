@@ -123,8 +123,10 @@ impl World {
     /// A fresh KMS process: the scenario's world, built at `now_ms`. `generation` counts restarts
     /// so that every process gets different ids and a different `serverId`.
     pub fn new(scenario: &Scenario, now_ms: u64, generation: u64) -> World {
-        let mut rng = Rng::new(mix(scenario.timing.seed ^ mix(generation)));
-        let server_id = rng.uuid();
+        let rng = Rng::new(mix(scenario.timing.seed ^ mix(generation)));
+        // Random like KMS's own (one UUID per process), so two simulator processes started with
+        // the same scenario still look like a restart to a client; object ids stay seeded.
+        let server_id = uuid::Uuid::new_v4().to_string();
         let gc_ms = gc_period_ms(scenario);
         let mut world = World {
             scenario: scenario.clone(),
