@@ -20,7 +20,7 @@ use crate::inventory::{Applied, Inventory};
 use crate::kurento::api::{Kms, KmsError, KmsOptions};
 use crate::kurento::client::{RequestCounter, RequestIds};
 use crate::kurento::protocol::ManagerEvent;
-use crate::kurento::reconnect::Backoff;
+use crate::kurento::reconnect::{Backoff, wait_before_retry};
 use crate::model::{ExporterStats, PollErrorReason, ServerState, TargetSnapshot};
 use crate::store::Store;
 
@@ -209,10 +209,8 @@ pub async fn run(
             }
         }
         store.publish(state.snapshot(requests.get(), unix_now()));
-        let delay = backoff.next_delay();
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if !wait_before_retry(&mut backoff, &shutdown).await {
+            return;
         }
     }
 }

@@ -9,4 +9,4 @@ pub mod reconnect;
 
 pub use api::{Kms, KmsError, KmsOptions};
 pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
-pub use reconnect::Backoff;
+pub use reconnect::{Backoff, wait_before_retry};

@@ -5,11 +5,11 @@
 //! out while a single exporter still backs off predictably. The RNG is seeded, so a test (or a
 //! reproducible run) sees the same sequence.
 
-use std::future::Future;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug)]
 pub struct Backoff {
@@ -50,36 +50,19 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Runs `attempt` until it succeeds or `max_attempts` attempts failed, sleeping
-/// `backoff.next_delay()` between attempts. Returns the last error. The backoff is reset on
-/// success.
-pub async fn retry_with_backoff<T, E, F, Fut>(
-    backoff: &mut Backoff,
-    max_attempts: usize,
-    mut attempt: F,
-) -> Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt().await {
-            Ok(value) => {
-                backoff.reset();
-                return Ok(value);
-            }
-            Err(e) if tries >= max_attempts => return Err(e),
-            Err(_) => tokio::time::sleep(backoff.next_delay()).await,
-        }
+/// Sleeps the next backoff delay before a reconnect attempt. Returns `false` at once if
+/// `shutdown` fires meanwhile (the caller then stops instead of retrying).
+pub async fn wait_before_retry(backoff: &mut Backoff, shutdown: &CancellationToken) -> bool {
+    let delay = backoff.next_delay();
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -138,38 +121,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retry_loop_waits_exactly_the_backoff_delays() {
+    async fn waits_exactly_the_backoff_delays_and_stops_on_shutdown() {
         let mut expected = Backoff::new(100 * MS, 1000 * MS, 9);
         let expected: Vec<Duration> = (0..3).map(|_| expected.next_delay()).collect();
 
         let mut backoff = Backoff::new(100 * MS, 1000 * MS, 9);
-        let attempts = RefCell::new(Vec::new());
-        let result: Result<&str, &str> = retry_with_backoff(&mut backoff, 10, || {
-            attempts.borrow_mut().push(tokio::time::Instant::now());
-            let n = attempts.borrow().len();
-            async move { if n < 4 { Err("down") } else { Ok("up") } }
-        })
-        .await;
-
-        assert_eq!(result, Ok("up"));
-        let attempts = attempts.into_inner();
-        let waited: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+        let shutdown = CancellationToken::new();
+        let mut waited = Vec::new();
+        for _ in 0..3 {
+            let before = tokio::time::Instant::now();
+            assert!(wait_before_retry(&mut backoff, &shutdown).await);
+            waited.push(before.elapsed());
+        }
         assert_eq!(waited, expected);
-        // Success resets the backoff.
-        let delay = backoff.next_delay();
-        assert!(delay <= 100 * MS);
-    }
 
-    #[tokio::test(start_paused = true)]
-    async fn retry_gives_up_after_max_attempts_with_the_last_error() {
-        let mut backoff = Backoff::new(10 * MS, 100 * MS, 1);
-        let mut n = 0;
-        let result: Result<(), u32> = retry_with_backoff(&mut backoff, 3, || {
-            n += 1;
-            let err = n;
-            async move { Err(err) }
-        })
-        .await;
-        assert_eq!(result, Err(3));
+        // A shutdown during the wait ends it at once, without sleeping the (now 800 ms) delay.
+        let before = tokio::time::Instant::now();
+        let waiting = wait_before_retry(&mut backoff, &shutdown);
+        shutdown.cancel();
+        assert!(!waiting.await);
+        assert_eq!(before.elapsed(), Duration::ZERO);
     }
 }
