@@ -70,6 +70,7 @@ pub struct Config {
     pub web: WebConfig,
     pub log: LogConfig,
     pub poll: PollConfig,
+    pub metrics: MetricsConfig,
     /// After [`load`], never empty: an empty list becomes the single default target.
     pub targets: Vec<TargetConfig>,
 }
@@ -134,6 +135,50 @@ impl Default for PollConfig {
             cpu_sample: Duration::from_secs(1),
             ready_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+/// How much detail the media and state families carry (design §4 "Detail").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetailLevel {
+    /// One series per KMS (and media/direction/state): bounded whatever the load.
+    #[default]
+    Aggregated,
+    /// Adds series labelled with the pipeline (its name, else its id).
+    Pipeline,
+    /// Adds series labelled with the pipeline, the element id and its type.
+    Element,
+}
+
+/// `[metrics]`: what the exposition carries beyond the per-KMS aggregates.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub detail: DetailLevel,
+    /// At most this many labelled (pipeline or element) series per KMS and family; the rest are
+    /// dropped and counted in `kurento_exporter_series_dropped_total`.
+    pub max_series: u32,
+    /// Only pipelines whose name (else id) matches this regex get labelled series.
+    pub pipelines: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            detail: DetailLevel::Aggregated,
+            max_series: 10_000,
+            pipelines: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The compiled pipeline filter (`None` = every pipeline). Validation guarantees it compiles.
+    pub fn pipeline_filter(&self) -> Option<regex::Regex> {
+        self.pipelines
+            .as_deref()
+            .and_then(|re| regex::Regex::new(re).ok())
     }
 }
 
@@ -456,6 +501,7 @@ impl Config {
         self.validate_web(&mut errors);
         self.validate_poll(&mut errors);
         self.validate_targets(&mut errors);
+        self.validate_metrics(&mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -483,6 +529,21 @@ impl Config {
             errors.push(ConfigError::new(
                 key,
                 format!("must not be under \"/-/\" (reserved), got {path:?}"),
+            ));
+        }
+    }
+
+    fn validate_metrics(&self, errors: &mut Vec<ConfigError>) {
+        if self.metrics.max_series == 0 {
+            errors.push(ConfigError::new("metrics.max_series", "must be at least 1"));
+        }
+        if let Some(re) = &self.metrics.pipelines
+            && let Err(e) = regex::Regex::new(re)
+        {
+            let reason = e.to_string().lines().last().unwrap_or("").trim().to_owned();
+            errors.push(ConfigError::new(
+                "metrics.pipelines",
+                format!("invalid regex {re:?}: {reason}"),
             ));
         }
     }

@@ -331,6 +331,16 @@ fn validation_error_table() {
                 "targets[0].url: scheme must be ws or wss, got \"tcp\"",
             ],
         ),
+        (
+            "zero max_series",
+            |c| c.metrics.max_series = 0,
+            vec!["metrics.max_series: must be at least 1"],
+        ),
+        (
+            "bad pipeline regex",
+            |c| c.metrics.pipelines = Some("room-(".to_owned()),
+            vec!["metrics.pipelines: invalid regex \"room-(\": error: unclosed group"],
+        ),
     ];
     for (name, mutate, want) in cases {
         let mut config = valid();
@@ -405,7 +415,9 @@ fn unknown_top_level_section_is_rejected() {
     let errors = load_toml("[pol]\ninterval = \"15s\"\n").unwrap_err();
     let got = messages(&errors);
     assert!(
-        got[0].starts_with("pol: unknown key \"pol\", expected one of: web, log, poll, targets"),
+        got[0].starts_with(
+            "pol: unknown key \"pol\", expected one of: web, log, poll, metrics, targets"
+        ),
         "{got:?}"
     );
 }
@@ -535,4 +547,19 @@ fn env_only_configuration_and_env_errors_name_the_variable() {
         );
         Ok(())
     });
+}
+
+#[test]
+fn metrics_section_is_decoded() {
+    let config =
+        load_toml("[metrics]\ndetail = \"element\"\nmax_series = 500\npipelines = \"^room-\"\n")
+            .unwrap();
+    assert_eq!(config.metrics.detail, DetailLevel::Element);
+    assert_eq!(config.metrics.max_series, 500);
+    assert!(config.metrics.pipeline_filter().unwrap().is_match("room-1"));
+    let errors = load_toml("[metrics]\ndetail = \"ssrc\"\n").unwrap_err();
+    assert!(
+        messages(&errors)[0].starts_with("metrics.detail: unknown variant"),
+        "{errors}"
+    );
 }
