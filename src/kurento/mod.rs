@@ -6,6 +6,7 @@ pub mod client;
 pub mod pool;
 pub mod protocol;
 pub mod reconnect;
+pub mod stats;
 
 pub use api::{Kms, KmsError, KmsOptions};
 pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
