@@ -20,6 +20,16 @@ pub struct Inventory {
     objects: BTreeMap<String, ObjectMeta>,
 }
 
+/// An element of the inventory, as the media reads need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryElement {
+    pub id: String,
+    pub element_type: String,
+    pub pipeline: String,
+    /// The pipeline's name, else its id.
+    pub pipeline_label: String,
+}
+
 /// The type of the object an event was about, for the created/destroyed counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -104,6 +114,34 @@ impl Inventory {
             meta.name = name;
             meta.created_unix_seconds = Some(created_unix_seconds);
         }
+    }
+
+    /// Every object inside a pipeline, with its type and its pipeline's id and label (name,
+    /// else id). Hubs are included (the reader skips what has nothing to read).
+    pub fn media_elements(&self) -> Vec<InventoryElement> {
+        self.objects
+            .keys()
+            .filter(|id| parent_id(id).is_some())
+            .map(|id| {
+                let pipeline = crate::kurento::protocol::pipeline_id(id);
+                let pipeline_label = self
+                    .objects
+                    .get(pipeline)
+                    .and_then(|m| m.name.clone())
+                    .unwrap_or_else(|| pipeline.to_owned());
+                InventoryElement {
+                    id: id.clone(),
+                    element_type: type_label(id),
+                    pipeline: pipeline.to_owned(),
+                    pipeline_label,
+                }
+            })
+            .collect()
+    }
+
+    /// Every id (for forgetting what belonged to destroyed objects).
+    pub fn ids(&self) -> std::collections::BTreeSet<&str> {
+        self.objects.keys().map(String::as_str).collect()
     }
 
     pub fn contains(&self, id: &str) -> bool {

@@ -2,12 +2,15 @@
 
 pub mod cli;
 pub mod config;
+pub mod counters;
+pub mod detail;
 pub mod http;
 pub mod inventory;
 pub mod kurento;
 pub mod metrics;
 pub mod model;
 pub mod poller;
+pub mod reads;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
@@ -19,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ResolvedTarget};
+use crate::detail::DetailPolicy;
 use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
 use crate::metrics::{BuildInfo, Exposition, MetricsSource};
 use crate::poller::TargetSpec;
@@ -34,7 +38,7 @@ pub enum StartError {
 }
 
 /// How a configured target is polled.
-fn target_spec(target: &ResolvedTarget) -> TargetSpec {
+fn target_spec(target: &ResolvedTarget, detail: &DetailPolicy) -> TargetSpec {
     TargetSpec {
         name: target.name.clone(),
         kms: KmsOptions {
@@ -50,6 +54,7 @@ fn target_spec(target: &ResolvedTarget) -> TargetSpec {
         interval: target.interval,
         reconcile_interval: target.reconcile_interval,
         cpu_sample: target.cpu_sample,
+        detail: detail.clone(),
     }
 }
 
@@ -79,10 +84,15 @@ impl Exporter {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let ids = Arc::new(RequestIds::new());
+        let detail = DetailPolicy {
+            level: config.metrics.detail,
+            max_series: config.metrics.max_series as usize,
+            pipelines: config.metrics.pipeline_filter(),
+        };
         for target in &targets {
             tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
             tasks.spawn(poller::run(
-                target_spec(target),
+                target_spec(target, &detail),
                 store.clone(),
                 ids.clone(),
                 shutdown.clone(),

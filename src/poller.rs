@@ -16,12 +16,20 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use std::collections::BTreeSet;
+
+use crate::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
+use crate::detail::{DetailPolicy, Placement, ScopeAssigner};
 use crate::inventory::{Applied, Inventory};
 use crate::kurento::api::{Kms, KmsError, KmsOptions};
 use crate::kurento::client::{RequestCounter, RequestIds};
 use crate::kurento::protocol::ManagerEvent;
 use crate::kurento::reconnect::{Backoff, wait_before_retry};
-use crate::model::{ExporterStats, PollErrorReason, ServerState, TargetSnapshot};
+use crate::model::{
+    ElementReading, ExporterStats, Media, MediaState, PollErrorReason, Scope, ServerState,
+    TargetSnapshot,
+};
+use crate::reads::{self, CycleReads, Target};
 use crate::store::Store;
 
 /// How one target is polled.
@@ -34,6 +42,7 @@ pub struct TargetSpec {
     pub reconcile_interval: Duration,
     /// The `interval` of `getUsedCpu` (it blocks its own connection that long).
     pub cpu_sample: Duration,
+    pub detail: DetailPolicy,
 }
 
 /// Reads of new pipelines run this many at a time per read connection: KMS serves one request
@@ -49,10 +58,17 @@ pub struct TargetState {
     server: Option<ServerState>,
     inventory: Option<Inventory>,
     up: bool,
+    /// The last cycle's element readings (`None` while KMS is unreachable).
+    readings: Option<Vec<ElementReading>>,
+    counters: RtpCounters,
+    transitions: TranscodingTransitions,
+    assigner: ScopeAssigner,
+    live_scopes: BTreeSet<Scope>,
+    series_dropped_total: u64,
 }
 
 impl TargetState {
-    pub fn new(name: &str) -> Self {
+    pub fn new(name: &str, detail: DetailPolicy) -> Self {
         TargetState {
             name: name.to_owned(),
             stats: ExporterStats::default(),
@@ -60,6 +76,12 @@ impl TargetState {
             server: None,
             inventory: None,
             up: false,
+            readings: None,
+            counters: RtpCounters::default(),
+            transitions: TranscodingTransitions::default(),
+            assigner: ScopeAssigner::new(detail),
+            live_scopes: BTreeSet::new(),
+            series_dropped_total: 0,
         }
     }
 
@@ -72,8 +94,11 @@ impl TargetState {
             .is_some_and(|previous| previous != server_id)
         {
             self.stats.restarts_total += 1;
+            // The new process counts from zero: every stream seen from now on is new.
+            self.counters.forget_streams();
         }
         self.server_id = Some(server_id.to_owned());
+        self.transitions.reconnected();
     }
 
     /// The connection is gone or could not be made: nothing read before is fresh any more.
@@ -82,6 +107,7 @@ impl TargetState {
         self.up = false;
         self.server = None;
         self.inventory = None;
+        self.readings = None;
     }
 
     pub fn record_error(&mut self, reason: PollErrorReason, detail: String) {
@@ -129,6 +155,65 @@ impl TargetState {
         }
     }
 
+    /// Where each element's series go this cycle, and what to read.
+    fn read_targets(&mut self) -> Vec<Target> {
+        let Some(inventory) = self.inventory.as_ref() else {
+            return Vec::new();
+        };
+        let elements = inventory.media_elements();
+        let placements: Vec<Placement> = elements
+            .iter()
+            .map(|e| Placement {
+                element: &e.id,
+                element_type: &e.element_type,
+                pipeline: &e.pipeline,
+                pipeline_label: &e.pipeline_label,
+            })
+            .collect();
+        let assignment = self.assigner.assign(&placements);
+        self.series_dropped_total += assignment.dropped;
+        self.live_scopes = assignment.live;
+        elements
+            .into_iter()
+            .map(|e| {
+                let scope = assignment.scopes.get(&e.id).cloned().unwrap_or_default();
+                Target {
+                    id: e.id,
+                    element_type: e.element_type,
+                    scope,
+                }
+            })
+            .collect()
+    }
+
+    /// Accounts a cycle's element reads: counters, transcoding transitions, readings.
+    fn media_read(&mut self, reads: CycleReads) {
+        let complete: Vec<ElementStreams> = reads
+            .readings
+            .iter()
+            .filter(|r| reads.stats_complete.contains(&r.id))
+            .map(|r| ElementStreams {
+                element: &r.id,
+                scope: &r.scope,
+                streams: &r.streams,
+            })
+            .collect();
+        self.counters.observe(&complete, &self.live_scopes);
+        if let Some(inventory) = self.inventory.as_ref() {
+            self.counters.retain_elements(&inventory.ids());
+        }
+        self.transitions
+            .observe(reads.readings.iter().flat_map(|r| {
+                Media::ALL
+                    .into_iter()
+                    .filter_map(move |m| Some((r.id.as_str(), m, r.transcoding[m as usize]?)))
+            }));
+        for err in &reads.errors {
+            self.record_error(reason_of(err), err.to_string());
+        }
+        self.readings = Some(reads.readings);
+    }
+
     /// A failed connection attempt also ends a cycle (readiness counts it: the answer is known).
     pub fn attempt_failed(&mut self, duration: Duration) {
         self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
@@ -145,6 +230,12 @@ impl TargetState {
             exporter: stats,
             server: self.server.clone(),
             objects: self.inventory.as_ref().map(Inventory::state),
+            media: self.readings.as_ref().map(|readings| MediaState {
+                elements: readings.clone(),
+                rtp_totals: self.counters.totals().clone(),
+                transcoding_transitions: self.transitions.totals().clone(),
+                series_dropped_total: self.series_dropped_total,
+            }),
         }
     }
 }
@@ -174,7 +265,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let requests = RequestCounter::default();
-    let mut state = TargetState::new(&spec.name);
+    let mut state = TargetState::new(&spec.name, spec.detail.clone());
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
         spec.interval
@@ -329,31 +420,16 @@ async fn poll_cycle(
         .inventory_mut()
         .map(|inv| inv.pipelines_missing_metadata())
         .unwrap_or_default();
-    let metadata = stream::iter(missing)
+    // New pipelines' names first: they label the series of their elements.
+    let metadata: Vec<_> = stream::iter(missing)
         .map(|id| async move {
             let created = kms.get_creation_time(&id).await;
             let name = kms.get_name(&id).await;
             (id, created, name)
         })
         .buffer_unordered(in_flight)
-        .collect::<Vec<_>>();
-    let (memory, sessions, cpu, metadata) = tokio::join!(
-        kms.get_used_memory(),
-        kms.get_sessions(),
-        kms.get_used_cpu(spec.cpu_sample),
-        metadata,
-    );
-    let ended = kms.end_cycle().await;
-
-    let mut failures: Vec<KmsError> = Vec::new();
-    let memory = keep(memory, &mut failures);
-    let own = kms.own_sessions();
-    let sessions = keep(sessions, &mut failures)
-        .map(|s| s.iter().filter(|id| !own.contains(*id)).count() as u64);
-    let cpu = keep(cpu, &mut failures);
-    keep(ended, &mut failures);
-    let server_ok = failures.is_empty();
-
+        .collect()
+        .await;
     let mut object_failures = Vec::new();
     if let Some(inventory) = state.inventory_mut() {
         for (id, created, name) in metadata {
@@ -365,6 +441,24 @@ async fn poll_cycle(
             }
         }
     }
+    let targets = state.read_targets();
+    let (memory, sessions, cpu, element_reads) = tokio::join!(
+        kms.get_used_memory(),
+        kms.get_sessions(),
+        kms.get_used_cpu(spec.cpu_sample),
+        reads::read_elements(kms, &targets, in_flight),
+    );
+    let ended = kms.end_cycle().await;
+    state.media_read(element_reads);
+
+    let mut failures: Vec<KmsError> = Vec::new();
+    let memory = keep(memory, &mut failures);
+    let own = kms.own_sessions();
+    let sessions = keep(sessions, &mut failures)
+        .map(|s| s.iter().filter(|id| !own.contains(*id)).count() as u64);
+    let cpu = keep(cpu, &mut failures);
+    keep(ended, &mut failures);
+    let server_ok = failures.is_empty();
     for err in failures.iter().chain(&object_failures) {
         state.record_error(reason_of(err), err.to_string());
     }
@@ -403,9 +497,17 @@ fn seed_for(name: &str) -> u64 {
 mod tests {
     use super::*;
 
+    fn aggregated() -> DetailPolicy {
+        DetailPolicy {
+            level: crate::config::DetailLevel::Aggregated,
+            max_series: 10,
+            pipelines: None,
+        }
+    }
+
     #[test]
     fn a_new_server_id_counts_a_restart_but_the_first_does_not() {
-        let mut state = TargetState::new("a");
+        let mut state = TargetState::new("a", aggregated());
         state.connected("s1");
         state.connected("s1");
         assert_eq!(state.stats.restarts_total, 0);
@@ -415,7 +517,7 @@ mod tests {
 
     #[test]
     fn losing_kms_drops_everything_read_from_it_but_keeps_counters() {
-        let mut state = TargetState::new("a");
+        let mut state = TargetState::new("a", aggregated());
         state.connected("s1");
         state.set_inventory(Inventory::from_listing([
             "p_kurento.MediaPipeline".to_owned()

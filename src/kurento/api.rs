@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
 use super::pool::Pool;
-use super::protocol::{self, ManagerEvent, SERVER_MANAGER, ServerInfo};
+use super::protocol::{self, ManagerEvent, RpcError, SERVER_MANAGER, ServerInfo};
 
 /// Where and how to reach one KMS.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,17 @@ impl std::error::Error for KmsError {
         Some(&self.source)
     }
 }
+
+/// One `invoke` inside a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    pub object: String,
+    pub operation: &'static str,
+    pub params: Option<Value>,
+}
+
+/// The outcome of one op of a transaction: `None` when KMS stopped before it.
+pub type OpOutcome = Option<Result<Value, RpcError>>;
 
 /// An open set of connections to one KMS.
 #[derive(Debug)]
@@ -254,6 +265,34 @@ impl Kms {
             .map_err(|e| KmsError::new("closeSession", None, e))
     }
 
+    /// Runs `ops` as one `transaction` on a read connection, in the read session: one round trip
+    /// for many reads. KMS stops at the first failing operation, so the outcome of each op is
+    /// `Some(Ok(value))`, `Some(Err(error))` (the failing one) or `None` (not run).
+    pub async fn transaction(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, KmsError> {
+        let operations: Vec<Value> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                json!({
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "invoke",
+                    "params": protocol::invoke_params(
+                        &op.object,
+                        op.operation,
+                        op.params.clone(),
+                        Some(&self.read_session),
+                    ),
+                })
+            })
+            .collect();
+        let params = json!({ "operations": operations, "sessionId": self.read_session });
+        let wrap = |e| KmsError::new("transaction", None, e);
+        let result = self.read.call("transaction", params).await.map_err(wrap)?;
+        let responses = invoke_value(result).map_err(wrap)?;
+        decode_transaction(&responses, ops.len()).map_err(wrap)
+    }
+
     /// True once any of the connections is gone; the whole `Kms` should then be replaced.
     pub fn is_closed(&self) -> bool {
         self.events.is_closed() || self.read.is_closed() || self.cpu.is_closed()
@@ -356,6 +395,35 @@ fn invoke_value(mut result: Value) -> Result<Value, ClientError> {
     }
 }
 
+/// The per-operation outcomes of a `transaction` reply (`value` = the responses of the ops that
+/// ran, in order; the last one may be an error).
+fn decode_transaction(responses: &Value, len: usize) -> Result<Vec<OpOutcome>, ClientError> {
+    let list = responses
+        .as_array()
+        .ok_or_else(|| decode_err("a list of transaction responses", responses))?;
+    let mut outcomes: Vec<OpOutcome> = vec![None; len];
+    for response in list {
+        let index = response
+            .get("id")
+            .and_then(Value::as_u64)
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|i| *i < len)
+            .ok_or_else(|| decode_err("a transaction response with a valid id", response))?;
+        let outcome = if let Some(error) = response.get("error") {
+            Err(serde_json::from_value::<RpcError>(error.clone())
+                .map_err(|_| decode_err("a JSON-RPC error", error))?)
+        } else {
+            let result = response
+                .get("result")
+                .cloned()
+                .ok_or_else(|| decode_err("a result or an error", response))?;
+            Ok(invoke_value(result)?)
+        };
+        outcomes[index] = Some(outcome);
+    }
+    Ok(outcomes)
+}
+
 /// A list of object ids; `null` is an empty list.
 fn decode_ids(value: &Value) -> Result<Vec<String>, ClientError> {
     match value {
@@ -412,6 +480,31 @@ mod tests {
         for (result, expected) in cases {
             assert_eq!(invoke_value(result.clone()).ok(), expected, "{result}");
         }
+    }
+
+    #[test]
+    fn transaction_replies_stop_at_the_first_failure() {
+        let reply = json!([
+            {"id":0,"jsonrpc":"2.0","result":{"sessionId":"s","value":"CONNECTED"}},
+            {"id":1,"jsonrpc":"2.0","error":{"code":40101,"data":{"type":"MEDIA_OBJECT_NOT_FOUND"},"message":"Object 'x' not found"}}
+        ]);
+        let outcomes = decode_transaction(&reply, 3).unwrap();
+        assert_eq!(outcomes[0], Some(Ok(json!("CONNECTED"))));
+        assert_eq!(
+            outcomes[1].as_ref().unwrap().as_ref().unwrap_err().code,
+            40101
+        );
+        assert_eq!(outcomes[2], None);
+        assert_eq!(
+            decode_transaction(&json!([{"id":5,"result":{"value":1}}]), 3)
+                .unwrap_err()
+                .reason(),
+            "decode"
+        );
+        assert_eq!(
+            decode_transaction(&json!(null), 1).unwrap_err().reason(),
+            "decode"
+        );
     }
 
     #[test]

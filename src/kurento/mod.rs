@@ -8,6 +8,6 @@ pub mod protocol;
 pub mod reconnect;
 pub mod stats;
 
-pub use api::{Kms, KmsError, KmsOptions};
+pub use api::{Kms, KmsError, KmsOptions, Op, OpOutcome};
 pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
 pub use reconnect::{Backoff, wait_before_retry};

@@ -34,6 +34,9 @@ pub struct MetricDef {
     pub help: &'static str,
     /// Where the value comes from: a KMS call/field, or `exporter` for self-observation.
     pub source: &'static str,
+    /// At `pipeline` / `element` detail the family also carries `pipeline` (and `element`,
+    /// `element_type`) labels (histograms: `pipeline` only).
+    pub detail: bool,
 }
 
 impl MetricDef {
@@ -72,6 +75,7 @@ pub const BUILD_INFO: MetricDef = MetricDef {
     labels: &["version", "revision"],
     help: "Build of the running kurento_exporter; always 1.",
     source: "exporter",
+    detail: false,
 };
 pub const UP: MetricDef = MetricDef {
     family: "kurento_up",
@@ -80,6 +84,7 @@ pub const UP: MetricDef = MetricDef {
     labels: &["kms"],
     help: "1 if the last poll cycle of this KMS succeeded, else 0.",
     source: "exporter",
+    detail: false,
 };
 pub const POLL_DURATION: MetricDef = MetricDef {
     family: "kurento_exporter_poll_duration",
@@ -88,6 +93,7 @@ pub const POLL_DURATION: MetricDef = MetricDef {
     labels: &["kms"],
     help: "Wall time of the last finished poll cycle.",
     source: "exporter",
+    detail: false,
 };
 pub const LAST_POLL_SUCCESS: MetricDef = MetricDef {
     family: "kurento_exporter_last_poll_success_timestamp",
@@ -96,6 +102,7 @@ pub const LAST_POLL_SUCCESS: MetricDef = MetricDef {
     labels: &["kms"],
     help: "Unix time when the last successful poll cycle finished.",
     source: "exporter",
+    detail: false,
 };
 pub const POLL_ERRORS: MetricDef = MetricDef {
     family: "kurento_exporter_poll_errors",
@@ -104,6 +111,7 @@ pub const POLL_ERRORS: MetricDef = MetricDef {
     labels: &["kms", "reason"],
     help: "Failed poll cycles and failed reads, by reason (connect, timeout, disconnected, overloaded, kms_error, decode).",
     source: "exporter",
+    detail: false,
 };
 pub const KMS_REQUESTS: MetricDef = MetricDef {
     family: "kurento_exporter_kms_requests",
@@ -112,6 +120,7 @@ pub const KMS_REQUESTS: MetricDef = MetricDef {
     labels: &["kms"],
     help: "JSON-RPC requests sent to this KMS, pings included (the exporter's observer effect).",
     source: "exporter",
+    detail: false,
 };
 pub const SERVER_INFO: MetricDef = MetricDef {
     family: "kurento_server",
@@ -120,6 +129,7 @@ pub const SERVER_INFO: MetricDef = MetricDef {
     labels: &["kms", "version"],
     help: "KMS version; always 1.",
     source: "ServerManager.getInfo version",
+    detail: false,
 };
 pub const SERVER_RESTARTS: MetricDef = MetricDef {
     family: "kurento_server_restarts",
@@ -128,6 +138,7 @@ pub const SERVER_RESTARTS: MetricDef = MetricDef {
     labels: &["kms"],
     help: "KMS restarts seen by the exporter (changes of serverId).",
     source: "connect serverId",
+    detail: false,
 };
 pub const SERVER_CPU_COUNT: MetricDef = MetricDef {
     family: "kurento_server_cpus",
@@ -136,6 +147,7 @@ pub const SERVER_CPU_COUNT: MetricDef = MetricDef {
     labels: &["kms"],
     help: "CPUs available to the KMS process.",
     source: "ServerManager.getCpuCount",
+    detail: false,
 };
 pub const SERVER_CPU_USAGE: MetricDef = MetricDef {
     family: "kurento_server_cpu_usage",
@@ -144,6 +156,7 @@ pub const SERVER_CPU_USAGE: MetricDef = MetricDef {
     labels: &["kms"],
     help: "CPU used by the KMS process as a ratio of all its CPUs: getUsedCpu / (100 * getCpuCount).",
     source: "ServerManager.getUsedCpu",
+    detail: false,
 };
 pub const SERVER_MEMORY: MetricDef = MetricDef {
     family: "kurento_server_memory_resident",
@@ -152,6 +165,7 @@ pub const SERVER_MEMORY: MetricDef = MetricDef {
     labels: &["kms"],
     help: "Resident memory of the KMS process (getUsedMemory KiB * 1024).",
     source: "ServerManager.getUsedMemory",
+    detail: false,
 };
 pub const SERVER_SESSIONS: MetricDef = MetricDef {
     family: "kurento_server_sessions",
@@ -160,6 +174,7 @@ pub const SERVER_SESSIONS: MetricDef = MetricDef {
     labels: &["kms"],
     help: "Distinct client sessions holding objects, not counting the exporter's own.",
     source: "ServerManager.getSessions",
+    detail: false,
 };
 pub const PIPELINES: MetricDef = MetricDef {
     family: "kurento_pipelines",
@@ -168,6 +183,7 @@ pub const PIPELINES: MetricDef = MetricDef {
     labels: &["kms"],
     help: "Media pipelines alive.",
     source: "getPipelines and ObjectCreated/ObjectDestroyed",
+    detail: false,
 };
 pub const ELEMENTS: MetricDef = MetricDef {
     family: "kurento_elements",
@@ -176,6 +192,7 @@ pub const ELEMENTS: MetricDef = MetricDef {
     labels: &["kms", "element_type"],
     help: "Objects inside pipelines by class (endpoints, filters, hubs, hub ports).",
     source: "getChildren and ObjectCreated/ObjectDestroyed",
+    detail: false,
 };
 pub const OBJECTS_CREATED: MetricDef = MetricDef {
     family: "kurento_objects_created",
@@ -184,6 +201,7 @@ pub const OBJECTS_CREATED: MetricDef = MetricDef {
     labels: &["kms", "element_type"],
     help: "Objects created (pipelines included) since the exporter started watching.",
     source: "ServerManager ObjectCreated events",
+    detail: false,
 };
 pub const OBJECTS_DESTROYED: MetricDef = MetricDef {
     family: "kurento_objects_destroyed",
@@ -192,6 +210,7 @@ pub const OBJECTS_DESTROYED: MetricDef = MetricDef {
     labels: &["kms", "element_type"],
     help: "Objects destroyed (pipelines included) since the exporter started watching.",
     source: "ServerManager ObjectDestroyed events",
+    detail: false,
 };
 pub const PIPELINE_ELEMENTS: MetricDef = MetricDef {
     family: "kurento_pipeline_elements",
@@ -200,6 +219,7 @@ pub const PIPELINE_ELEMENTS: MetricDef = MetricDef {
     labels: &["kms"],
     help: "Distribution of live pipelines by number of objects inside (participants per meeting); describes the current population, query without rate().",
     source: "getChildren and ObjectCreated/ObjectDestroyed",
+    detail: false,
 };
 pub const PIPELINE_AGE: MetricDef = MetricDef {
     family: "kurento_pipeline_age",
@@ -208,6 +228,227 @@ pub const PIPELINE_AGE: MetricDef = MetricDef {
     labels: &["kms"],
     help: "Distribution of live pipelines by age; describes the current population, query without rate().",
     source: "MediaPipeline.getCreationTime",
+    detail: false,
+};
+
+macro_rules! rtp_counter {
+    ($name:ident, $family:literal, $unit:expr, $help:literal, $source:literal) => {
+        pub const $name: MetricDef = MetricDef {
+            family: $family,
+            unit: $unit,
+            kind: Kind::Counter,
+            labels: &["kms", "media", "direction"],
+            help: $help,
+            source: $source,
+            detail: true,
+        };
+    };
+}
+
+rtp_counter!(
+    RTP_BYTES,
+    "kurento_rtp",
+    Some("bytes"),
+    "RTP payload bytes received (inbound) and sent (outbound) by KMS, monotonic across endpoints that come and go.",
+    "getStats bytesReceived/bytesSent"
+);
+rtp_counter!(
+    RTP_PACKETS,
+    "kurento_rtp_packets",
+    None,
+    "RTP packets received (inbound) and sent (outbound) by KMS.",
+    "getStats packetsReceived/packetsSent"
+);
+rtp_counter!(
+    RTP_PACKETS_LOST,
+    "kurento_rtp_packets_lost",
+    None,
+    "RTP packets lost: inbound as counted by KMS, outbound as reported by the peer (growth of the cumulative packetsLost; dips are not counted).",
+    "getStats packetsLost"
+);
+rtp_counter!(
+    RTP_NACKS,
+    "kurento_rtp_nacks",
+    None,
+    "NACKs: inbound sent by KMS, outbound received from the peer (KMS reports the RTP session count on every SSRC of that session).",
+    "getStats nackCount"
+);
+rtp_counter!(
+    RTP_PLIS,
+    "kurento_rtp_plis",
+    None,
+    "Picture loss indications: inbound sent by KMS, outbound received from the peer.",
+    "getStats pliCount"
+);
+rtp_counter!(
+    RTP_FIRS,
+    "kurento_rtp_firs",
+    None,
+    "Full intra requests: inbound sent by KMS, outbound received from the peer.",
+    "getStats firCount"
+);
+
+pub const RTP_JITTER: MetricDef = MetricDef {
+    family: "kurento_rtp_jitter",
+    unit: Some("seconds"),
+    kind: Kind::Histogram,
+    labels: &["kms", "media"],
+    help: "Interarrival jitter of live inbound RTP streams.",
+    source: "getStats jitter (inboundrtp)",
+    detail: true,
+};
+pub const RTP_RTT: MetricDef = MetricDef {
+    family: "kurento_rtp_round_trip_time",
+    unit: Some("seconds"),
+    kind: Kind::Histogram,
+    labels: &["kms", "media"],
+    help: "Round-trip time of live outbound RTP streams (streams without a receiver report yet are left out).",
+    source: "getStats roundTripTime (outboundrtp)",
+    detail: true,
+};
+pub const RTP_FRACTION_LOST: MetricDef = MetricDef {
+    family: "kurento_rtp_fraction_lost",
+    unit: Some("ratio"),
+    kind: Kind::Histogram,
+    labels: &["kms", "media", "direction"],
+    help: "Fraction of packets lost in the last RTCP interval of live streams (fractionLost / 256).",
+    source: "getStats fractionLost",
+    detail: true,
+};
+pub const RTP_REMB: MetricDef = MetricDef {
+    family: "kurento_rtp_remb",
+    unit: Some("bytes_per_second"),
+    kind: Kind::Histogram,
+    labels: &["kms", "media", "direction"],
+    help: "REMB bandwidth estimates of live video streams: inbound announced by KMS, outbound received from the peer (remb bps / 8; zero estimates left out).",
+    source: "getStats remb",
+    detail: true,
+};
+pub const RTP_TARGET_RATE: MetricDef = MetricDef {
+    family: "kurento_rtp_target_send_rate",
+    unit: Some("bytes_per_second"),
+    kind: Kind::Histogram,
+    labels: &["kms", "media"],
+    help: "Estimated send bitrate of live outbound streams (targetBitrate bps / 8).",
+    source: "getStats targetBitrate (outboundrtp)",
+    detail: true,
+};
+pub const E2E_LATENCY: MetricDef = MetricDef {
+    family: "kurento_e2e_latency",
+    unit: Some("seconds"),
+    kind: Kind::Histogram,
+    labels: &["kms", "media"],
+    help: "End-to-end latency through KMS per endpoint, only where the application enabled latency stats on the pipeline (ns converted).",
+    source: "getStats E2ELatency (6.x audioE2ELatency/videoE2ELatency)",
+    detail: true,
+};
+pub const INPUT_LATENCY: MetricDef = MetricDef {
+    family: "kurento_element_input_latency",
+    unit: Some("seconds"),
+    kind: Kind::Histogram,
+    labels: &["kms", "media"],
+    help: "Input latency per element, only where the application enabled latency stats on the pipeline (ns converted).",
+    source: "getStats inputLatency (6.x inputAudioLatency/inputVideoLatency)",
+    detail: true,
+};
+pub const MEDIA_FLOWING: MetricDef = MetricDef {
+    family: "kurento_media_flowing_elements",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "media", "direction"],
+    help: "Media elements with media flowing in (direction=in) or out (direction=out).",
+    source: "MediaElement.isMediaFlowingIn/isMediaFlowingOut",
+    detail: true,
+};
+pub const TRANSCODING: MetricDef = MetricDef {
+    family: "kurento_transcoding_elements",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "media"],
+    help: "Media elements transcoding (decoding and re-encoding: CPU heavy).",
+    source: "MediaElement.isMediaTranscoding",
+    detail: true,
+};
+pub const TRANSCODING_TRANSITIONS: MetricDef = MetricDef {
+    family: "kurento_transcoding_transitions",
+    unit: None,
+    kind: Kind::Counter,
+    labels: &["kms", "media"],
+    help: "Elements seen starting to transcode between polls (elements already transcoding when the exporter connects are not counted).",
+    source: "MediaElement.isMediaTranscoding",
+    detail: false,
+};
+pub const RTP_MEDIA_STATE: MetricDef = MetricDef {
+    family: "kurento_rtp_endpoints_media_state",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "state"],
+    help: "RTP/WebRTC endpoints by media state (connected while RTCP flows).",
+    source: "BaseRtpEndpoint.getMediaState",
+    detail: true,
+};
+pub const RTP_CONNECTION_STATE: MetricDef = MetricDef {
+    family: "kurento_rtp_endpoints_connection_state",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "state"],
+    help: "RTP/WebRTC endpoints by connection state.",
+    source: "BaseRtpEndpoint.getConnectionState",
+    detail: true,
+};
+pub const ICE_STATE: MetricDef = MetricDef {
+    family: "kurento_webrtc_endpoints_ice_state",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "state"],
+    help: "WebRTC endpoints by ICE state: failed if any component failed, else the least advanced component; new before ICE starts.",
+    source: "WebRtcEndpoint.getIceConnectionState",
+    detail: true,
+};
+pub const SELECTED_CANDIDATES: MetricDef = MetricDef {
+    family: "kurento_webrtc_selected_candidates",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "candidate_type"],
+    help: "WebRTC endpoints with a selected ICE pair, each counted once by the most indirect side: relay if either candidate is relay (the TURN share), else srflx/prflx, else host.",
+    source: "WebRtcEndpoint.getICECandidatePairs",
+    detail: true,
+};
+pub const WEBRTC_SENDING: MetricDef = MetricDef {
+    family: "kurento_webrtc_endpoints_sending",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "media"],
+    help: "WebRTC endpoints whose peer is sending media to KMS (publishers: media flowing in).",
+    source: "WebRtcEndpoint.isMediaFlowingIn",
+    detail: true,
+};
+pub const WEBRTC_RECEIVING: MetricDef = MetricDef {
+    family: "kurento_webrtc_endpoints_receiving",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "media"],
+    help: "WebRTC endpoints whose peer is receiving media from KMS (subscribers: media flowing out).",
+    source: "WebRtcEndpoint.isMediaFlowingOut",
+    detail: true,
+};
+pub const URI_ENDPOINTS: MetricDef = MetricDef {
+    family: "kurento_uri_endpoints",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "element_type", "state"],
+    help: "Players and recorders by state (start, pause, stop).",
+    source: "UriEndpoint.getState",
+    detail: false,
+};
+pub const SERIES_DROPPED: MetricDef = MetricDef {
+    family: "kurento_exporter_series_dropped",
+    unit: None,
+    kind: Kind::Counter,
+    labels: &["kms"],
+    help: "Pipelines or elements whose detail series were folded into the remainder series (empty labels) because of metrics.max_series, counted once per poll cycle.",
+    source: "exporter",
+    detail: false,
 };
 
 /// Every family, in exposition order.
@@ -230,7 +471,52 @@ pub const ALL: &[MetricDef] = &[
     OBJECTS_DESTROYED,
     PIPELINE_ELEMENTS,
     PIPELINE_AGE,
+    RTP_BYTES,
+    RTP_PACKETS,
+    RTP_PACKETS_LOST,
+    RTP_NACKS,
+    RTP_PLIS,
+    RTP_FIRS,
+    RTP_JITTER,
+    RTP_RTT,
+    RTP_FRACTION_LOST,
+    RTP_REMB,
+    RTP_TARGET_RATE,
+    E2E_LATENCY,
+    INPUT_LATENCY,
+    MEDIA_FLOWING,
+    TRANSCODING,
+    TRANSCODING_TRANSITIONS,
+    RTP_MEDIA_STATE,
+    RTP_CONNECTION_STATE,
+    ICE_STATE,
+    SELECTED_CANDIDATES,
+    WEBRTC_SENDING,
+    WEBRTC_RECEIVING,
+    URI_ENDPOINTS,
+    SERIES_DROPPED,
 ];
+
+/// Bucket bounds of the jitter histogram (seconds).
+pub const JITTER_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5];
+/// Bucket bounds of the round-trip time histogram (seconds).
+pub const RTT_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0];
+/// Bucket bounds of the fraction lost histogram (ratio; 0 = lossless).
+pub const FRACTION_LOST_BUCKETS: &[f64] = &[0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+/// Bucket bounds of the bandwidth histograms (bytes/s: 32 kbps to 8 Mbps).
+pub const RATE_BUCKETS: &[f64] = &[
+    4_000.0,
+    8_000.0,
+    16_000.0,
+    32_000.0,
+    64_000.0,
+    125_000.0,
+    250_000.0,
+    500_000.0,
+    1_000_000.0,
+];
+/// Bucket bounds of the latency histograms (seconds).
+pub const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
 
 /// Bucket bounds of `kurento_pipeline_elements`.
 pub const PIPELINE_ELEMENTS_BUCKETS: &[f64] = &[
@@ -261,7 +547,10 @@ mod tests {
                 assert_eq!(def.labels.first(), Some(&"kms"), "{name} lacks kms");
             }
             if let Some(unit) = def.unit {
-                assert!(["seconds", "bytes", "ratio"].contains(&unit), "{name}");
+                assert!(
+                    ["seconds", "bytes", "ratio", "bytes_per_second"].contains(&unit),
+                    "{name}"
+                );
             }
             assert!(!def.help.contains('"'), "{name}: quotes in HELP");
         }
@@ -287,8 +576,9 @@ mod tests {
                 other => other.as_str(),
             };
             let labels: Vec<String> = def.labels.iter().map(|l| format!("`{l}`")).collect();
+            let detail = if def.detail { " + detail" } else { "" };
             let row = format!(
-                "| `{}` | {kind} | {} |",
+                "| `{}` | {kind} | {}{detail} |",
                 def.exposed_name(),
                 labels.join(", ")
             );

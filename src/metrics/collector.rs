@@ -31,10 +31,10 @@ impl StoreCollector {
     }
 }
 
-type Labels<'a> = Vec<(&'static str, &'a str)>;
+pub(super) type Labels<'a> = Vec<(&'static str, &'a str)>;
 
 /// One sample of a family: its labels and value.
-enum Value {
+pub(super) enum Value {
     Int(u64),
     Float(f64),
     /// A histogram over values with per-family bucket bounds.
@@ -42,7 +42,7 @@ enum Value {
     Info,
 }
 
-struct Histogram {
+pub(super) struct Histogram {
     sum: f64,
     count: u64,
     /// Non-cumulative counts per upper bound, `+Inf` last (prometheus-client accumulates).
@@ -50,7 +50,7 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn of(values: impl IntoIterator<Item = f64>, bounds: &[f64]) -> Histogram {
+    pub(super) fn of(values: impl IntoIterator<Item = f64>, bounds: &[f64]) -> Histogram {
         let mut buckets: Vec<(f64, u64)> = bounds
             .iter()
             .map(|b| (*b, 0))
@@ -90,7 +90,7 @@ fn unit(def: &MetricDef) -> Option<Unit> {
 }
 
 /// Writes one family; a family without samples is left out entirely.
-fn write_family(
+pub(super) fn write_family(
     encoder: &mut DescriptorEncoder,
     def: &MetricDef,
     samples: Vec<(Labels, Value)>,
@@ -308,7 +308,7 @@ impl Collector for StoreCollector {
                 )))
             }),
         )?;
-        Ok(())
+        super::media::encode(enc, &snaps)
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod catalogue;
 mod collector;
 pub mod exposition;
+mod media;
 
 use std::sync::Arc;
 

@@ -1,0 +1,507 @@
+//! The per-cycle media reads of every element (issue "Media quality…", design §3.2): which
+//! getters each element type answers, batched into `transaction`s (one round trip for many
+//! elements), resumed after a failing operation (KMS stops a transaction at its first error, and an
+//! element released mid-cycle must not cost the others their data), and decoded into
+//! `ElementReading`s. Planning and decoding are pure; `read_elements` is the I/O shell.
+
+use std::collections::BTreeSet;
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use serde_json::{Value, json};
+
+use crate::kurento::stats::{self, CandidateType, StatsEntry};
+use crate::kurento::{Kms, KmsError, Op, OpOutcome};
+use crate::model::{Direction, ElementReading, Media, RtpStream, Scope};
+
+/// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
+/// small enough that one transaction does not hold a KMS socket for long.
+const OPS_PER_TRANSACTION: usize = 64;
+
+/// What an element answers, by its class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementKind {
+    /// WebRtcEndpoint: RTP reads plus ICE.
+    WebRtc,
+    /// RtpEndpoint (and other BaseRtpEndpoints).
+    Rtp,
+    /// PlayerEndpoint, RecorderEndpoint: flow states plus the UriEndpoint state.
+    Uri,
+    /// Any other MediaElement: filters, PassThrough, HubPort, HttpPostEndpoint, custom modules.
+    Plain,
+    /// Hubs are not MediaElements (protocol §3.1): nothing to read.
+    Hub,
+}
+
+impl ElementKind {
+    pub fn of(element_type: &str) -> ElementKind {
+        match element_type {
+            "WebRtcEndpoint" => ElementKind::WebRtc,
+            "RtpEndpoint" => ElementKind::Rtp,
+            "PlayerEndpoint" | "RecorderEndpoint" => ElementKind::Uri,
+            "Composite" | "Dispatcher" | "DispatcherOneToMany" | "AlphaBlending" | "Mixer" => {
+                ElementKind::Hub
+            }
+            _ => ElementKind::Plain,
+        }
+    }
+}
+
+/// One getter of one element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// `getStats(mediaType)`; without a media type only latency entries matter (non-RTP
+    /// elements answer `null` unless the application enabled latency stats).
+    Stats(Option<Media>),
+    FlowingIn(Media),
+    FlowingOut(Media),
+    Transcoding(Media),
+    MediaState,
+    ConnectionState,
+    IceStates,
+    CandidatePairs,
+    UriState,
+}
+
+impl Read {
+    fn op(self, object: &str) -> Op {
+        let (operation, params) = match self {
+            Read::Stats(Some(media)) => ("getStats", Some(json!({"mediaType": media.kms()}))),
+            Read::Stats(None) => ("getStats", None),
+            Read::FlowingIn(media) => ("isMediaFlowingIn", Some(json!({"mediaType": media.kms()}))),
+            Read::FlowingOut(media) => {
+                ("isMediaFlowingOut", Some(json!({"mediaType": media.kms()})))
+            }
+            Read::Transcoding(media) => (
+                "isMediaTranscoding",
+                Some(json!({"mediaType": media.kms()})),
+            ),
+            Read::MediaState => ("getMediaState", None),
+            Read::ConnectionState => ("getConnectionState", None),
+            Read::IceStates => ("getIceConnectionState", None),
+            Read::CandidatePairs => ("getICECandidatePairs", None),
+            Read::UriState => ("getState", None),
+        };
+        Op {
+            object: object.to_owned(),
+            operation,
+            params,
+        }
+    }
+}
+
+/// The reads of one element per cycle.
+pub fn plan(kind: ElementKind) -> Vec<Read> {
+    let mut reads = Vec::new();
+    if kind == ElementKind::Hub {
+        return reads;
+    }
+    let rtp = matches!(kind, ElementKind::WebRtc | ElementKind::Rtp);
+    if rtp {
+        reads.extend(Media::ALL.map(|m| Read::Stats(Some(m))));
+    } else {
+        reads.push(Read::Stats(None));
+    }
+    for media in Media::ALL {
+        reads.extend([
+            Read::FlowingIn(media),
+            Read::FlowingOut(media),
+            Read::Transcoding(media),
+        ]);
+    }
+    if rtp {
+        reads.extend([Read::MediaState, Read::ConnectionState]);
+    }
+    if kind == ElementKind::WebRtc {
+        reads.extend([Read::IceStates, Read::CandidatePairs]);
+    }
+    if kind == ElementKind::Uri {
+        reads.push(Read::UriState);
+    }
+    reads
+}
+
+/// The endpoint's ICE state from its per-component states: `failed` if any component failed,
+/// else the least advanced one; `new` when ICE has not started (no component yet).
+pub fn ice_state_of(states: &[String]) -> String {
+    const ORDER: [&str; 5] = [
+        "DISCONNECTED",
+        "GATHERING",
+        "CONNECTING",
+        "CONNECTED",
+        "READY",
+    ];
+    if states.iter().any(|s| s == "FAILED") {
+        return "failed".to_owned();
+    }
+    states
+        .iter()
+        .filter_map(|s| ORDER.iter().position(|o| o == s))
+        .min()
+        .map_or_else(|| "new".to_owned(), |i| ORDER[i].to_ascii_lowercase())
+}
+
+/// The most indirect candidate type over the selected pairs (design §4: relay if either side of
+/// a pair is relay, else srflx/prflx, else host).
+pub fn selected_candidate(pairs: &[stats::SelectedPair]) -> Option<CandidateType> {
+    pairs
+        .iter()
+        .flat_map(|p| [p.local, p.remote])
+        .flatten()
+        .max()
+}
+
+/// Adds one `getStats` answer to a reading. `media` is what was asked for: RTP entries carry no
+/// media kind of their own (protocol §4.2).
+fn add_stats(reading: &mut ElementReading, media: Option<Media>, value: &Value) {
+    for entry in stats::decode_stats(value) {
+        match entry {
+            StatsEntry::Inbound(i) => reading.streams.push(RtpStream {
+                media,
+                direction: Some(Direction::Inbound),
+                stats_id: i.common.id,
+                bytes: i.bytes_received,
+                packets: i.packets_received,
+                packets_lost: i.common.packets_lost,
+                nacks: i.common.nack_count,
+                plis: i.common.pli_count,
+                firs: i.common.fir_count,
+                fraction_lost: i.common.fraction_lost,
+                jitter_seconds: i.jitter,
+                round_trip_seconds: None,
+                remb_bps: i.common.remb,
+                target_bitrate_bps: None,
+            }),
+            StatsEntry::Outbound(o) => reading.streams.push(RtpStream {
+                media,
+                direction: Some(Direction::Outbound),
+                stats_id: o.common.id,
+                bytes: o.bytes_sent,
+                packets: o.packets_sent,
+                packets_lost: o.common.packets_lost,
+                nacks: o.common.nack_count,
+                plis: o.common.pli_count,
+                firs: o.common.fir_count,
+                fraction_lost: o.common.fraction_lost,
+                jitter_seconds: None,
+                round_trip_seconds: o.round_trip_time,
+                remb_bps: o.common.remb,
+                target_bitrate_bps: o.target_bitrate,
+            }),
+            StatsEntry::Latency { e2e, input } => {
+                let seconds = |list: Vec<stats::Latency>| {
+                    list.into_iter()
+                        .filter_map(|l| Some((Media::from_kms(&l.media)?, l.avg_ns / 1e9)))
+                        .filter(|(m, _)| media.is_none_or(|asked| asked == *m))
+                        .collect::<Vec<_>>()
+                };
+                reading.e2e_latency.extend(seconds(e2e));
+                reading.input_latency.extend(seconds(input));
+            }
+            StatsEntry::Other => {}
+        }
+    }
+}
+
+/// Builds an element's reading from the outcome of each of its planned reads. Returns the
+/// reading and whether all its stats reads succeeded (only then may the counters treat a
+/// missing stream as gone).
+pub fn decode(
+    id: &str,
+    element_type: &str,
+    scope: &Scope,
+    results: &[(Read, Option<&Value>)],
+) -> (ElementReading, bool) {
+    let mut reading = ElementReading {
+        id: id.to_owned(),
+        element_type: element_type.to_owned(),
+        scope: scope.clone(),
+        ..ElementReading::default()
+    };
+    let mut stats_complete = true;
+    for (read, value) in results {
+        let Some(value) = value else {
+            if matches!(read, Read::Stats(_)) {
+                stats_complete = false;
+            }
+            continue;
+        };
+        let flag = value.as_bool();
+        let text = || value.as_str().map(str::to_ascii_lowercase);
+        match *read {
+            Read::Stats(media) => add_stats(&mut reading, media, value),
+            Read::FlowingIn(m) => reading.flowing_in[m as usize] = flag,
+            Read::FlowingOut(m) => reading.flowing_out[m as usize] = flag,
+            Read::Transcoding(m) => reading.transcoding[m as usize] = flag,
+            Read::MediaState => reading.media_state = text(),
+            Read::ConnectionState => reading.connection_state = text(),
+            Read::IceStates => {
+                reading.ice_state = Some(ice_state_of(&stats::decode_ice_states(value)))
+            }
+            Read::CandidatePairs => {
+                reading.selected_candidate =
+                    selected_candidate(&stats::decode_candidate_pairs(value))
+            }
+            Read::UriState => reading.uri_state = text(),
+        }
+    }
+    (reading, stats_complete)
+}
+
+/// An element to read this cycle.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: String,
+    pub element_type: String,
+    pub scope: Scope,
+}
+
+/// What one cycle's element reads produced.
+#[derive(Debug, Default)]
+pub struct CycleReads {
+    pub readings: Vec<ElementReading>,
+    /// Elements whose stats were all read (their missing streams are gone).
+    pub stats_complete: BTreeSet<String>,
+    /// Elements that answered 40101: released since the inventory saw them.
+    pub gone: BTreeSet<String>,
+    /// Failed reads other than "object not found".
+    pub errors: Vec<KmsError>,
+    /// Transactions sent.
+    pub transactions: u64,
+}
+
+/// Reads every target, `in_flight` transactions at a time.
+pub async fn read_elements(kms: &Kms, targets: &[Target], in_flight: usize) -> CycleReads {
+    // Whole elements per transaction, so one element's reads share a round trip.
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut ops_in_chunk = 0;
+    for (index, target) in targets.iter().enumerate() {
+        let n = plan(ElementKind::of(&target.element_type)).len();
+        if n == 0 {
+            continue;
+        }
+        if chunks.is_empty() || ops_in_chunk + n > OPS_PER_TRANSACTION {
+            chunks.push(Vec::new());
+            ops_in_chunk = 0;
+        }
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(index);
+        }
+        ops_in_chunk += n;
+    }
+    let results: Vec<ChunkResult> = stream::iter(chunks)
+        .map(|chunk| read_chunk(kms, targets, chunk))
+        .buffer_unordered(in_flight.max(1))
+        .collect()
+        .await;
+    let mut out = CycleReads::default();
+    for chunk in results {
+        out.transactions += chunk.transactions;
+        out.errors.extend(chunk.errors);
+        for (index, outcomes) in chunk.elements {
+            let target = &targets[index];
+            if chunk.gone.contains(&index) {
+                out.gone.insert(target.id.clone());
+                continue;
+            }
+            let reads = plan(ElementKind::of(&target.element_type));
+            let results: Vec<(Read, Option<&Value>)> = reads
+                .iter()
+                .zip(&outcomes)
+                .map(|(read, outcome)| (*read, outcome.as_ref().and_then(|o| o.as_ref().ok())))
+                .collect();
+            let (reading, complete) =
+                decode(&target.id, &target.element_type, &target.scope, &results);
+            if complete {
+                out.stats_complete.insert(target.id.clone());
+            }
+            out.readings.push(reading);
+        }
+    }
+    out
+}
+
+struct ChunkResult {
+    /// (target index, outcome per planned read).
+    elements: Vec<(usize, Vec<OpOutcome>)>,
+    gone: BTreeSet<usize>,
+    errors: Vec<KmsError>,
+    transactions: u64,
+}
+
+/// Runs one chunk's ops, resuming after each failing op until every op ran or was skipped.
+async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> ChunkResult {
+    let mut elements: Vec<(usize, Vec<OpOutcome>)> = chunk
+        .iter()
+        .map(|&i| {
+            let n = plan(ElementKind::of(&targets[i].element_type)).len();
+            (i, vec![None; n])
+        })
+        .collect();
+    let mut result = ChunkResult {
+        elements: Vec::new(),
+        gone: BTreeSet::new(),
+        errors: Vec::new(),
+        transactions: 0,
+    };
+    // (position in `elements`, read index) of every op still to run.
+    let mut pending: Vec<(usize, usize)> = elements
+        .iter()
+        .enumerate()
+        .flat_map(|(pos, (_, outcomes))| (0..outcomes.len()).map(move |r| (pos, r)))
+        .collect();
+    while !pending.is_empty() {
+        let ops: Vec<Op> = pending
+            .iter()
+            .map(|&(pos, r)| {
+                let target = &targets[elements[pos].0];
+                plan(ElementKind::of(&target.element_type))[r].op(&target.id)
+            })
+            .collect();
+        result.transactions += 1;
+        let outcomes = match kms.transaction(&ops).await {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                // The connection failed or timed out: the rest of the chunk is lost this cycle.
+                result.errors.push(err);
+                break;
+            }
+        };
+        let mut next = Vec::new();
+        for ((&(pos, r), op), outcome) in pending.iter().zip(&ops).zip(outcomes) {
+            let index = elements[pos].0;
+            if result.gone.contains(&index) {
+                continue;
+            }
+            match outcome {
+                None => next.push((pos, r)),
+                Some(Err(error)) if error.is_object_not_found() => {
+                    result.gone.insert(index);
+                }
+                Some(Err(error)) => {
+                    result.errors.push(KmsError {
+                        operation: op.operation.to_owned(),
+                        object: Some(op.object.clone()),
+                        source: crate::kurento::ClientError::Rpc(error.clone()),
+                    });
+                    elements[pos].1[r] = Some(Err(error));
+                }
+                Some(Ok(value)) => elements[pos].1[r] = Some(Ok(value)),
+            }
+        }
+        pending = next;
+    }
+    result.elements = elements;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kurento::stats::SelectedPair;
+
+    #[test]
+    fn reads_per_element_kind() {
+        assert_eq!(plan(ElementKind::of("WebRtcEndpoint")).len(), 12);
+        assert_eq!(plan(ElementKind::of("RtpEndpoint")).len(), 10);
+        assert_eq!(plan(ElementKind::of("RecorderEndpoint")).len(), 8);
+        assert_eq!(plan(ElementKind::of("HubPort")).len(), 7);
+        assert!(plan(ElementKind::of("Composite")).is_empty());
+        let ops: Vec<&str> = plan(ElementKind::WebRtc)
+            .iter()
+            .map(|r| r.op("x").operation)
+            .collect();
+        assert!(
+            ops.iter()
+                .all(|op| op.starts_with("get") || op.starts_with("is"))
+        );
+    }
+
+    #[test]
+    fn ice_state_reduction_table() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (s(&[]), "new"),
+            (s(&["READY"]), "ready"),
+            (s(&["READY", "CONNECTING"]), "connecting"),
+            (s(&["CONNECTED", "FAILED"]), "failed"),
+            (s(&["GATHERING"]), "gathering"),
+            (s(&["DISCONNECTED", "READY"]), "disconnected"),
+        ];
+        for (states, want) in cases {
+            assert_eq!(ice_state_of(&states), want, "{states:?}");
+        }
+    }
+
+    #[test]
+    fn the_most_indirect_candidate_wins() {
+        use CandidateType::*;
+        let pair = |l, r| SelectedPair {
+            local: Some(l),
+            remote: Some(r),
+        };
+        assert_eq!(selected_candidate(&[pair(Host, Host)]), Some(Host));
+        assert_eq!(selected_candidate(&[pair(Host, Srflx)]), Some(Srflx));
+        assert_eq!(
+            selected_candidate(&[pair(Host, Host), pair(Relay, Host)]),
+            Some(Relay)
+        );
+        assert_eq!(selected_candidate(&[]), None);
+    }
+
+    #[test]
+    fn decodes_an_endpoint_with_units_and_media_from_the_request() {
+        let audio: Value = serde_json::from_str(
+            r#"{"i":{"type":"inboundrtp","id":"i","bytesReceived":100,"packetsReceived":10,
+                "packetsLost":-1,"jitter":0.002,"fractionLost":64,"ssrc":"1"},
+              "E":{"type":"endpoint","id":"E","E2ELatency":[{"type":"AUDIO","avg":20000000.0},{"type":"VIDEO","avg":1.0}],
+                "inputLatency":[]}}"#,
+        )
+        .unwrap();
+        let video: Value = serde_json::from_str(
+            r#"{"o":{"type":"outboundrtp","id":"o","bytesSent":900,"packetsSent":30,
+                "roundTripTime":0.05,"targetBitrate":800000,"remb":1000000,"ssrc":"2"}}"#,
+        )
+        .unwrap();
+        let results = [
+            (Read::Stats(Some(Media::Audio)), Some(&audio)),
+            (Read::Stats(Some(Media::Video)), Some(&video)),
+            (Read::FlowingIn(Media::Video), Some(&Value::Bool(true))),
+            (Read::MediaState, Some(&Value::from("CONNECTED"))),
+            (
+                Read::IceStates,
+                Some(&serde_json::json!([{"state": "READY"}])),
+            ),
+        ];
+        let (reading, complete) = decode("e", "WebRtcEndpoint", &Scope::default(), &results);
+        assert!(complete);
+        assert_eq!(reading.streams.len(), 2);
+        let inbound = reading
+            .streams
+            .iter()
+            .find(|s| s.direction == Some(Direction::Inbound))
+            .unwrap();
+        assert_eq!(inbound.media, Some(Media::Audio));
+        assert_eq!(inbound.packets_lost, -1);
+        let outbound = reading
+            .streams
+            .iter()
+            .find(|s| s.direction == Some(Direction::Outbound))
+            .unwrap();
+        assert_eq!(outbound.media, Some(Media::Video));
+        assert_eq!(outbound.remb_bps, 1_000_000);
+        // Only the latency of the media asked for, in seconds.
+        assert_eq!(reading.e2e_latency, vec![(Media::Audio, 0.02)]);
+        assert_eq!(reading.flowing_in, [None, Some(true)]);
+        assert_eq!(reading.media_state.as_deref(), Some("connected"));
+        assert_eq!(reading.ice_state.as_deref(), Some("ready"));
+
+        let (_, complete) = decode(
+            "e",
+            "WebRtcEndpoint",
+            &Scope::default(),
+            &[(Read::Stats(Some(Media::Audio)), None)],
+        );
+        assert!(!complete, "a failed stats read leaves the counters alone");
+    }
+}
