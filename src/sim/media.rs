@@ -701,7 +701,7 @@ mod tests {
         ];
         for profile in profiles {
             let m = media(profile);
-            let mut last = vec![i64::MIN; 6];
+            let mut last = [i64::MIN; 6];
             for t in (0..300_000).step_by(1_700) {
                 let stats = m.rtp_stats("E", Some(MediaType::Video), v7(START + t));
                 let inbound = one(&stats, "inboundrtp");

@@ -49,3 +49,6 @@ pub enum SimError {
     #[error("invalid scenario: {0}")]
     Scenario(String),
 }
+
+#[cfg(test)]
+mod scenario_tests;
