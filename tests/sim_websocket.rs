@@ -432,3 +432,151 @@ async fn dropped_connections_and_shutdown_free_the_port() {
     let listener = tokio::net::TcpListener::bind(addr).await;
     assert!(listener.is_ok(), "port still in use after shutdown");
 }
+
+fn shipped(name: &str) -> Scenario {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::from_file(&path).unwrap()
+}
+
+/// Reads `getStats("AUDIO")` and `getStats("VIDEO")` of every WebRtcEndpoint in one transaction
+/// and sums the counters per (media, direction), as an exporter would.
+async fn summed_stats(
+    client: &mut Client,
+    endpoints: &[String],
+) -> std::collections::BTreeMap<(String, String), kurento_exporter::sim::RtpTotals> {
+    let mut operations = Vec::new();
+    for ep in endpoints {
+        for media in ["AUDIO", "VIDEO"] {
+            operations.push(json!({"jsonrpc":"2.0","id":operations.len(),"method":"invoke",
+                "params":{"object":ep,"operation":"getStats","operationParams":{"mediaType":media}}}));
+        }
+    }
+    let count = operations.len();
+    let reply = client
+        .ok("transaction", json!({"operations": operations}))
+        .await;
+    let results = reply["value"].as_array().unwrap();
+    assert_eq!(results.len(), count);
+    let mut totals = std::collections::BTreeMap::new();
+    for (i, result) in results.iter().enumerate() {
+        let media = if i % 2 == 0 { "audio" } else { "video" };
+        let entries = result["result"]["value"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for entry in entries.values() {
+            let (direction, bytes, packets) = match entry["type"].as_str().unwrap() {
+                "inboundrtp" => ("inbound", "bytesReceived", "packetsReceived"),
+                _ => ("outbound", "bytesSent", "packetsSent"),
+            };
+            let sum: &mut kurento_exporter::sim::RtpTotals = totals
+                .entry((media.to_owned(), direction.to_owned()))
+                .or_default();
+            sum.bytes += entry[bytes].as_u64().unwrap();
+            sum.packets += entry[packets].as_u64().unwrap();
+            sum.packets_lost += entry["packetsLost"].as_i64().unwrap();
+            sum.nacks += entry["nackCount"].as_u64().unwrap();
+            sum.plis += entry["pliCount"].as_u64().unwrap();
+            sum.firs += entry["firCount"].as_u64().unwrap();
+        }
+    }
+    totals
+}
+
+#[tokio::test]
+async fn frozen_media_totals_match_get_stats_over_the_socket() {
+    for name in ["kms7.toml", "kms6.toml"] {
+        let sim = start(shipped(name)).await;
+        sim.freeze_media();
+        let endpoints: Vec<String> = sim
+            .object_ids()
+            .into_iter()
+            .filter(|id| id.ends_with("_kurento.WebRtcEndpoint"))
+            .collect();
+        assert_eq!(endpoints.len(), 7);
+        let mut client = Client::connect(&sim.url()).await;
+        let first = summed_stats(&mut client, &endpoints).await;
+        assert_eq!(first, sim.rtp_totals(), "{name}");
+        assert_eq!(summed_stats(&mut client, &endpoints).await, first, "frozen");
+        sim.advance_media(Duration::from_secs(60));
+        let later = summed_stats(&mut client, &endpoints).await;
+        assert_eq!(later, sim.rtp_totals(), "{name} after 60 s");
+        let key = ("video".to_owned(), "outbound".to_owned());
+        assert!(later[&key].bytes > first[&key].bytes);
+        let relayed_inbound_loss_negative = later[&("audio".to_owned(), "inbound".to_owned())]
+            .packets_lost
+            < later[&("audio".to_owned(), "outbound".to_owned())].packets_lost;
+        assert!(
+            relayed_inbound_loss_negative,
+            "duplicates lower inbound loss"
+        );
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn served_stats_count_operations_and_survive_restarts() {
+    let sim = start(Scenario::default()).await;
+    let mut client = Client::connect(&sim.url()).await;
+    client.call("ping", json!({})).await;
+    let ops: Vec<Value> = (0..4)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"ping"}))
+        .collect();
+    client.ok("transaction", json!({"operations": ops})).await;
+    let stats = sim.served_stats();
+    assert_eq!((stats.requests, stats.operations), (2, 5));
+    sim.restart().await;
+    let mut client = Client::connect(&sim.url()).await;
+    client.call("ping", json!({})).await;
+    let stats = sim.served_stats();
+    assert_eq!((stats.requests, stats.operations), (3, 6));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn advancing_media_delivers_transitions_and_release_destroys() {
+    let scenario = Scenario::from_toml_str(
+        r#"
+        [profiles.toggling]
+        flowing_in = true
+        flowing_out = true
+        ice = "host"
+        transcoding_toggle_every = "20s"
+        [[pipelines]]
+        name = "p"
+        elements = [{ type = "WebRtcEndpoint", profile = "toggling" }]
+        "#,
+    )
+    .unwrap();
+    let sim = start(scenario).await;
+    sim.freeze_media();
+    let ids = sim.object_ids();
+    let endpoint = ids.iter().find(|i| i.ends_with("WebRtcEndpoint")).unwrap();
+    let pipeline = ids.iter().find(|i| i.ends_with("MediaPipeline")).unwrap();
+    let mut app = Client::connect(&sim.url()).await;
+    app.ok(
+        "subscribe",
+        json!({"object": endpoint, "type": "MediaTranscodingStateChanged"}),
+    )
+    .await;
+    app.ok(
+        "subscribe",
+        json!({"object": SERVER_MANAGER, "type": "ObjectDestroyed"}),
+    )
+    .await;
+    sim.advance_media(Duration::from_secs(20));
+    let event = app.event("MediaTranscodingStateChanged").await;
+    let data = &event["params"]["value"]["data"];
+    assert_eq!(data["state"], "TRANSCODING");
+    assert_eq!(data["mediaType"], "VIDEO");
+    let now = app
+        .invoke(endpoint, "isMediaTranscoding", json!({"mediaType":"VIDEO"}))
+        .await;
+    assert_eq!(now["result"]["value"], true);
+    sim.release(pipeline);
+    app.event("ObjectDestroyed").await;
+    assert!(!sim.object_exists(endpoint));
+    sim.shutdown().await;
+}

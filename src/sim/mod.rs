@@ -5,21 +5,25 @@
 //! timers, faults).
 
 pub mod classes;
+pub mod clock;
 pub mod fault;
 pub mod media;
 pub mod ops;
 mod rng;
 pub mod rpc;
 pub mod scenario;
+pub mod sdp;
 pub mod server;
+pub mod timeline;
 pub mod world;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use fault::{Fault, LoggedRequest};
+pub use media::RtpTotals;
 pub use scenario::Scenario;
-pub use server::Simulator;
+pub use server::{ServedStats, Simulator};
 
 /// How to run the simulator.
 #[derive(Debug, Clone)]
@@ -45,3 +49,6 @@ pub enum SimError {
     #[error("invalid scenario: {0}")]
     Scenario(String),
 }
+
+#[cfg(test)]
+mod scenario_tests;

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use super::classes::{Class, Kind};
 use super::media::{self, MediaType, StatsContext};
 use super::scenario::{Dialect, IceOutcome};
+use super::sdp;
 use super::world::World;
 use crate::kurento::protocol::{RpcError, SERVER_MANAGER, codes, pipeline_id};
 
@@ -321,8 +322,9 @@ fn element_op(
     params: &Map<String, Value>,
     now_ms: u64,
 ) -> Result<Option<InvokeOutcome>, RpcError> {
+    let media_now = w.media_now(now_ms);
     let ctx = StatsContext {
-        now_ms,
+        now_ms: media_now,
         seed: w.scenario.timing.seed,
         dialect: w.dialect(),
         latency_stats: w.get(pipeline_id(object)).is_some_and(|p| p.latency_stats),
@@ -330,9 +332,10 @@ fn element_op(
     let Some(obj) = w.get(object) else {
         return Err(not_found(object));
     };
-    let Some(media) = obj.media.clone() else {
+    let (Some(media), Some(snapshot)) = (obj.media.clone(), obj.media_snapshot(media_now)) else {
         return Ok(None);
     };
+    let index = |m: MediaType| usize::from(m == MediaType::Video);
     let value = match operation {
         "connect" | "disconnect" => {
             let sink = str_param(params, "sink")?.to_owned();
@@ -382,14 +385,16 @@ fn element_op(
                 media.element_stats(object, m, ctx, class.kind == Kind::Recorder)
             }
         }
-        "isMediaFlowingIn" => json!(media.flowing_in(audio_or_video(params)?)),
-        "isMediaFlowingOut" => json!(media.flowing_out(audio_or_video(params)?)),
-        "isMediaTranscoding" => json!(media.transcoding(audio_or_video(params)?)),
+        "isMediaFlowingIn" => json!(snapshot.flowing_in[index(audio_or_video(params)?)]),
+        "isMediaFlowingOut" => json!(snapshot.flowing_out[index(audio_or_video(params)?)]),
+        "isMediaTranscoding" => json!(snapshot.transcoding[index(audio_or_video(params)?)]),
         "setAudioFormat" | "setVideoFormat" | "dumpGstreamerDot" | "requestKeyframe"
         | "addIceCandidate" | "createDataChannel" | "closeDataChannel" => Value::Null,
         "getGstreamerDot" => json!("digraph element {}"),
         _ if class.is_rtp() => return rtp_op(w, class, object, operation, params, &media, now_ms),
-        _ if class.is_uri() => return uri_op(w, class, object, operation, params, now_ms),
+        _ if class.is_uri() => {
+            return uri_op(w, class, object, operation, params, now_ms, media_now);
+        }
         _ => return Ok(None),
     };
     Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
@@ -411,7 +416,7 @@ fn rtp_op(
         return Err(not_found(object));
     };
     let value = match operation {
-        "getMediaState" => json!(media.media_state()),
+        "getMediaState" => json!(media.media_state(w.media_now(now_ms))),
         "getConnectionState" => json!(media.connection_state()),
         "getLocalSessionDescriptor" => match &obj.local_sdp {
             Some(s) => json!(s),
@@ -439,7 +444,7 @@ fn rtp_op(
                     "Error processing offer: no media sections",
                 ));
             }
-            let answer = media::sdp_answer(&offer, session_version);
+            let answer = sdp::sdp_answer(&offer, session_version);
             if let Some(o) = w.get_mut(object) {
                 o.remote_sdp = Some(offer);
                 o.local_sdp = Some(answer.clone());
@@ -447,7 +452,7 @@ fn rtp_op(
             json!(answer)
         }
         "generateOffer" => {
-            let offer = media::sdp_offer(session_version);
+            let offer = sdp::sdp_offer(session_version);
             if let Some(o) = w.get_mut(object) {
                 o.local_sdp = Some(offer.clone());
             }
@@ -487,14 +492,11 @@ fn rtp_op(
 /// Emits what KMS emits while gathering, in the documented order (protocol §3.3).
 fn gather_candidates(w: &mut World, object: &str, media: &media::Media, now_ms: u64) {
     let ice = media.profile.ice;
-    let candidate = |n: u64| {
-        json!({"candidate": {"__module__":"kurento","__type__":"IceCandidate",
-            "candidate": media.local_candidate(n),"sdpMLineIndex":0,"sdpMid":"0"}})
-    };
     let component = |state: &str| json!({"componentId":1,"state":state,"streamId":1});
-    w.emit(object, "IceCandidateFound", candidate(0), now_ms);
-    if matches!(ice, IceOutcome::Srflx | IceOutcome::Relay) {
-        w.emit(object, "IceCandidateFound", candidate(1), now_ms);
+    for candidate in media.local_candidates() {
+        let data = json!({"candidate": {"__module__":"kurento","__type__":"IceCandidate",
+            "candidate": candidate,"sdpMLineIndex":0,"sdpMid":"0"}});
+        w.emit(object, "IceCandidateFound", data, now_ms);
     }
     w.emit(
         object,
@@ -541,10 +543,11 @@ fn gather_candidates(w: &mut World, object: &str, media: &media::Media, now_ms: 
                 component("READY"),
                 now_ms,
             );
+            let media_now = w.media_now(now_ms);
             for m in [MediaType::Audio, MediaType::Video] {
                 for (flowing, event) in [
-                    (media.flowing_in(m), "MediaFlowInStateChanged"),
-                    (media.flowing_out(m), "MediaFlowOutStateChanged"),
+                    (media.flowing_in(m, media_now), "MediaFlowInStateChanged"),
+                    (media.flowing_out(m, media_now), "MediaFlowOutStateChanged"),
                 ] {
                     if flowing {
                         let data =
@@ -553,7 +556,7 @@ fn gather_candidates(w: &mut World, object: &str, media: &media::Media, now_ms: 
                     }
                 }
             }
-            if media.media_state() == "CONNECTED" {
+            if media.media_state(media_now) == "CONNECTED" {
                 let data = json!({"newState":"CONNECTED","oldState":"DISCONNECTED"});
                 w.emit(object, "MediaStateChanged", data, now_ms);
             }
@@ -569,6 +572,7 @@ fn uri_op(
     operation: &str,
     params: &Map<String, Value>,
     now_ms: u64,
+    media_now: u64,
 ) -> Result<Option<InvokeOutcome>, RpcError> {
     let player = class.kind == Kind::Player;
     let Some(obj) = w.get(object) else {
@@ -583,7 +587,7 @@ fn uri_op(
         }
         "getState" => {
             return Ok(Some(InvokeOutcome {
-                value: json!(obj.uri_state),
+                value: json!(obj.uri_state_at(media_now)),
                 delay_ms: 0,
             }));
         }

@@ -21,6 +21,8 @@ pub struct Served {
     pub delay_ms: u64,
     /// Drop every connection instead of replying.
     pub drop_connections: bool,
+    /// Operations this frame cost: 1, or the inner operations a `transaction` ran (at least 1).
+    pub operations: u64,
 }
 
 impl World {
@@ -71,10 +73,12 @@ pub fn serve_frame(w: &mut World, conn: ConnId, text: &str, now_ms: u64) -> Serv
         };
     }
     w.served += 1;
+    let inner_before = w.inner_ops;
     let reply = serve_value(w, conn, text, now_ms);
     let mut served = Served {
         reply: reply.0,
         delay_ms: reply.1,
+        operations: (w.inner_ops - inner_before).max(1),
         ..Served::default()
     };
     if w.take_fault(|f| *f == Fault::DropNextReply).is_some() {
@@ -192,15 +196,20 @@ fn dispatch(
 ) -> Result<(Value, u64), RpcError> {
     let p = params.clone().unwrap_or_default();
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
-    w.log.push(LoggedRequest {
-        connection: conn,
-        session: text("sessionId"),
-        method: method.to_owned(),
-        operation: (method == "invoke").then(|| text("operation")).flatten(),
-        object: text("object").or_else(|| (method == "create").then(|| text("type")).flatten()),
-        release: p.get("release").and_then(Value::as_bool).unwrap_or(false),
-        in_transaction,
-    });
+    if in_transaction {
+        w.inner_ops += 1;
+    }
+    if w.scenario.server.log_requests {
+        w.log.push(LoggedRequest {
+            connection: conn,
+            session: text("sessionId"),
+            method: method.to_owned(),
+            operation: (method == "invoke").then(|| text("operation")).flatten(),
+            object: text("object").or_else(|| (method == "create").then(|| text("type")).flatten()),
+            release: p.get("release").and_then(Value::as_bool).unwrap_or(false),
+            in_transaction,
+        });
+    }
     let needs_params = !matches!(method, "ping" | "connect");
     if needs_params && params.is_none() && is_known(method) {
         return Err(RpcError::kms(codes::INVALID_PARAMS, "'params' is required"));

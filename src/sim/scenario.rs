@@ -52,6 +52,9 @@ pub struct ServerSpec {
     pub used_memory_kib: u64,
     /// Profile for elements applications create at run time (default: no media, no ICE).
     pub dynamic_profile: Option<String>,
+    /// Keep the log of served requests (`Simulator::request_log`); benchmarks turn it off so a
+    /// long run does not grow without bound.
+    pub log_requests: bool,
 }
 
 impl Default for ServerSpec {
@@ -63,6 +66,7 @@ impl Default for ServerSpec {
             used_cpu_percent: 35.0,
             used_memory_kib: 262_144,
             dynamic_profile: None,
+            log_requests: true,
         }
     }
 }
@@ -73,11 +77,17 @@ pub struct TimingSpec {
     /// KMS `garbageCollectorPeriod`; keep-alive runs every quarter of it.
     #[serde(with = "humantime_serde")]
     pub gc_period: Duration,
-    /// Time spent before each reply (requests on one connection are served one at a time).
+    /// Time KMS spends on each operation: a request costs one, a `transaction` one per inner
+    /// operation it ran (KMS runs them serially). Requests on one connection are served one at a
+    /// time, so a connection answers at most one operation per `service_time`.
     #[serde(with = "humantime_serde")]
     pub service_time: Duration,
     /// Seed for ids, SSRCs and the wobble of stats.
     pub seed: u64,
+    /// The scenario's own elements started their media this long before the simulator did, so
+    /// their counters are already non-zero at start (creation times are not backdated).
+    #[serde(with = "humantime_serde")]
+    pub media_warmup: Duration,
 }
 
 impl Default for TimingSpec {
@@ -86,6 +96,7 @@ impl Default for TimingSpec {
             gc_period: Duration::from_secs(240),
             service_time: Duration::ZERO,
             seed: 1,
+            media_warmup: Duration::ZERO,
         }
     }
 }
@@ -99,9 +110,13 @@ pub enum IceOutcome {
     None,
     /// Stuck checking (state CONNECTING, no selected pair).
     Checking,
+    /// Connected; the remote candidate of the selected pair is of this type.
     Host,
     Srflx,
+    /// Peer-reflexive: learnt from a connectivity check, not signalled.
+    Prflx,
     Relay,
+    /// ICE failed (state FAILED, no selected pair, no media).
     Failed,
 }
 
@@ -109,8 +124,44 @@ impl IceOutcome {
     pub fn connected(self) -> bool {
         matches!(
             self,
-            IceOutcome::Host | IceOutcome::Srflx | IceOutcome::Relay
+            IceOutcome::Host | IceOutcome::Srflx | IceOutcome::Prflx | IceOutcome::Relay
         )
+    }
+
+    /// Whether media can pass (no ICE at all, as for non-WebRTC elements, or ICE connected).
+    pub fn lets_media_through(self) -> bool {
+        !matches!(self, IceOutcome::Checking | IceOutcome::Failed)
+    }
+}
+
+/// The KMS-side candidate of the selected pair (a KMS configured with a TURN server relays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalCandidate {
+    #[default]
+    Host,
+    Srflx,
+    Relay,
+}
+
+/// The initial `UriEndpoint` state of a scenario's PlayerEndpoint/RecorderEndpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UriState {
+    #[default]
+    Start,
+    Stop,
+    Pause,
+}
+
+impl UriState {
+    /// As KMS spells it (`UriEndpointState`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UriState::Start => "START",
+            UriState::Stop => "STOP",
+            UriState::Pause => "PAUSE",
+        }
     }
 }
 
@@ -124,13 +175,35 @@ pub struct MediaProfile {
     pub video: bool,
     /// Video transcoding (`isMediaTranscoding(VIDEO)`).
     pub transcoding: bool,
+    /// ICE outcome; for connected outcomes, the remote candidate type of the selected pair.
     pub ice: IceOutcome,
+    /// The KMS-side candidate type of the selected pair.
+    pub ice_local: LocalCandidate,
     /// Fraction of packets lost (0–1).
     pub loss: f64,
+    /// Fraction of packets received twice (0–1). Inbound `packetsLost` is expected − received
+    /// (RTCP semantics), so it goes negative when duplicates outnumber losses.
+    pub duplicates: f64,
     pub jitter_ms: f64,
     pub rtt_ms: f64,
     pub audio_kbps: f64,
     pub video_kbps: f64,
+    /// Every RTP stream gets a new stats id and SSRC this often, its counters restarting from 0
+    /// (a renegotiation or track restart). Streams are staggered.
+    #[serde(with = "humantime_serde")]
+    pub ssrc_change_every: Option<Duration>,
+    /// `isMediaTranscoding(VIDEO)` flips this often (`MediaTranscodingStateChanged` is emitted).
+    #[serde(with = "humantime_serde")]
+    pub transcoding_toggle_every: Option<Duration>,
+    /// Media stops for `pause_for` once every `pause_every` (the first pause one period after
+    /// the element started, staggered per element): flows are false, counters flat, mediaState
+    /// DISCONNECTED after 5 s, a started UriEndpoint reports PAUSE.
+    #[serde(with = "humantime_serde")]
+    pub pause_every: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub pause_for: Duration,
+    /// Initial state of a scenario's PlayerEndpoint/RecorderEndpoint (media flows only in START).
+    pub uri_state: UriState,
 }
 
 impl Default for MediaProfile {
@@ -142,11 +215,18 @@ impl Default for MediaProfile {
             video: true,
             transcoding: false,
             ice: IceOutcome::None,
+            ice_local: LocalCandidate::Host,
             loss: 0.0,
+            duplicates: 0.0,
             jitter_ms: 0.0,
             rtt_ms: 0.0,
             audio_kbps: 40.0,
             video_kbps: 1200.0,
+            ssrc_change_every: None,
+            transcoding_toggle_every: None,
+            pause_every: None,
+            pause_for: Duration::from_secs(10),
+            uri_state: UriState::Start,
         }
     }
 }
@@ -162,6 +242,42 @@ impl MediaProfile {
             jitter_ms: 3.0,
             rtt_ms: 30.0,
             ..MediaProfile::default()
+        }
+    }
+}
+
+impl MediaProfile {
+    fn validate(&self, at: &str, problems: &mut Vec<String>) {
+        for (field, value) in [("loss", self.loss), ("duplicates", self.duplicates)] {
+            if !(0.0..=1.0).contains(&value) {
+                problems.push(format!("{at}.{field} must be between 0 and 1"));
+            }
+        }
+        for (field, value) in [
+            ("jitter_ms", self.jitter_ms),
+            ("rtt_ms", self.rtt_ms),
+            ("audio_kbps", self.audio_kbps),
+            ("video_kbps", self.video_kbps),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                problems.push(format!("{at}.{field} must be a non-negative number"));
+            }
+        }
+        for (field, value) in [
+            ("ssrc_change_every", self.ssrc_change_every),
+            ("transcoding_toggle_every", self.transcoding_toggle_every),
+            ("pause_every", self.pause_every),
+        ] {
+            if value.is_some_and(|d| d < Duration::from_millis(10)) {
+                problems.push(format!("{at}.{field} must be at least 10ms"));
+            }
+        }
+        if let Some(every) = self.pause_every
+            && (self.pause_for.is_zero() || self.pause_for >= every)
+        {
+            problems.push(format!(
+                "{at}.pause_for must be positive and shorter than pause_every"
+            ));
         }
     }
 }
@@ -311,9 +427,7 @@ impl Scenario {
             problems.push(format!("server.dynamic_profile: unknown profile {p:?}"));
         }
         for (name, profile) in &self.profiles {
-            if !(0.0..=1.0).contains(&profile.loss) {
-                problems.push(format!("profiles.{name}.loss must be between 0 and 1"));
-            }
+            profile.validate(&format!("profiles.{name}"), &mut problems);
         }
         for (i, spec) in self.pipelines.iter().enumerate() {
             self.validate_pipeline(&format!("pipelines[{i}]"), spec, &mut problems);

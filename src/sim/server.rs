@@ -1,7 +1,7 @@
 //! The I/O shell: WebSocket server at `/kurento`, one task per connection serving one request at a
 //! time, a clock task for keep-alive/GC/churn, restarts and fault injection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
 use super::fault::{Fault, LoggedRequest};
+use super::media::RtpTotals;
 use super::rpc;
 use super::scenario::Scenario;
 use super::world::{ConnId, World};
@@ -34,6 +35,17 @@ pub struct Simulator {
     stop: CancellationToken,
     accept_task: JoinHandle<()>,
     clock_task: JoinHandle<()>,
+}
+
+/// What the simulator has served since it started (restarts included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServedStats {
+    /// Frames served (each answered, or deliberately left unanswered by a fault).
+    pub requests: u64,
+    /// Operations charged `service_time`: 1 per frame, or per inner operation a `transaction`
+    /// ran (at least 1). The serial lower bound of serving them is
+    /// `operations × service_time / connections`.
+    pub operations: u64,
 }
 
 struct Connection {
@@ -52,8 +64,10 @@ struct Shared {
     start_epoch_ms: u64,
     next_conn: AtomicU64,
     generation: AtomicU64,
-    /// Wakes the clock task when the world was replaced.
+    /// Wakes the clock task when the world was replaced or the media clock changed.
     world_replaced: Notify,
+    requests: AtomicU64,
+    operations: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -122,6 +136,8 @@ impl Simulator {
             next_conn: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             world_replaced: Notify::new(),
+            requests: AtomicU64::new(0),
+            operations: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
@@ -155,8 +171,10 @@ impl Simulator {
             let now = self.shared.now_ms();
             let mut world = self.shared.world();
             let log = std::mem::take(&mut world.log);
+            let clock = world.media_clock();
             *world = World::new(&self.shared.scenario, now, generation);
             world.log = log;
+            world.set_media_clock(clock);
         }
         self.shared.world_replaced.notify_one();
         for f in finished {
@@ -191,6 +209,60 @@ impl Simulator {
 
     pub fn inject(&self, fault: Fault) {
         self.shared.world().inject(fault);
+    }
+
+    /// Stops media time: every `getStats` returns the same cumulative values, flows and states
+    /// stop changing, until [`Simulator::resume_media`]. Survives restarts.
+    pub fn freeze_media(&self) {
+        let now = self.shared.now_ms();
+        self.shared.world().freeze_media(now);
+        self.shared.world_replaced.notify_one();
+    }
+
+    /// Moves media time forward by `by` (typically while frozen) and delivers the media events
+    /// (flow, transcoding, state changes) that became due.
+    pub fn advance_media(&self, by: Duration) {
+        self.with_world(|w, now| w.advance_media(by.as_millis() as u64, now));
+        self.shared.world_replaced.notify_one();
+    }
+
+    /// Media time runs on with the wall clock, from where it stood.
+    pub fn resume_media(&self) {
+        let now = self.shared.now_ms();
+        self.shared.world().resume_media(now);
+        self.shared.world_replaced.notify_one();
+    }
+
+    /// Sums over every live BaseRtpEndpoint stream at the current media time, exactly what
+    /// `getStats("AUDIO")` plus `getStats("VIDEO")` of every endpoint would report now. Keys:
+    /// `("audio"|"video", "inbound"|"outbound")`, all four always present.
+    pub fn rtp_totals(&self) -> BTreeMap<(String, String), RtpTotals> {
+        let now = self.shared.now_ms();
+        self.shared.world().rtp_totals(now)
+    }
+
+    /// An application releases `id` (and its subtree), as `release` would; events are delivered.
+    pub fn release(&self, id: &str) {
+        self.with_world(|w, now| w.release(id, now));
+    }
+
+    /// Requests and operations served since start (restarts included).
+    pub fn served_stats(&self) -> ServedStats {
+        ServedStats {
+            requests: self.shared.requests.load(Ordering::SeqCst),
+            operations: self.shared.operations.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Runs `f` on the world at the current time and delivers the events it emitted.
+    fn with_world(&self, f: impl FnOnce(&mut World, u64)) {
+        let now = self.shared.now_ms();
+        let frames = {
+            let mut world = self.shared.world();
+            f(&mut world, now);
+            std::mem::take(&mut world.outbox)
+        };
+        self.shared.deliver(frames);
     }
 }
 
@@ -281,6 +353,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: Cancel
         }
     };
     let reader = async {
+        let mut busy_until = Instant::now();
         while let Some(Ok(message)) = source.next().await {
             // websocketpp hands KMS the payload whatever the opcode; old `ws` clients send binary.
             let text = match message {
@@ -289,7 +362,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: Cancel
                 Message::Close(_) => break,
                 _ => continue,
             };
-            if !serve_request(&shared, conn, &text, &tx).await {
+            if !serve_request(&shared, conn, &text, &tx, &mut busy_until).await {
                 break;
             }
         }
@@ -303,31 +376,48 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: Cancel
     shared.world().connection_closed(conn);
 }
 
-/// Serves one request (service time first, then the reply, then the events it caused).
-/// Returns false when the connection must end.
+/// The connection is busy until the work it was charged is done. Timers have millisecond
+/// resolution, so shorter debts accumulate instead of sleeping: over many requests the
+/// connection serves exactly one operation per `service_time`.
+async fn wait_until_served(busy_until: &mut Instant, cost: Duration) {
+    let now = Instant::now();
+    *busy_until = (*busy_until).max(now) + cost;
+    if *busy_until >= now + Duration::from_millis(1) {
+        tokio::time::sleep_until(*busy_until).await;
+    }
+}
+
+/// Serves one request: the world changes at once, the reply (then the events it caused) goes
+/// out once the connection has spent the request's service time. Returns false when the
+/// connection must end.
 async fn serve_request(
     shared: &Shared,
     conn: ConnId,
     text: &str,
     tx: &mpsc::UnboundedSender<Message>,
+    busy_until: &mut Instant,
 ) -> bool {
-    let service =
-        shared.scenario.timing.service_time + Duration::from_millis(shared.world().extra_delay_ms);
-    if !service.is_zero() {
-        tokio::time::sleep(service).await;
-    }
-    let (served, frames) = {
+    let (served, frames, extra_ms) = {
         let mut world = shared.world();
         let served = rpc::serve_frame(&mut world, conn, text, shared.now_ms());
-        (served, std::mem::take(&mut world.outbox))
+        (
+            served,
+            std::mem::take(&mut world.outbox),
+            world.extra_delay_ms,
+        )
     };
     if served.drop_connections {
         shared.drop_all_connections();
         return false;
     }
-    if served.delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(served.delay_ms)).await;
-    }
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    shared
+        .operations
+        .fetch_add(served.operations, Ordering::SeqCst);
+    let service =
+        shared.scenario.timing.service_time * served.operations.min(u32::MAX as u64) as u32;
+    let cost = service + Duration::from_millis(extra_ms + served.delay_ms);
+    wait_until_served(busy_until, cost).await;
     if served.garbage_first {
         let _ = tx.send(Message::text("\u{1}not json{"));
     }

@@ -2,13 +2,15 @@
 //! connection bindings (§1.2), subscriptions and the event outbox. No I/O; time is passed in as
 //! epoch milliseconds.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use serde_json::{Value, json};
 
 use super::classes::{self, Class, Kind};
+use super::clock::MediaClock;
 use super::fault::{Fault, LoggedRequest};
-use super::media::{Media, MediaType};
+use super::media::{FlowSnapshot, Media, MediaType, TotalsMap, empty_totals};
 use super::rng::{Rng, mix};
 use super::scenario::{ConnectionRef, Dialect, MediaProfile, PipelineSpec, Scenario};
 use crate::kurento::protocol::{Event, SERVER_MANAGER};
@@ -59,6 +61,30 @@ pub struct Object {
     pub uri_state: &'static str,
     /// `MediaPipeline.latencyStats`.
     pub latency_stats: bool,
+}
+
+impl Object {
+    /// Flows, transcoding and states at media time `t`, as the element reports them (a
+    /// UriEndpoint passes media only when started). `None` for non-elements.
+    pub fn media_snapshot(&self, t: u64) -> Option<FlowSnapshot> {
+        let media = self.media.as_ref()?;
+        let mut snapshot = media.snapshot(t);
+        if self.class.is_uri() && self.uri_state != "START" {
+            snapshot.flowing_in = [false; 2];
+            snapshot.flowing_out = [false; 2];
+        }
+        Some(snapshot)
+    }
+
+    /// `getState` of a UriEndpoint: the application's last command, except that a started one
+    /// reports PAUSE while its media is paused.
+    pub fn uri_state_at(&self, t: u64) -> &'static str {
+        if self.uri_state == "START" && self.media.as_ref().is_some_and(|m| m.paused(t)) {
+            "PAUSE"
+        } else {
+            self.uri_state
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -117,6 +143,14 @@ pub struct World {
     pub drop_at_served: Option<u64>,
     /// Extra delay before every reply (`Fault::SlowReplies`).
     pub extra_delay_ms: u64,
+    /// Inner `transaction` operations run so far (service time is charged per operation).
+    pub inner_ops: u64,
+    /// The time media stats evolve on.
+    media_clock: MediaClock,
+    /// Media instants at which an element's flows or states change, for its events.
+    transitions: BinaryHeap<Reverse<(u64, String)>>,
+    /// New elements' media starts this long before their creation (the scenario's warm-up).
+    backdate_ms: u64,
 }
 
 impl World {
@@ -154,6 +188,10 @@ impl World {
             served: 0,
             drop_at_served: None,
             extra_delay_ms: 0,
+            inner_ops: 0,
+            media_clock: MediaClock::default(),
+            transitions: BinaryHeap::new(),
+            backdate_ms: scenario.timing.media_warmup.as_millis() as u64,
         };
         world.objects.insert(
             SERVER_MANAGER.to_owned(),
@@ -174,6 +212,7 @@ impl World {
                     .insert(session, AppSession { vanish_at_ms });
             }
         }
+        world.backdate_ms = 0;
         world
     }
 
@@ -270,11 +309,13 @@ impl World {
             None => format!("{uuid}_kurento.{}", class.name),
         };
         let mut object = World::new_object(id.clone(), class, parent.map(str::to_owned), now_ms);
+        let media_now = self.media_now(now_ms);
         if class.is_element() {
             let profile = profile.unwrap_or_else(|| self.dynamic_profile());
             let ordinal = self.next_ordinal;
             self.next_ordinal += 1;
-            object.media = Some(Media::new(profile, ordinal, now_ms, &mut self.rng));
+            let started = media_now.saturating_sub(self.backdate_ms);
+            object.media = Some(Media::new(profile, ordinal, started, &mut self.rng));
         }
         if let Some(p) = parent.and_then(|p| self.objects.get_mut(p)) {
             p.children.push(id.clone());
@@ -288,6 +329,7 @@ impl World {
                 .insert(id.clone());
         }
         self.objects.insert(id.clone(), object);
+        self.schedule_transition(&id, media_now);
         self.reference(session, &id);
         let data = json!({"object": id});
         self.emit(SERVER_MANAGER, "ObjectCreated", data, now_ms);
@@ -661,6 +703,15 @@ impl World {
 
     /// The next instant at which `advance` has work to do.
     pub fn next_due_ms(&self) -> u64 {
+        let media = self
+            .transitions
+            .peek()
+            .and_then(|Reverse((t, _))| self.media_clock.wall_at(*t));
+        self.next_tick_ms().min(media.unwrap_or(u64::MAX))
+    }
+
+    /// The next keep-alive, GC or churn instant.
+    fn next_tick_ms(&self) -> u64 {
         let mut due = self.next_keep_alive_ms.min(self.next_gc_ms);
         if let Some(c) = self.next_churn_ms {
             due = due.min(c);
@@ -671,11 +722,12 @@ impl World {
         due
     }
 
-    /// Runs every keep-alive, GC and churn tick due at `now_ms`, in time order.
+    /// Runs every keep-alive, GC and churn tick due at `now_ms`, in time order, then the media
+    /// transitions due by then.
     pub fn advance(&mut self, now_ms: u64) {
         let gc_ms = gc_period_ms(&self.scenario);
         loop {
-            let due = self.next_due_ms();
+            let due = self.next_tick_ms();
             if due > now_ms {
                 break;
             }
@@ -688,6 +740,83 @@ impl World {
                 self.next_gc_ms += gc_ms;
             }
             self.churn_tick(due);
+        }
+        self.run_media_transitions(now_ms);
+    }
+
+    // ----- media time -----------------------------------------------------------------------
+
+    /// Media time (epoch ms) at wall time `now_ms`.
+    pub fn media_now(&self, now_ms: u64) -> u64 {
+        self.media_clock.now(now_ms)
+    }
+
+    /// Stops media time: stats stop evolving until [`World::resume_media`].
+    pub fn freeze_media(&mut self, now_ms: u64) {
+        self.media_clock.freeze(now_ms);
+    }
+
+    /// Media time runs on (from where it stands) with the wall clock.
+    pub fn resume_media(&mut self, now_ms: u64) {
+        self.media_clock.resume(now_ms);
+    }
+
+    /// Moves media time forward by `by_ms` and emits the media events due by then.
+    pub fn advance_media(&mut self, by_ms: u64, now_ms: u64) {
+        self.media_clock.advance(by_ms);
+        self.run_media_transitions(now_ms);
+    }
+
+    /// Replaces the media clock (a restarted KMS keeps a test's frozen clock).
+    pub fn set_media_clock(&mut self, clock: MediaClock) {
+        self.media_clock = clock;
+    }
+
+    pub fn media_clock(&self) -> MediaClock {
+        self.media_clock
+    }
+
+    /// Sums of RTP counters over every BaseRtpEndpoint stream, exactly as `getStats` would
+    /// report them now; keys `("audio"|"video", "inbound"|"outbound")`, all four present.
+    pub fn rtp_totals(&self, now_ms: u64) -> TotalsMap {
+        let t = self.media_now(now_ms);
+        let mut totals = empty_totals();
+        for o in self.objects.values().filter(|o| o.class.is_rtp()) {
+            if let Some(media) = &o.media {
+                media.add_rtp_totals(t, &mut totals);
+            }
+        }
+        totals
+    }
+
+    fn schedule_transition(&mut self, id: &str, after_media_ms: u64) {
+        let next = self
+            .objects
+            .get(id)
+            .and_then(|o| o.media.as_ref())
+            .and_then(|m| m.next_transition(after_media_ms));
+        if let Some(next) = next {
+            self.transitions.push(Reverse((next, id.to_owned())));
+        }
+    }
+
+    /// Emits the events of every flow/transcoding/state change due by media time at `now_ms`.
+    fn run_media_transitions(&mut self, now_ms: u64) {
+        let media_now = self.media_now(now_ms);
+        while let Some(Reverse((due, _))) = self.transitions.peek()
+            && *due <= media_now
+        {
+            let Some(Reverse((due, id))) = self.transitions.pop() else {
+                break;
+            };
+            let Some(obj) = self.objects.get(&id) else {
+                continue;
+            };
+            let changes = media_changes(obj, due);
+            for (event, data) in changes {
+                self.emit(&id, event, data, now_ms);
+            }
+            self.schedule_transition(&id, due);
         }
     }
 
@@ -775,12 +904,13 @@ impl World {
             };
             for _ in 0..e.count {
                 let profile = scenario.profile(e.profile.as_deref().or(default_profile));
+                let state = profile.uri_state.as_str();
                 let id = self.create(session, class, Some(&pipeline), Some(profile), now_ms);
                 if class.is_uri() {
                     let uri = format!("file:///var/media/{}.webm", self.rng.uuid());
                     if let Some(o) = self.objects.get_mut(&id) {
                         o.uri = Some(uri);
-                        o.uri_state = "START";
+                        o.uri_state = state;
                     }
                 }
                 by_type.entry(class.name).or_default().push(id);
@@ -823,6 +953,57 @@ impl World {
         }
         pipeline
     }
+}
+
+/// The events an element emits as its media passes media time `t` (compared with just before).
+fn media_changes(obj: &Object, t: u64) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    let (Some(before), Some(after)) = (
+        obj.media_snapshot(t.saturating_sub(1)),
+        obj.media_snapshot(t),
+    ) else {
+        return out;
+    };
+    let flowing = |on: bool| if on { "FLOWING" } else { "NOT_FLOWING" };
+    for (i, media) in [MediaType::Audio, MediaType::Video].into_iter().enumerate() {
+        let m = media.as_str();
+        if before.flowing_in[i] != after.flowing_in[i] {
+            let data = json!({"mediaType": m, "padName": "default", "state": flowing(after.flowing_in[i])});
+            out.push(("MediaFlowInStateChanged", data));
+        }
+        if before.flowing_out[i] != after.flowing_out[i] {
+            let data = json!({"mediaType": m, "padName": "default", "state": flowing(after.flowing_out[i])});
+            out.push(("MediaFlowOutStateChanged", data));
+        }
+        if before.transcoding[i] != after.transcoding[i] {
+            let state = if after.transcoding[i] {
+                "TRANSCODING"
+            } else {
+                "NOT_TRANSCODING"
+            };
+            let data = json!({"binName": "default", "mediaType": m, "state": state});
+            out.push(("MediaTranscodingStateChanged", data));
+        }
+    }
+    if obj.class.is_rtp() && before.media_state != after.media_state {
+        let data = json!({"newState": after.media_state, "oldState": before.media_state});
+        out.push(("MediaStateChanged", data));
+    }
+    if obj.class.is_uri() {
+        let (old, new) = (obj.uri_state_at(t.saturating_sub(1)), obj.uri_state_at(t));
+        if old != new {
+            out.push(("UriEndpointStateChanged", json!({"state": new})));
+            if obj.class.kind == Kind::Recorder {
+                let event = if new == "PAUSE" {
+                    "Paused"
+                } else {
+                    "Recording"
+                };
+                out.push((event, json!({})));
+            }
+        }
+    }
+    out
 }
 
 /// Events derived from `Media` carry `data.type` (= the event name).
