@@ -47,6 +47,7 @@ fn mask_volatile(exposition: &str) -> String {
 #[tokio::test]
 async fn golden_exposition_of_the_demo_scenario() {
     let sim = start_sim(steady_demo()).await;
+    sim.freeze_media_at_start();
     let exporter = Exporter::start(test_config(&[("demo", sim.url())]))
         .await
         .unwrap();

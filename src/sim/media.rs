@@ -493,7 +493,10 @@ impl Media {
 
     /// Wobble in [0.8, 1.2) that changes every second, per element and salt.
     fn wobble(&self, ctx: StatsContext, salt: u64) -> f64 {
-        0.8 + 0.4 * unit(&[ctx.seed, self.ordinal, salt, ctx.now_ms / 1000])
+        // Seconds since the element's media started, not wall-clock seconds: the same scenario
+        // frozen at the same media age gives the same values on every run.
+        let age_s = ctx.now_ms.saturating_sub(self.started_ms) / 1000;
+        0.8 + 0.4 * unit(&[ctx.seed, self.ordinal, salt, age_s])
     }
 
     fn stream_entry(&self, stream: &Stream, ctx: StatsContext) -> (String, Value) {

@@ -219,6 +219,17 @@ impl Simulator {
         self.shared.world_replaced.notify_one();
     }
 
+    /// Freezes media time at the instant the simulator's world was built, so that a scenario's
+    /// stats are the same on every run (golden tests), whatever time has passed since.
+    pub fn freeze_media_at_start(&self) {
+        {
+            let mut world = self.shared.world();
+            let start = world.started_ms;
+            world.freeze_media(start);
+        }
+        self.shared.world_replaced.notify_one();
+    }
+
     /// Moves media time forward by `by` (typically while frozen) and delivers the media events
     /// (flow, transcoding, state changes) that became due.
     pub fn advance_media(&self, by: Duration) {

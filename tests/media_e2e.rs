@@ -1,0 +1,336 @@
+//! Media metrics end to end: the exporter against the simulator with a frozen media clock, so
+//! every value is exact.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use kurento_exporter::Exporter;
+use kurento_exporter::config::{Config, DetailLevel};
+use kurento_exporter::sim::{Fault, Scenario, Simulator};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn scenario_file(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::from_file(&path).unwrap()
+}
+
+fn with_detail(mut config: Config, level: DetailLevel) -> Config {
+    config.metrics.detail = level;
+    config
+}
+
+/// Values that change from run to run even with media frozen.
+fn mask_volatile(exposition: &str) -> String {
+    const VOLATILE: &[&str] = &[
+        "kurento_exporter_build_info",
+        "kurento_exporter_poll_duration_seconds",
+        "kurento_exporter_last_poll_success_timestamp_seconds",
+        "kurento_exporter_kms_requests_total",
+        "kurento_server_cpu_usage_ratio",
+        "kurento_pipeline_age_seconds_sum",
+    ];
+    exposition
+        .lines()
+        .map(|line| {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            if !line.starts_with('#') && VOLATILE.contains(&name) {
+                let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
+                format!("{series} <masked>\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
+}
+
+fn compare_golden(name: &str, masked: &str) {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, masked).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("{} missing (UPDATE_GOLDEN=1 writes it)", golden.display()));
+    let diff: Vec<String> = want
+        .lines()
+        .zip(masked.lines())
+        .filter(|(w, g)| w != g)
+        .take(10)
+        .map(|(w, g)| format!("- {w}\n+ {g}"))
+        .collect();
+    assert!(
+        masked == want,
+        "exposition differs from {} ({} vs {} lines):\n{}",
+        golden.display(),
+        masked.lines().count(),
+        want.lines().count(),
+        diff.join("\n")
+    );
+}
+
+fn promtool_check(exposition: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool:\n{report}"
+    );
+}
+
+/// Runs a scenario with frozen media at a detail level and returns the masked exposition.
+async fn frozen_exposition(scenario: &str, level: DetailLevel) -> String {
+    let sim = start_sim(scenario_file(scenario)).await;
+    sim.freeze_media_at_start();
+    let config = with_detail(test_config(&[("kms", sim.url())]), level);
+    let exporter = Exporter::start(config).await.unwrap();
+    // Every pipeline's age known means the first full cycle (metadata, then media) is done.
+    let text = wait_for_sample(
+        exporter.local_addr(),
+        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+        DEADLINE,
+        |n| n == 4.0,
+    )
+    .await;
+    promtool_check(&text);
+    exporter.shutdown().await;
+    sim.shutdown().await;
+    mask_volatile(&text)
+}
+
+#[tokio::test]
+async fn golden_expositions_for_7x_and_6x_at_every_detail_level() {
+    let levels = [
+        (DetailLevel::Aggregated, "aggregated"),
+        (DetailLevel::Pipeline, "pipeline"),
+        (DetailLevel::Element, "element"),
+    ];
+    for (level, level_name) in levels {
+        let mut per_dialect = Vec::new();
+        for dialect in ["kms7", "kms6"] {
+            let text = frozen_exposition(&format!("{dialect}.toml"), level).await;
+            compare_golden(&format!("{dialect}-{level_name}.prom"), &text);
+            per_dialect.push(text);
+        }
+        // The same world in both dialects gives the same series (values differ by seed).
+        let series = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.starts_with("kurento_server_info"))
+                .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s.to_owned()))
+                .filter(|s| !s.contains("element=\""))
+                .collect()
+        };
+        assert_eq!(
+            series(&per_dialect[0]),
+            series(&per_dialect[1]),
+            "7.x and 6.x series differ at {level_name} detail"
+        );
+    }
+}
+
+/// Two steady meetings of three direct participants (no duplicated packets, so packetsLost
+/// only grows and the exporter's counters must equal KMS's sums exactly).
+const STEADY: &str = r#"
+[timing]
+seed = 42
+media_warmup = "1m"
+
+[profiles.direct]
+flowing_in = true
+flowing_out = true
+ice = "host"
+loss = 0.01
+jitter_ms = 3.0
+rtt_ms = 30.0
+video_kbps = 1200.0
+
+[[pipelines]]
+name = "room-{n}"
+count = 2
+profile = "direct"
+mesh = true
+elements = [{ type = "WebRtcEndpoint", count = 3 }]
+"#;
+
+type Totals = BTreeMap<(String, String, &'static str), u64>;
+
+const COUNTERS: [&str; 6] = [
+    "kurento_rtp_bytes_total",
+    "kurento_rtp_packets_total",
+    "kurento_rtp_packets_lost_total",
+    "kurento_rtp_nacks_total",
+    "kurento_rtp_plis_total",
+    "kurento_rtp_firs_total",
+];
+
+fn exporter_totals(text: &str) -> Totals {
+    let mut totals = Totals::new();
+    for media in ["audio", "video"] {
+        for direction in ["inbound", "outbound"] {
+            for name in COUNTERS {
+                let series =
+                    format!("{name}{{kms=\"kms\",media=\"{media}\",direction=\"{direction}\"}}");
+                let v = sample(text, &series).unwrap_or(0.0) as u64;
+                totals.insert((media.to_owned(), direction.to_owned(), name), v);
+            }
+        }
+    }
+    totals
+}
+
+fn sim_totals(sim: &Simulator) -> Totals {
+    let mut totals = Totals::new();
+    for ((media, direction), t) in sim.rtp_totals() {
+        let values = [
+            t.bytes,
+            t.packets,
+            u64::try_from(t.packets_lost).unwrap(),
+            t.nacks,
+            t.plis,
+            t.firs,
+        ];
+        for (name, v) in COUNTERS.into_iter().zip(values) {
+            totals.insert((media.clone(), direction.clone(), name), v);
+        }
+    }
+    totals
+}
+
+fn plus(a: &Totals, b: &Totals, minus: &Totals) -> Totals {
+    a.iter()
+        .map(|(k, v)| (k.clone(), v + b[k] - minus[k]))
+        .collect()
+}
+
+/// Scrapes until the exporter's totals equal `want`, checking at every scrape that no counter
+/// ever went down.
+async fn expect_totals(addr: std::net::SocketAddr, want: &Totals, last: &mut Totals) {
+    let want = want.clone();
+    let mut previous = last.clone();
+    let got = eventually("exporter totals to equal KMS's sums", DEADLINE, || {
+        let want = want.clone();
+        let prev = previous.clone();
+        async move {
+            let now = exporter_totals(&scrape(addr).await);
+            for (k, v) in &now {
+                assert!(
+                    *v >= prev.get(k).copied().unwrap_or(0),
+                    "{k:?} went down: {v} < {}",
+                    prev[k]
+                );
+            }
+            (now == want).then_some(now)
+        }
+    })
+    .await;
+    previous = got;
+    *last = previous;
+}
+
+#[tokio::test]
+async fn aggregated_counters_equal_kms_sums_and_never_decrease_across_churn() {
+    let sim = start_sim(Scenario::from_toml_str(STEADY).unwrap()).await;
+    sim.freeze_media();
+    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    let mut last = Totals::new();
+
+    // Right after start-up: exactly KMS's own sums.
+    let start = sim_totals(&sim);
+    assert!(start.values().any(|v| *v > 0), "the scenario has traffic");
+    expect_totals(addr, &start, &mut last).await;
+
+    // Media moves on: the totals follow.
+    sim.advance_media(Duration::from_secs(10));
+    let moved = sim_totals(&sim);
+    expect_totals(addr, &moved, &mut last).await;
+
+    // A meeting ends: KMS's sums drop, the exporter's counters keep what was counted and grow
+    // only by what the survivors add.
+    let room = sim
+        .object_ids()
+        .into_iter()
+        .find(|id| id.ends_with("_kurento.MediaPipeline"))
+        .unwrap();
+    sim.release(&room);
+    let survivors = sim_totals(&sim);
+    assert!(survivors.values().sum::<u64>() < moved.values().sum::<u64>());
+    sim.advance_media(Duration::from_secs(10));
+    let later = sim_totals(&sim);
+    expect_totals(addr, &plus(&moved, &later, &survivors), &mut last).await;
+
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_failing_read_or_a_released_element_does_not_cost_the_others_their_data() {
+    let sim = start_sim(Scenario::from_toml_str(STEADY).unwrap()).await;
+    sim.freeze_media();
+    // The first transaction loses one element to a release and one read to an error.
+    sim.inject(Fault::ReleaseBeforeInvoke {
+        operation: "getMediaState".to_owned(),
+    });
+    sim.inject(Fault::FailNextInvoke {
+        operation: "isMediaTranscoding".to_owned(),
+        code: 40003,
+    });
+    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
+        .await
+        .unwrap();
+    let text = wait_for_sample(
+        exporter.local_addr(),
+        "kurento_exporter_poll_errors_total{kms=\"kms\",reason=\"kms_error\"}",
+        DEADLINE,
+        |n| n == 1.0,
+    )
+    .await;
+    assert_eq!(sample(&text, "kurento_up{kms=\"kms\"}"), Some(1.0));
+    // Six endpoints, one released mid-cycle: the five others report complete states.
+    let connected = sample(
+        &text,
+        "kurento_rtp_endpoints_media_state{kms=\"kms\",state=\"connected\"}",
+    )
+    .unwrap();
+    let ready = sample(
+        &text,
+        "kurento_webrtc_endpoints_ice_state{kms=\"kms\",state=\"ready\"}",
+    )
+    .unwrap();
+    let flowing = sample(
+        &text,
+        "kurento_media_flowing_elements{kms=\"kms\",media=\"video\",direction=\"in\"}",
+    )
+    .unwrap();
+    assert_eq!((connected, ready, flowing), (5.0, 5.0, 5.0), "{text}");
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
