@@ -249,7 +249,12 @@ mod tests {
 
     #[test]
     fn delta_accounting_table() {
-        let cases: Vec<(&str, Vec<Option<Vec<RtpStream>>>, Vec<(u64, u64, u64)>)> = vec![
+        type Case = (
+            &'static str,
+            Vec<Option<Vec<RtpStream>>>,
+            Vec<(u64, u64, u64)>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "first observation counts whole",
                 vec![Some(vec![stream("a", 100, 1000, 2)])],

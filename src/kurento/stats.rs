@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(inbound.common.fraction_lost, Some(3.0));
         assert_eq!(inbound.common.ssrc, "938697880");
         assert_eq!(inbound.common.remb, 1_500_000);
-        assert!((inbound.jitter.unwrap() - 0.0035444444417953491).abs() < 1e-15);
+        assert!((inbound.jitter.unwrap() - 0.003_544_444_441_795_349).abs() < 1e-15);
         let outbound = entries
             .iter()
             .find_map(|e| match e {

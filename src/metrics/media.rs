@@ -113,10 +113,10 @@ fn state_family<'a>(
     write_family(enc, def, samples)
 }
 
-fn rtp_counter<'a>(
+fn rtp_counter(
     enc: &mut DescriptorEncoder,
     def: &MetricDef,
-    snaps: &'a [Arc<TargetSnapshot>],
+    snaps: &[Arc<TargetSnapshot>],
     value: impl Fn(&RtpTotals) -> u64,
 ) -> Result<(), std::fmt::Error> {
     let samples = snaps
@@ -483,14 +483,17 @@ pub(super) fn encode(
     write_family(enc, &cat::SERIES_DROPPED, dropped)
 }
 
+/// (element type, state) -> players or recorders in that state.
+type UriCounts<'a> = BTreeMap<(&'a str, &'a str), u64>;
+
 /// Players and recorders by state, per KMS (not scoped: a handful per pipeline at most).
 fn uri_endpoints(
     enc: &mut DescriptorEncoder,
     snaps: &[Arc<TargetSnapshot>],
 ) -> Result<(), std::fmt::Error> {
-    let mut per_target: Vec<(&str, BTreeMap<(&str, &str), u64>)> = Vec::new();
+    let mut per_target: Vec<(&str, UriCounts)> = Vec::new();
     for snap in snaps.iter().filter(|s| s.media.is_some()) {
-        let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        let mut counts = UriCounts::new();
         for ty in ["PlayerEndpoint", "RecorderEndpoint"] {
             for state in ["start", "pause", "stop"] {
                 counts.insert((ty, state), 0);
