@@ -14,6 +14,7 @@ pub mod reads;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod zombie;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

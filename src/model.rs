@@ -255,6 +255,8 @@ pub struct ElementReading {
     pub selected_candidate: Option<crate::kurento::stats::CandidateType>,
     /// `UriEndpoint.getState` of players and recorders, lower case.
     pub uri_state: Option<String>,
+    /// Source plus sink connections (`getSourceConnections` + `getSinkConnections`).
+    pub connections: Option<usize>,
     pub streams: Vec<RtpStream>,
     /// (media, seconds) averages, only where the application enabled latency stats.
     pub e2e_latency: Vec<(Media, f64)>,

@@ -61,6 +61,8 @@ pub enum Read {
     IceStates,
     CandidatePairs,
     UriState,
+    SourceConnections,
+    SinkConnections,
 }
 
 impl Read {
@@ -81,6 +83,8 @@ impl Read {
             Read::IceStates => ("getIceConnectionState", None),
             Read::CandidatePairs => ("getICECandidatePairs", None),
             Read::UriState => ("getState", None),
+            Read::SourceConnections => ("getSourceConnections", None),
+            Read::SinkConnections => ("getSinkConnections", None),
         };
         Op {
             object: object.to_owned(),
@@ -109,6 +113,7 @@ pub fn plan(kind: ElementKind) -> Vec<Read> {
             Read::Transcoding(media),
         ]);
     }
+    reads.extend([Read::SourceConnections, Read::SinkConnections]);
     if rtp {
         reads.extend([Read::MediaState, Read::ConnectionState]);
     }
@@ -219,6 +224,7 @@ pub fn decode(
         ..ElementReading::default()
     };
     let mut stats_complete = true;
+    let (mut sources, mut sinks) = (None, None);
     for (read, value) in results {
         let Some(value) = value else {
             if matches!(read, Read::Stats(_)) {
@@ -243,8 +249,11 @@ pub fn decode(
                     selected_candidate(&stats::decode_candidate_pairs(value))
             }
             Read::UriState => reading.uri_state = text(),
+            Read::SourceConnections => sources = value.as_array().map(Vec::len),
+            Read::SinkConnections => sinks = value.as_array().map(Vec::len),
         }
     }
+    reading.connections = sources.zip(sinks).map(|(a, b)| a + b);
     (reading, stats_complete)
 }
 
@@ -402,10 +411,10 @@ mod tests {
 
     #[test]
     fn reads_per_element_kind() {
-        assert_eq!(plan(ElementKind::of("WebRtcEndpoint")).len(), 12);
-        assert_eq!(plan(ElementKind::of("RtpEndpoint")).len(), 10);
-        assert_eq!(plan(ElementKind::of("RecorderEndpoint")).len(), 8);
-        assert_eq!(plan(ElementKind::of("HubPort")).len(), 7);
+        assert_eq!(plan(ElementKind::of("WebRtcEndpoint")).len(), 14);
+        assert_eq!(plan(ElementKind::of("RtpEndpoint")).len(), 12);
+        assert_eq!(plan(ElementKind::of("RecorderEndpoint")).len(), 10);
+        assert_eq!(plan(ElementKind::of("HubPort")).len(), 9);
         assert!(plan(ElementKind::of("Composite")).is_empty());
         let ops: Vec<&str> = plan(ElementKind::WebRtc)
             .iter()
