@@ -71,6 +71,7 @@ pub struct Config {
     pub log: LogConfig,
     pub poll: PollConfig,
     pub metrics: MetricsConfig,
+    pub zombie: ZombieConfig,
     /// After [`load`], never empty: an empty list becomes the single default target.
     pub targets: Vec<TargetConfig>,
 }
@@ -179,6 +180,27 @@ impl MetricsConfig {
         self.pipelines
             .as_deref()
             .and_then(|re| regex::Regex::new(re).ok())
+    }
+}
+
+/// `[zombie]`: when a pipeline or element counts as leaked (design §5).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZombieConfig {
+    /// How long a condition must hold, over successive polls, before it counts.
+    #[serde(with = "humantime_serde")]
+    pub idle_after: Duration,
+    /// Pipelines older than this count as zombies (`max_age`); off when unset.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Option<Duration>,
+}
+
+impl Default for ZombieConfig {
+    fn default() -> Self {
+        ZombieConfig {
+            idle_after: Duration::from_secs(300),
+            max_age: None,
+        }
     }
 }
 
@@ -502,6 +524,7 @@ impl Config {
         self.validate_poll(&mut errors);
         self.validate_targets(&mut errors);
         self.validate_metrics(&mut errors);
+        self.validate_zombie(&mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -530,6 +553,13 @@ impl Config {
                 key,
                 format!("must not be under \"/-/\" (reserved), got {path:?}"),
             ));
+        }
+    }
+
+    fn validate_zombie(&self, errors: &mut Vec<ConfigError>) {
+        check_positive(errors, "zombie.idle_after", self.zombie.idle_after);
+        if let Some(max_age) = self.zombie.max_age {
+            check_positive(errors, "zombie.max_age", max_age);
         }
     }
 

@@ -36,6 +36,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
+const APPLICATION_JSON: &str = "application/json";
 
 /// Errors of the HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +159,14 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Route::Healthy => plain(StatusCode::OK, "Healthy"),
         Route::Ready if state.source.ready() => plain(StatusCode::OK, "Ready"),
         Route::Ready => plain(StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
+        Route::Api => match state.source.api(req.uri().path()) {
+            Some(json) => respond(StatusCode::OK, APPLICATION_JSON, Bytes::from(json)),
+            None => respond(
+                StatusCode::NOT_FOUND,
+                APPLICATION_JSON,
+                Bytes::from_static(br#"{"error":"not found"}"#),
+            ),
+        },
         Route::NotFound => plain(StatusCode::NOT_FOUND, "Not found"),
         Route::MethodNotAllowed => {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");

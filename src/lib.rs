@@ -1,5 +1,6 @@
 //! kurento_exporter: a Prometheus exporter for Kurento Media Server.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod counters;
@@ -28,6 +29,7 @@ use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
 use crate::metrics::{BuildInfo, Exposition, MetricsSource};
 use crate::poller::TargetSpec;
 use crate::store::Store;
+use crate::zombie::ZombiePolicy;
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +41,11 @@ pub enum StartError {
 }
 
 /// How a configured target is polled.
-fn target_spec(target: &ResolvedTarget, detail: &DetailPolicy) -> TargetSpec {
+fn target_spec(
+    target: &ResolvedTarget,
+    detail: &DetailPolicy,
+    zombie: &ZombiePolicy,
+) -> TargetSpec {
     TargetSpec {
         name: target.name.clone(),
         kms: KmsOptions {
@@ -56,6 +62,27 @@ fn target_spec(target: &ResolvedTarget, detail: &DetailPolicy) -> TargetSpec {
         reconcile_interval: target.reconcile_interval,
         cpu_sample: target.cpu_sample,
         detail: detail.clone(),
+        zombie: *zombie,
+    }
+}
+
+/// What the HTTP layer serves: the exposition and the JSON API over one store.
+struct Service {
+    exposition: Exposition,
+    api: api::Api,
+}
+
+impl MetricsSource for Service {
+    fn render(&self, format: metrics::ExpositionFormat) -> String {
+        self.exposition.render(format)
+    }
+
+    fn ready(&self) -> bool {
+        self.exposition.ready()
+    }
+
+    fn api(&self, path: &str) -> Option<String> {
+        self.api.get(path).map(|v| v.to_string())
     }
 }
 
@@ -90,22 +117,29 @@ impl Exporter {
             max_series: config.metrics.max_series as usize,
             pipelines: config.metrics.pipeline_filter(),
         };
+        let zombie = ZombiePolicy {
+            idle_after: config.zombie.idle_after,
+            max_age: config.zombie.max_age,
+        };
         for target in &targets {
             tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
             tasks.spawn(poller::run(
-                target_spec(target, &detail),
+                target_spec(target, &detail, &zombie),
                 store.clone(),
                 ids.clone(),
                 shutdown.clone(),
             ));
         }
-        let exposition: Arc<dyn MetricsSource> = Arc::new(Exposition::new(
-            store.clone(),
-            BuildInfo {
-                version: cli::VERSION.to_owned(),
-                revision: cli::revision().to_owned(),
-            },
-        ));
+        let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
+            api: api::Api::new(store.clone()),
+            exposition: Exposition::new(
+                store.clone(),
+                BuildInfo {
+                    version: cli::VERSION.to_owned(),
+                    revision: cli::revision().to_owned(),
+                },
+            ),
+        });
         let options = http::HttpOptions {
             telemetry_path: config.web.telemetry_path.clone(),
             targets: targets.iter().map(|t| t.name.clone()).collect(),

@@ -129,6 +129,8 @@ pub struct TargetSnapshot {
     /// Media readings of the last cycle (`None` while KMS is unreachable); the counters inside
     /// survive reconnects and KMS restarts.
     pub media: Option<MediaState>,
+    /// Zombies as of the last cycle (`None` while KMS is unreachable).
+    pub zombies: Option<crate::zombie::ZombieReport>,
 }
 
 impl TargetSnapshot {
@@ -142,6 +144,7 @@ impl TargetSnapshot {
             server: None,
             objects: None,
             media: None,
+            zombies: None,
         }
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
 use crate::detail::{DetailPolicy, Placement, ScopeAssigner};
@@ -31,6 +31,7 @@ use crate::model::{
 };
 use crate::reads::{self, CycleReads, Target};
 use crate::store::Store;
+use crate::zombie::{ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker};
 
 /// How one target is polled.
 #[derive(Debug, Clone)]
@@ -43,6 +44,7 @@ pub struct TargetSpec {
     /// The `interval` of `getUsedCpu` (it blocks its own connection that long).
     pub cpu_sample: Duration,
     pub detail: DetailPolicy,
+    pub zombie: ZombiePolicy,
 }
 
 /// Reads of new pipelines run this many at a time per read connection: KMS serves one request
@@ -65,10 +67,12 @@ pub struct TargetState {
     assigner: ScopeAssigner,
     live_scopes: BTreeSet<Scope>,
     series_dropped_total: u64,
+    zombies: ZombieTracker,
+    zombie_report: Option<ZombieReport>,
 }
 
 impl TargetState {
-    pub fn new(name: &str, detail: DetailPolicy) -> Self {
+    pub fn new(name: &str, detail: DetailPolicy, zombie: ZombiePolicy) -> Self {
         TargetState {
             name: name.to_owned(),
             stats: ExporterStats::default(),
@@ -82,6 +86,8 @@ impl TargetState {
             assigner: ScopeAssigner::new(detail),
             live_scopes: BTreeSet::new(),
             series_dropped_total: 0,
+            zombies: ZombieTracker::new(zombie),
+            zombie_report: None,
         }
     }
 
@@ -108,6 +114,7 @@ impl TargetState {
         self.server = None;
         self.inventory = None;
         self.readings = None;
+        self.zombie_report = None;
     }
 
     pub fn record_error(&mut self, reason: PollErrorReason, detail: String) {
@@ -214,6 +221,37 @@ impl TargetState {
         self.readings = Some(reads.readings);
     }
 
+    /// Judges zombies from the inventory and this cycle's readings, at Unix time `now`.
+    fn judge_zombies(&mut self, now: f64) {
+        let (Some(inventory), Some(readings)) = (self.inventory.as_ref(), self.readings.as_ref())
+        else {
+            return;
+        };
+        let by_id: HashMap<&str, &ElementReading> =
+            readings.iter().map(|r| (r.id.as_str(), r)).collect();
+        let state = inventory.state();
+        let elements = inventory.media_elements();
+        let views: Vec<PipelineView> = state
+            .pipelines
+            .iter()
+            .map(|p| PipelineView {
+                id: &p.id,
+                name: p.name.as_deref(),
+                created_unix_seconds: p.created_unix_seconds,
+                elements: elements
+                    .iter()
+                    .filter(|e| e.pipeline == p.id)
+                    .map(|e| ElementView {
+                        id: &e.id,
+                        element_type: &e.element_type,
+                        reading: by_id.get(e.id.as_str()).copied(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        self.zombie_report = Some(self.zombies.observe(now, &views));
+    }
+
     /// A failed connection attempt also ends a cycle (readiness counts it: the answer is known).
     pub fn attempt_failed(&mut self, duration: Duration) {
         self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
@@ -236,6 +274,7 @@ impl TargetState {
                 transcoding_transitions: self.transitions.totals().clone(),
                 series_dropped_total: self.series_dropped_total,
             }),
+            zombies: self.zombie_report.clone(),
         }
     }
 }
@@ -265,7 +304,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let requests = RequestCounter::default();
-    let mut state = TargetState::new(&spec.name, spec.detail.clone());
+    let mut state = TargetState::new(&spec.name, spec.detail.clone(), spec.zombie);
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
         spec.interval
@@ -470,7 +509,9 @@ async fn poll_cycle(
         memory_resident_kib: memory,
         sessions,
     };
-    state.cycle_finished(server_ok, Some(server), started.elapsed(), unix_now());
+    let now = unix_now();
+    state.judge_zombies(now);
+    state.cycle_finished(server_ok, Some(server), started.elapsed(), now);
     if kms.is_closed() {
         let detail = failures
             .first()
@@ -497,6 +538,13 @@ fn seed_for(name: &str) -> u64 {
 mod tests {
     use super::*;
 
+    fn zombie_policy() -> ZombiePolicy {
+        ZombiePolicy {
+            idle_after: Duration::from_secs(300),
+            max_age: None,
+        }
+    }
+
     fn aggregated() -> DetailPolicy {
         DetailPolicy {
             level: crate::config::DetailLevel::Aggregated,
@@ -507,7 +555,7 @@ mod tests {
 
     #[test]
     fn a_new_server_id_counts_a_restart_but_the_first_does_not() {
-        let mut state = TargetState::new("a", aggregated());
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
         state.connected("s1");
         state.connected("s1");
         assert_eq!(state.stats.restarts_total, 0);
@@ -517,7 +565,7 @@ mod tests {
 
     #[test]
     fn losing_kms_drops_everything_read_from_it_but_keeps_counters() {
-        let mut state = TargetState::new("a", aggregated());
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
         state.connected("s1");
         state.set_inventory(Inventory::from_listing([
             "p_kurento.MediaPipeline".to_owned()

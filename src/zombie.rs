@@ -244,7 +244,9 @@ impl ZombieReport {
     pub fn elements_by_type_and_reason(&self) -> BTreeMap<(String, ZombieReason), u64> {
         let mut counts = BTreeMap::new();
         for e in &self.elements {
-            *counts.entry((e.element_type.clone(), e.reason)).or_default() += 1;
+            *counts
+                .entry((e.element_type.clone(), e.reason))
+                .or_default() += 1;
         }
         counts
     }
@@ -284,9 +286,12 @@ fn verdict(
     idle_after: f64,
     now: f64,
 ) -> Option<(ZombieReason, f64)> {
-    order
-        .iter()
-        .find_map(|r| since.get(r).filter(|s| now - **s >= idle_after).map(|s| (*r, *s)))
+    order.iter().find_map(|r| {
+        since
+            .get(r)
+            .filter(|s| now - **s >= idle_after)
+            .map(|s| (*r, *s))
+    })
 }
 
 impl ZombieTracker {
@@ -402,7 +407,10 @@ mod tests {
 
     /// Runs the tracker over (time, readings of pipeline "p") and returns the pipeline verdict
     /// after each step.
-    fn run(policy: ZombiePolicy, steps: &[(f64, Vec<ElementReading>)]) -> Vec<Option<ZombieReason>> {
+    fn run(
+        policy: ZombiePolicy,
+        steps: &[(f64, Vec<ElementReading>)],
+    ) -> Vec<Option<ZombieReason>> {
         let mut tracker = ZombieTracker::new(policy);
         steps
             .iter()
@@ -417,7 +425,11 @@ mod tests {
     fn pipeline_verdict_table() {
         let failed = || webrtc("failed", "disconnected", false, 1);
         let paused = || webrtc("ready", "connected", false, 2);
-        let cases: Vec<(&str, Vec<(f64, Vec<ElementReading>)>, Vec<Option<ZombieReason>>)> = vec![
+        let cases: Vec<(
+            &str,
+            Vec<(f64, Vec<ElementReading>)>,
+            Vec<Option<ZombieReason>>,
+        )> = vec![
             (
                 "one sample is never enough",
                 vec![(0.0, vec![failed()])],
@@ -425,7 +437,11 @@ mod tests {
             ),
             (
                 "ICE failed for idle_after",
-                vec![(0.0, vec![failed()]), (IDLE - 1.0, vec![failed()]), (IDLE, vec![failed()])],
+                vec![
+                    (0.0, vec![failed()]),
+                    (IDLE - 1.0, vec![failed()]),
+                    (IDLE, vec![failed()]),
+                ],
                 vec![None, None, Some(ZombieReason::IceFailed)],
             ),
             (
@@ -435,12 +451,18 @@ mod tests {
             ),
             (
                 "healthy meeting never flagged",
-                vec![(0.0, vec![healthy(), healthy()]), (IDLE * 10.0, vec![healthy(), healthy()])],
+                vec![
+                    (0.0, vec![healthy(), healthy()]),
+                    (IDLE * 10.0, vec![healthy(), healthy()]),
+                ],
                 vec![None, None],
             ),
             (
                 "one healthy participant keeps the pipeline alive",
-                vec![(0.0, vec![failed(), healthy()]), (IDLE, vec![failed(), healthy()])],
+                vec![
+                    (0.0, vec![failed(), healthy()]),
+                    (IDLE, vec![failed(), healthy()]),
+                ],
                 vec![None, None],
             ),
             (
@@ -461,7 +483,11 @@ mod tests {
             ),
             (
                 "recovery clears the verdict",
-                vec![(0.0, vec![paused()]), (IDLE, vec![paused()]), (IDLE + 1.0, vec![healthy()])],
+                vec![
+                    (0.0, vec![paused()]),
+                    (IDLE, vec![paused()]),
+                    (IDLE + 1.0, vec![healthy()]),
+                ],
                 vec![None, Some(ZombieReason::NoMedia), None],
             ),
             (
@@ -506,7 +532,11 @@ mod tests {
         );
         let mut fresh = ZombieTracker::new(policy());
         assert_eq!(verdict(&mut fresh, 0.0, &unknown), None);
-        assert_eq!(verdict(&mut fresh, IDLE, &unknown), None, "unknown never starts it");
+        assert_eq!(
+            verdict(&mut fresh, IDLE, &unknown),
+            None,
+            "unknown never starts it"
+        );
     }
 
     #[test]
@@ -516,7 +546,12 @@ mod tests {
         p.created_unix_seconds = Some(0);
         let mut tracker = ZombieTracker::new(policy());
         tracker.observe(1e6, std::slice::from_ref(&p));
-        assert!(tracker.observe(1e6 + IDLE, std::slice::from_ref(&p)).pipelines.is_empty());
+        assert!(
+            tracker
+                .observe(1e6 + IDLE, std::slice::from_ref(&p))
+                .pipelines
+                .is_empty()
+        );
         let mut tracker = ZombieTracker::new(ZombiePolicy {
             idle_after: Duration::from_secs(300),
             max_age: Some(Duration::from_secs(3600)),
@@ -538,7 +573,8 @@ mod tests {
         assert_eq!(report.elements[0].id, "e1");
         assert_eq!(report.elements[0].reason, ZombieReason::Unconnected);
         assert_eq!(
-            report.elements_by_type_and_reason()[&("WebRtcEndpoint".to_owned(), ZombieReason::Unconnected)],
+            report.elements_by_type_and_reason()
+                [&("WebRtcEndpoint".to_owned(), ZombieReason::Unconnected)],
             1
         );
         // Gone, then back with the same id: the clock starts again.

@@ -341,6 +341,17 @@ fn validation_error_table() {
             |c| c.metrics.pipelines = Some("room-(".to_owned()),
             vec!["metrics.pipelines: invalid regex \"room-(\": error: unclosed group"],
         ),
+        (
+            "zero zombie durations",
+            |c| {
+                c.zombie.idle_after = Duration::ZERO;
+                c.zombie.max_age = Some(Duration::ZERO);
+            },
+            vec![
+                "zombie.idle_after: must be greater than 0",
+                "zombie.max_age: must be greater than 0",
+            ],
+        ),
     ];
     for (name, mutate, want) in cases {
         let mut config = valid();
@@ -416,7 +427,7 @@ fn unknown_top_level_section_is_rejected() {
     let got = messages(&errors);
     assert!(
         got[0].starts_with(
-            "pol: unknown key \"pol\", expected one of: web, log, poll, metrics, targets"
+            "pol: unknown key \"pol\", expected one of: web, log, poll, metrics, zombie, targets"
         ),
         "{got:?}"
     );
@@ -562,4 +573,14 @@ fn metrics_section_is_decoded() {
         messages(&errors)[0].starts_with("metrics.detail: unknown variant"),
         "{errors}"
     );
+}
+
+#[test]
+fn zombie_section_is_decoded_with_max_age_off_by_default() {
+    let config = load_toml("[zombie]\nidle_after = \"2m\"\n").unwrap();
+    assert_eq!(config.zombie.idle_after, Duration::from_secs(120));
+    assert_eq!(config.zombie.max_age, None);
+    let config = load_toml("[zombie]\nmax_age = \"12h\"\n").unwrap();
+    assert_eq!(config.zombie.idle_after, Duration::from_secs(300));
+    assert_eq!(config.zombie.max_age, Some(Duration::from_secs(12 * 3600)));
 }

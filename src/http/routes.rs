@@ -14,6 +14,8 @@ pub enum Route {
     Metrics,
     Healthy,
     Ready,
+    /// `/api/...`: JSON views.
+    Api,
     NotFound,
     /// A known path with a method other than GET or HEAD.
     MethodNotAllowed,
@@ -29,6 +31,7 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
         HEALTHY_PATH => Route::Healthy,
         READY_PATH => Route::Ready,
         p if p == telemetry_path => Route::Metrics,
+        p if p.starts_with("/api/") => Route::Api,
         _ => return Route::NotFound,
     };
     if method == Method::GET || method == Method::HEAD {

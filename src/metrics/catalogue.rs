@@ -450,6 +450,24 @@ pub const SERIES_DROPPED: MetricDef = MetricDef {
     source: "exporter",
     detail: false,
 };
+pub const ZOMBIE_PIPELINES: MetricDef = MetricDef {
+    family: "kurento_zombie_pipelines",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "reason"],
+    help: "Zombie (leaked) pipelines: a condition (empty, ice_failed, disconnected, no_media, max_age) held for zombie.idle_after; each pipeline counted once under its first reason, so sum() is the number of zombie pipelines.",
+    source: "getChildren, getIceConnectionState, getMediaState, isMediaFlowingIn/Out, getCreationTime over successive polls",
+    detail: false,
+};
+pub const ZOMBIE_ELEMENTS: MetricDef = MetricDef {
+    family: "kurento_zombie_elements",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms", "element_type", "reason"],
+    help: "Zombie media elements: the same conditions applied to the element alone (ice_failed, disconnected, no_media) plus unconnected (no source and no sink connections), held for zombie.idle_after.",
+    source: "getIceConnectionState, getMediaState, isMediaFlowingIn/Out, getSourceConnections, getSinkConnections over successive polls",
+    detail: false,
+};
 
 /// Every family, in exposition order.
 pub const ALL: &[MetricDef] = &[
@@ -495,6 +513,8 @@ pub const ALL: &[MetricDef] = &[
     WEBRTC_RECEIVING,
     URI_ENDPOINTS,
     SERIES_DROPPED,
+    ZOMBIE_PIPELINES,
+    ZOMBIE_ELEMENTS,
 ];
 
 /// Bucket bounds of the jitter histogram (seconds).

@@ -480,7 +480,51 @@ pub(super) fn encode(
             })
         })
         .collect();
-    write_family(enc, &cat::SERIES_DROPPED, dropped)
+    write_family(enc, &cat::SERIES_DROPPED, dropped)?;
+    zombies(enc, snaps)
+}
+
+/// Zombie pipelines by reason (every reason listed) and zombie elements by type and reason.
+fn zombies(
+    enc: &mut DescriptorEncoder,
+    snaps: &[Arc<TargetSnapshot>],
+) -> Result<(), std::fmt::Error> {
+    let reports: Vec<(&str, &crate::zombie::ZombieReport)> = snaps
+        .iter()
+        .filter_map(|s| s.zombies.as_ref().map(|z| (s.kms.as_str(), z)))
+        .collect();
+    let pipelines = reports
+        .iter()
+        .flat_map(|(kms, z)| {
+            z.pipelines_by_reason().into_iter().map(move |(reason, n)| {
+                (
+                    vec![("kms", *kms), ("reason", reason.label())],
+                    Value::Int(n),
+                )
+            })
+        })
+        .collect();
+    write_family(enc, &cat::ZOMBIE_PIPELINES, pipelines)?;
+    let counts: Vec<(&str, BTreeMap<(String, crate::zombie::ZombieReason), u64>)> = reports
+        .iter()
+        .map(|(kms, z)| (*kms, z.elements_by_type_and_reason()))
+        .collect();
+    let elements = counts
+        .iter()
+        .flat_map(|(kms, counts)| {
+            counts.iter().map(move |((ty, reason), n)| {
+                (
+                    vec![
+                        ("kms", *kms),
+                        ("element_type", ty.as_str()),
+                        ("reason", reason.label()),
+                    ],
+                    Value::Int(*n),
+                )
+            })
+        })
+        .collect();
+    write_family(enc, &cat::ZOMBIE_ELEMENTS, elements)
 }
 
 /// (element type, state) -> players or recorders in that state.

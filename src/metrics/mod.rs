@@ -41,6 +41,10 @@ pub trait MetricsSource: Send + Sync + 'static {
     fn render(&self, format: ExpositionFormat) -> String;
     /// True once every target has finished its first poll cycle (or the readiness timeout passed).
     fn ready(&self) -> bool;
+    /// The JSON answer for an `/api/...` path, or `None` for 404.
+    fn api(&self, _path: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The exporter's `/metrics`: the store rendered through prometheus-client.

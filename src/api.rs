@@ -1,0 +1,136 @@
+//! The JSON API (`/api/v1/...`): views of the store for operators and tools. Pure functions of
+//! the snapshots; the HTTP layer only routes to them.
+//!
+//! - `/api/v1/targets`: every target with its state and counts;
+//! - `/api/v1/targets/{kms}/zombies`: the zombie pipelines and elements of one KMS, with ids,
+//!   names, reasons, ages and since-when — what an operator needs to release them (the exporter
+//!   never releases anything itself).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::model::TargetSnapshot;
+use crate::store::Store;
+
+/// Answers API paths from the store.
+#[derive(Debug)]
+pub struct Api {
+    store: Arc<Store>,
+}
+
+impl Api {
+    pub fn new(store: Arc<Store>) -> Self {
+        Api { store }
+    }
+
+    /// The JSON answer for `path`, or `None` when nothing lives there.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        let rest = path.strip_prefix("/api/v1/targets")?;
+        if rest.is_empty() || rest == "/" {
+            return Some(targets(&self.store.snapshots()));
+        }
+        let (kms, view) = rest.strip_prefix('/')?.split_once('/')?;
+        let snapshot = self.store.snapshot(kms)?;
+        match view {
+            "zombies" => Some(zombies(&snapshot)),
+            _ => None,
+        }
+    }
+}
+
+fn target(s: &TargetSnapshot) -> Value {
+    json!({
+        "kms": s.kms,
+        "up": s.up,
+        "last_error": s.exporter.last_error,
+        "last_success_unix_seconds": s.exporter.last_success_unix_seconds,
+        "version": s.server.as_ref().map(|srv| &srv.version),
+        "pipelines": s.objects.as_ref().map(|o| o.pipelines.len()),
+        "elements": s.objects.as_ref().map(|o| o.elements_by_type.values().sum::<u64>()),
+        "zombie_pipelines": s.zombies.as_ref().map(|z| z.pipelines.len()),
+        "zombie_elements": s.zombies.as_ref().map(|z| z.elements.len()),
+    })
+}
+
+/// `/api/v1/targets`.
+pub fn targets(snapshots: &[Arc<TargetSnapshot>]) -> Value {
+    Value::Array(snapshots.iter().map(|s| target(s)).collect())
+}
+
+/// `/api/v1/targets/{kms}/zombies`. `pipelines`/`elements` are `null` while KMS is unreachable
+/// (nothing is known), `[]` when there is no zombie.
+pub fn zombies(s: &TargetSnapshot) -> Value {
+    let report = s.zombies.as_ref();
+    json!({
+        "kms": s.kms,
+        "up": s.up,
+        "as_of_unix_seconds": s.taken_unix_seconds,
+        "pipelines": report.map(|z| &z.pipelines),
+        "elements": report.map(|z| &z.elements),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zombie::{ZombieElement, ZombiePipeline, ZombieReason, ZombieReport};
+    use std::time::Duration;
+
+    fn store_with_zombie() -> Arc<Store> {
+        let store = Arc::new(Store::new(["kms-a", "kms-b"], Duration::ZERO));
+        let mut snap = TargetSnapshot::initial("kms-a");
+        snap.up = true;
+        snap.taken_unix_seconds = 1000.0;
+        let element = ZombieElement {
+            id: "P_kurento.MediaPipeline/E_kurento.WebRtcEndpoint".into(),
+            element_type: "WebRtcEndpoint".into(),
+            pipeline: "P_kurento.MediaPipeline".into(),
+            reason: ZombieReason::IceFailed,
+            zombie_since: 600.0,
+        };
+        snap.zombies = Some(ZombieReport {
+            pipelines: vec![ZombiePipeline {
+                id: "P_kurento.MediaPipeline".into(),
+                name: Some("room-1".into()),
+                reason: ZombieReason::IceFailed,
+                zombie_since: 600.0,
+                age_seconds: Some(900.0),
+                elements: vec![element.clone()],
+            }],
+            elements: vec![element],
+        });
+        store.publish(snap);
+        store
+    }
+
+    #[test]
+    fn zombies_of_a_target_with_what_an_operator_needs() {
+        let api = Api::new(store_with_zombie());
+        let z = api.get("/api/v1/targets/kms-a/zombies").unwrap();
+        let p = &z["pipelines"][0];
+        assert_eq!(p["id"], "P_kurento.MediaPipeline");
+        assert_eq!(p["name"], "room-1");
+        assert_eq!(p["reason"], "ice_failed");
+        assert_eq!(p["zombie_since"], 600.0);
+        assert_eq!(p["age_seconds"], 900.0);
+        assert_eq!(p["elements"][0]["element_type"], "WebRtcEndpoint");
+        assert_eq!(z["elements"][0]["pipeline"], "P_kurento.MediaPipeline");
+        // A target that never answered: nothing known.
+        let b = api.get("/api/v1/targets/kms-b/zombies").unwrap();
+        assert_eq!(b["pipelines"], Value::Null);
+        assert_eq!(api.get("/api/v1/targets/nope/zombies"), None);
+        assert_eq!(api.get("/api/v1/targets/kms-a/other"), None);
+        assert_eq!(api.get("/api/v2/targets"), None);
+    }
+
+    #[test]
+    fn target_list() {
+        let api = Api::new(store_with_zombie());
+        let list = api.get("/api/v1/targets").unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        assert_eq!(list[0]["kms"], "kms-a");
+        assert_eq!(list[0]["zombie_pipelines"], 1);
+        assert_eq!(list[1]["up"], false);
+    }
+}
