@@ -1,5 +1,6 @@
 //! kurento_exporter: a Prometheus exporter for Kurento Media Server.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod counters;
