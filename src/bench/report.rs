@@ -142,7 +142,7 @@ pub const NOTES: &str = "
 Notes:
 - requests/cycle: delta of `kurento_exporter_kms_requests_total` over the measured cycles, per KMS and cycle (pings included).
 - operations/cycle: what the simulator served over the same cycles (requests plus operations inside transactions), per KMS and cycle.
-- cycle mean/max: `kurento_exporter_poll_duration_seconds` of each measured cycle; serial bound = operations/cycle × scenario service_time ÷ read connections.
+- cycle mean/max: `kurento_exporter_poll_duration_seconds` of each measured cycle; serial bound = operations/cycle × scenario service_time ÷ read connections; the cycle target is 1.5 × the longer of the serial bound and cpu_sample (getUsedCpu holds its own socket that long in every cycle).
 - first cycle: from the exporter's \"connected to KMS\" log line to the end of its first successful cycle (inventory build included); slowest KMS.
 - CPU s/cycle: exporter utime+stime (/proc/<pid>/stat) over the measured window × interval ÷ window, all KMS together, one /metrics scrape per interval included; CPU %/1k endpoints @15s = CPU s/cycle ÷ 15 s ÷ (endpoints ÷ 1000).
 - peak RSS: VmHWM of /proc/<pid>/status at the end of the case.
@@ -164,6 +164,7 @@ mod tests {
             detail: DetailLevel::Aggregated,
             interval: Duration::from_secs(5),
             service_time: Duration::from_micros(50),
+            cpu_sample: Duration::from_millis(100),
             connections: 2,
             targets: vec![],
             first_cycles: vec![],

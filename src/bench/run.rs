@@ -72,10 +72,20 @@ pub enum BenchError {
     },
     #[error("cannot write the report: {0}")]
     Output(#[from] std::io::Error),
+    #[error("interrupted")]
+    Interrupted,
 }
 
-/// Runs the selected cases and prints the report to stdout, a row as each case ends.
+/// Runs the selected cases and prints the report to stdout, a row as each case ends. SIGINT or
+/// SIGTERM stop it, killing the exporter child on the way out.
 pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
+    tokio::select! {
+        result = run_cases(args) => result,
+        _ = crate::shutdown_signal() => Err(BenchError::Interrupted),
+    }
+}
+
+async fn run_cases(args: &BenchArgs) -> Result<(), BenchError> {
     let mut out = std::io::stdout();
     let facts = RunFacts {
         command: command_line(),
@@ -304,6 +314,7 @@ impl Running<'_> {
             detail: self.spec.detail,
             interval,
             service_time: scenario.timing.service_time,
+            cpu_sample: CPU_SAMPLE,
             connections: self.args.connections,
             targets: progress,
             first_cycles,
