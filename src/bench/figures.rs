@@ -14,7 +14,7 @@ pub struct Mark {
     pub poll_duration: f64,
     /// `kurento_exporter_kms_requests_total`.
     pub requests: f64,
-    /// Operations the target's simulator had served (requests + inner transaction operations).
+    /// Operations the target's simulator had served (`ServedStats::operations`).
     pub operations: u64,
 }
 
@@ -129,7 +129,8 @@ pub struct CaseFigures {
     pub detail: DetailLevel,
     /// JSON-RPC frames the exporter sent, per KMS and cycle.
     pub requests_per_cycle: Option<f64>,
-    /// Requests plus inner transaction operations the simulator served, per KMS and cycle.
+    /// Operations the simulator served (one per frame or per inner transaction operation), per
+    /// KMS and cycle.
     pub operations_per_cycle: Option<f64>,
     pub cycle_mean_ms: Option<f64>,
     pub cycle_max_ms: Option<f64>,

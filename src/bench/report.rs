@@ -141,7 +141,7 @@ pub fn verdict_table(verdicts: &[Verdict]) -> String {
 pub const NOTES: &str = "
 Notes:
 - requests/cycle: delta of `kurento_exporter_kms_requests_total` over the measured cycles, per KMS and cycle (pings included).
-- operations/cycle: what the simulator served over the same cycles (requests plus operations inside transactions), per KMS and cycle.
+- operations/cycle: operations the simulator charged service_time for over the same cycles (one per frame, or one per inner operation of a transaction), per KMS and cycle.
 - cycle mean/max: `kurento_exporter_poll_duration_seconds` of each measured cycle; serial bound = operations/cycle × scenario service_time ÷ read connections; the cycle target is 1.5 × the longer of the serial bound and cpu_sample (getUsedCpu holds its own socket that long in every cycle).
 - first cycle: from the exporter's \"connected to KMS\" log line to the end of its first successful cycle (inventory build included); slowest KMS.
 - CPU s/cycle: exporter utime+stime (/proc/<pid>/stat) over the measured window × interval ÷ window, all KMS together, one /metrics scrape per interval included; CPU %/1k endpoints @15s = CPU s/cycle ÷ 15 s ÷ (endpoints ÷ 1000).

@@ -192,10 +192,10 @@ impl Drop for ConfigFile {
     }
 }
 
-/// Operations a simulator has served: requests plus the operations inside transactions. The one
-/// place that reads the simulator's request log.
+/// Operations a simulator has charged `service_time` for: one per frame, or one per inner
+/// operation of a transaction. The one place that asks the simulator.
 fn served_operations(simulator: &Simulator) -> u64 {
-    simulator.request_log().len() as u64
+    simulator.served_stats().operations
 }
 
 /// Runs one case: simulators up, exporter up, measured, everything stopped (also on error).
