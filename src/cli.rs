@@ -70,6 +70,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
     },
+    /// Benchmark the exporter against simulated KMSs and print markdown (design §8).
+    Bench(crate::bench::BenchArgs),
 }
 
 impl Cli {

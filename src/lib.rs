@@ -1,6 +1,7 @@
 //! kurento_exporter: a Prometheus exporter for Kurento Media Server.
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod counters;

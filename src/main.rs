@@ -56,6 +56,9 @@ fn main() -> ExitCode {
                     .await
                     .map_err(|e| e.to_string())
             }
+            Command::Bench(args) => kurento_exporter::bench::run(&args)
+                .await
+                .map_err(|e| e.to_string()),
         }
     });
     match outcome {

@@ -1,0 +1,127 @@
+//! `kurento_exporter bench`: drives the exporter (a child process) against in-process simulators
+//! and prints design §8's figures as markdown (design §8).
+//!
+//! Layers: [`cases`] (what runs), [`procfs`] and [`scrape`] (reading the process and its
+//! `/metrics`), [`figures`] (samples → figures → verdicts, pure), [`report`] (markdown, pure),
+//! [`child`] and [`run`] (the thin orchestration).
+
+pub mod cases;
+pub mod child;
+pub mod figures;
+pub mod procfs;
+pub mod report;
+pub mod run;
+pub mod scrape;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use cases::BenchCase;
+pub use run::{BenchError, run};
+
+/// Flags of `bench`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BenchArgs {
+    /// Case to run (repeatable); every case when absent.
+    #[arg(long = "case", value_enum, value_name = "NAME")]
+    pub cases: Vec<BenchCase>,
+    /// Directory holding bench-1k.toml and bench-10k.toml.
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenario_dir: PathBuf,
+    /// Poll interval of the exporter under test.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Measured cycles per case (after the first one).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cycles: u32,
+    /// Read connections per KMS (`[poll] connections`).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub connections: u32,
+    /// Timed /metrics scrapes per format.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub render_samples: u32,
+    /// Small versions of the cases (at most 2 KMS, 5 copies of each scenario pipeline, 3 timed
+    /// scrapes): a smoke test, not a measurement.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// The exporter refuses intervals under a second.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if interval < crate::config::MIN_INTERVAL {
+        return Err(format!("must be at least 1s, got {text}"));
+    }
+    Ok(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kurento_exporter").chain(args.iter().copied()))
+            .map(|cli| cli.command_or_default())
+    }
+
+    #[test]
+    fn bench_flags_and_defaults() {
+        let Command::Bench(args) = parse(&["bench"]).unwrap() else {
+            panic!("not bench");
+        };
+        assert_eq!(
+            args,
+            BenchArgs {
+                cases: vec![],
+                scenario_dir: PathBuf::from("scenarios"),
+                interval: Duration::from_secs(5),
+                cycles: 5,
+                connections: 2,
+                render_samples: 20,
+                quick: false,
+            }
+        );
+        let Command::Bench(args) = parse(&[
+            "bench",
+            "--case",
+            "1kms-1k",
+            "--case",
+            "1kms-10k-element",
+            "--interval",
+            "1s",
+            "--cycles",
+            "1",
+            "--quick",
+            "--scenario-dir",
+            "/tmp/s",
+            "--connections",
+            "4",
+        ])
+        .unwrap() else {
+            panic!("not bench");
+        };
+        assert_eq!(
+            args.cases,
+            vec![BenchCase::OneKms1k, BenchCase::OneKms10kElement]
+        );
+        assert_eq!(args.interval, Duration::from_secs(1));
+        assert_eq!((args.cycles, args.connections, args.quick), (1, 4, true));
+        assert_eq!(args.scenario_dir, PathBuf::from("/tmp/s"));
+    }
+
+    #[test]
+    fn bad_bench_flags_are_rejected() {
+        let cases: &[&[&str]] = &[
+            &["bench", "--case", "2kms"],
+            &["bench", "--interval", "500ms"],
+            &["bench", "--interval", "soon"],
+            &["bench", "--cycles", "0"],
+            &["bench", "--connections", "17"],
+        ];
+        for args in cases {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}
