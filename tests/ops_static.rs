@@ -53,7 +53,10 @@ fn every_yaml_file_parses() {
     for dir in ["deploy", "dashboards", "tests/ops"] {
         files_with_ext(&repo().join(dir), &["yml", "yaml"], &mut files);
     }
-    assert!(files.len() >= 12, "expected the bundle's YAML files, found {files:?}");
+    assert!(
+        files.len() >= 12,
+        "expected the bundle's YAML files, found {files:?}"
+    );
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         let mut docs = 0;
@@ -97,6 +100,7 @@ fn alert_unit_tests_pass_and_cover_every_alert() {
     // lists only the firing KMS.
     let doc = read_yaml(&test_file);
     let mut covered = BTreeSet::new();
+    let kms_label = regex::Regex::new(r#"kms="([^"]*)""#).unwrap();
     for case in doc["tests"].as_sequence().unwrap() {
         let series_kms: BTreeSet<String> = case["input_series"]
             .as_sequence()
@@ -104,8 +108,7 @@ fn alert_unit_tests_pass_and_cover_every_alert() {
             .iter()
             .map(|s| {
                 let s = s["series"].as_str().unwrap();
-                let re = regex::Regex::new(r#"kms="([^"]*)""#).unwrap();
-                re.captures(s).unwrap()[1].to_owned()
+                kms_label.captures(s).unwrap()[1].to_owned()
             })
             .collect();
         for t in case["alert_rule_test"].as_sequence().unwrap() {
@@ -116,7 +119,10 @@ fn alert_unit_tests_pass_and_cover_every_alert() {
                 .iter()
                 .map(|a| a["exp_labels"]["kms"].as_str().unwrap().to_owned())
                 .collect();
-            assert!(!firing.is_empty(), "{name}: the test must expect it to fire");
+            assert!(
+                !firing.is_empty(),
+                "{name}: the test must expect it to fire"
+            );
             assert!(
                 series_kms.difference(&firing).next().is_some(),
                 "{name}: the test needs a healthy KMS that must stay silent"
@@ -130,7 +136,10 @@ fn alert_unit_tests_pass_and_cover_every_alert() {
         .map(|r| r.name)
         .collect();
     let untested: Vec<_> = alerts.difference(&covered).collect();
-    assert!(untested.is_empty(), "alerts without a unit test: {untested:?}");
+    assert!(
+        untested.is_empty(),
+        "alerts without a unit test: {untested:?}"
+    );
 }
 
 #[test]
@@ -164,15 +173,25 @@ fn alerts_are_complete_and_point_into_the_runbook() {
         let (page, anchor) = url.split_once('#').unwrap_or((url, ""));
         assert!(page.ends_with("/docs/runbook.md"), "{name}: {url}");
         assert_eq!(anchor, name.to_lowercase(), "{name}: anchor of {url}");
-        assert!(anchors.contains(anchor), "{name}: docs/runbook.md has no #{anchor}");
+        assert!(
+            anchors.contains(anchor),
+            "{name}: docs/runbook.md has no #{anchor}"
+        );
         if let Some(d) = rule.yaml["for"].as_str() {
             let d = humantime::parse_duration(d).unwrap();
-            assert!(d >= Duration::from_secs(60), "{name}: for {d:?} is too short for production");
+            assert!(
+                d >= Duration::from_secs(60),
+                "{name}: for {d:?} is too short for production"
+            );
         }
     }
     let record = regex::Regex::new(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$").unwrap();
     for r in rules.iter().filter(|r| !r.alert) {
-        assert!(record.is_match(&r.name), "{}: not level:metric:operation", r.name);
+        assert!(
+            record.is_match(&r.name),
+            "{}: not level:metric:operation",
+            r.name
+        );
     }
 }
 
@@ -190,7 +209,11 @@ fn promtool_parses_every_dashboard_expression() {
     assert!(ok, "{report}");
 
     // A broken expression is rejected, so the check above can fail.
-    std::fs::write(&file, rules_file_for(&[("bad".into(), "sum(rate(x[1m])".into())])).unwrap();
+    std::fs::write(
+        &file,
+        rules_file_for(&[("bad".into(), "sum(rate(x[1m])".into())]),
+    )
+    .unwrap();
     assert!(!promtool_check_rules(&file).0);
 }
 
@@ -202,8 +225,14 @@ fn dashboards_follow_the_lint_rules() {
     let mut problems = Vec::new();
     for file in DASHBOARDS {
         let d = read_json(&repo().join(file));
-        assert!(uids.insert(d["uid"].as_str().unwrap().to_owned()), "{file}: uid reused");
-        assert!(!d["title"].as_str().unwrap_or("").is_empty(), "{file}: title");
+        assert!(
+            uids.insert(d["uid"].as_str().unwrap().to_owned()),
+            "{file}: uid reused"
+        );
+        assert!(
+            !d["title"].as_str().unwrap_or("").is_empty(),
+            "{file}: title"
+        );
         let vars: BTreeMap<&str, &serde_json::Value> = d["templating"]["list"]
             .as_array()
             .unwrap()
@@ -214,7 +243,10 @@ fn dashboards_follow_the_lint_rules() {
         assert_eq!(vars["datasource"]["query"], "prometheus", "{file}");
         for v in ["job", "kms"] {
             assert_eq!(vars[v]["type"], "query", "{file}: ${v}");
-            assert_eq!(vars[v]["datasource"]["uid"], "${datasource}", "{file}: ${v}");
+            assert_eq!(
+                vars[v]["datasource"]["uid"], "${datasource}",
+                "{file}: ${v}"
+            );
         }
         let mut ids = BTreeSet::new();
         for p in panels(&d) {
@@ -230,7 +262,11 @@ fn dashboards_follow_the_lint_rules() {
             if p["description"].as_str().unwrap_or("").trim().is_empty() {
                 problems.push(format!("{at}: no description"));
             }
-            if p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("").is_empty() {
+            if p["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty()
+            {
                 problems.push(format!("{at}: no unit"));
             }
             if p["datasource"]["uid"] != "${datasource}" {
@@ -244,16 +280,30 @@ fn dashboards_follow_the_lint_rules() {
                 if t["datasource"]["uid"] != "${datasource}" {
                     problems.push(format!("{at}: target datasource is not ${{datasource}}"));
                 }
-                problems.extend(expr_problems(&at, t["expr"].as_str().unwrap(), &range, &selector));
+                problems.extend(expr_problems(
+                    &at,
+                    t["expr"].as_str().unwrap(),
+                    &range,
+                    &selector,
+                ));
             }
         }
         for a in d["annotations"]["list"].as_array().into_iter().flatten() {
             if let Some(expr) = a["expr"].as_str() {
-                problems.extend(expr_problems(&format!("{file}: annotation"), expr, &range, &selector));
+                problems.extend(expr_problems(
+                    &format!("{file}: annotation"),
+                    expr,
+                    &range,
+                    &selector,
+                ));
             }
         }
     }
-    assert!(problems.is_empty(), "dashboard lint:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "dashboard lint:\n{}",
+        problems.join("\n")
+    );
 
     // The expression rules can fail.
     let bad = expr_problems("x", "rate(kurento_up[5m])", &range, &selector);
@@ -271,7 +321,10 @@ fn expr_problems(
     let mut problems = Vec::new();
     for c in range.captures_iter(expr) {
         if &c[1] != "$__rate_interval" {
-            problems.push(format!("{at}: range [{}] instead of [$__rate_interval] in {expr}", &c[1]));
+            problems.push(format!(
+                "{at}: range [{}] instead of [$__rate_interval] in {expr}",
+                &c[1]
+            ));
         }
     }
     let names = metric_names(expr);
@@ -282,7 +335,9 @@ fn expr_problems(
         }
         let matchers = m.get(1).map(|g| g.as_str()).unwrap_or("");
         if !(matchers.contains(r#"job=~"$job""#) && matchers.contains(r#"kms=~"$kms""#)) {
-            problems.push(format!("{at}: {name} not selected by $job and $kms in {expr}"));
+            problems.push(format!(
+                "{at}: {name} not selected by $job and $kms in {expr}"
+            ));
         }
     }
     problems
@@ -300,8 +355,14 @@ fn metric_names_are_found_in_expressions() {
             "histogram_quantile(0.95, sum(x_bucket) by (le)) / on (kms) group_left (version) y",
             &["x_bucket", "y"],
         ),
-        ("deriv(m[1h]) * 3600 / m > 1e9 and bool z offset 5m", &["m", "z"]),
-        ("delta(kms:kurento_zombie_pipelines:sum[1h]) > 10", &["kms:kurento_zombie_pipelines:sum"]),
+        (
+            "deriv(m[1h]) * 3600 / m > 1e9 and bool z offset 5m",
+            &["m", "z"],
+        ),
+        (
+            "delta(kms:kurento_zombie_pipelines:sum[1h]) > 10",
+            &["kms:kurento_zombie_pipelines:sum"],
+        ),
         (r#"label_replace(a, "dst", "$1", "src", "(.*)")"#, &["a"]),
     ];
     for (expr, want) in cases {
@@ -309,7 +370,10 @@ fn metric_names_are_found_in_expressions() {
         assert_eq!(got, *want, "{expr}");
     }
     assert_eq!(without_threshold("a > 0.5"), "a");
-    assert_eq!(without_threshold("rate(x[5m]) * 60 >= 6"), "rate(x[5m]) * 60");
+    assert_eq!(
+        without_threshold("rate(x[5m]) * 60 >= 6"),
+        "rate(x[5m]) * 60"
+    );
     assert_eq!(without_threshold("kurento_up == 0"), "kurento_up");
     assert_eq!(without_threshold("up"), "up");
 }
@@ -346,14 +410,22 @@ async fn every_metric_name_used_is_served_by_the_exporter() {
     let sim = start_sim(ops_scenario()).await;
     let exporter = Exporter::start(ops_config(&sim.url())).await.unwrap();
     let addr = exporter.local_addr();
-    wait_for_sample(addr, "kurento_up{kms=\"ops\"}", Duration::from_secs(20), |v| v == 1.0).await;
+    wait_for_sample(
+        addr,
+        "kurento_up{kms=\"ops\"}",
+        Duration::from_secs(20),
+        |v| v == 1.0,
+    )
+    .await;
     // Families appear as the world evolves (objects destroyed by GC, zombies after idle_after):
     // poll until every used name is served, then report exactly the missing ones.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let missing = loop {
         let served = served_names(&scrape(addr).await);
-        let missing: BTreeMap<&String, &Vec<String>> =
-            used.iter().filter(|(name, _)| !served.contains(*name)).collect();
+        let missing: BTreeMap<&String, &Vec<String>> = used
+            .iter()
+            .filter(|(name, _)| !served.contains(*name))
+            .collect();
         if missing.is_empty() || tokio::time::Instant::now() >= deadline {
             break missing
                 .into_iter()
@@ -378,7 +450,12 @@ fn kubernetes_bundle_matches_the_rules_and_dashboards() {
     assert_eq!(rule["kind"], "PrometheusRule");
     let mut groups = Vec::new();
     for file in RULE_FILES {
-        groups.extend(read_yaml(&repo().join(file))["groups"].as_sequence().unwrap().clone());
+        groups.extend(
+            read_yaml(&repo().join(file))["groups"]
+                .as_sequence()
+                .unwrap()
+                .clone(),
+        );
     }
     assert_eq!(
         rule["spec"]["groups"].as_sequence().unwrap(),

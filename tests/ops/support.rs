@@ -95,7 +95,11 @@ pub fn dashboard_queries() -> Vec<DashboardQuery> {
         for p in panels(&d) {
             for t in p["targets"].as_array().into_iter().flatten() {
                 out.push(DashboardQuery {
-                    place: format!("{file}: panel {:?} {}", p["title"], t["refId"]),
+                    place: format!(
+                        "{file}: panel {:?} {}",
+                        p["title"].as_str().unwrap_or(""),
+                        t["refId"].as_str().unwrap_or("")
+                    ),
                     expr: t["expr"].as_str().unwrap().to_owned(),
                 });
             }
@@ -103,7 +107,7 @@ pub fn dashboard_queries() -> Vec<DashboardQuery> {
         for a in d["annotations"]["list"].as_array().into_iter().flatten() {
             if let Some(expr) = a["expr"].as_str() {
                 out.push(DashboardQuery {
-                    place: format!("{file}: annotation {:?}", a["name"]),
+                    place: format!("{file}: annotation {:?}", a["name"].as_str().unwrap_or("")),
                     expr: expr.to_owned(),
                 });
             }
@@ -130,8 +134,21 @@ pub fn without_threshold(expr: &str) -> String {
 }
 
 const KEYWORDS: &[&str] = &[
-    "and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
-    "group_right", "inf", "nan", "Inf", "NaN",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "inf",
+    "nan",
+    "Inf",
+    "NaN",
 ];
 
 /// Metric names an expression selects (a small lexer, good for the expressions we ship): string
@@ -141,7 +158,8 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
     let strings = regex::Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"#).unwrap();
     let matchers = regex::Regex::new(r"\{[^}]*\}|\[[^\]]*\]").unwrap();
     let grouping =
-        regex::Regex::new(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)").unwrap();
+        regex::Regex::new(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+            .unwrap();
     let ident = regex::Regex::new(r"[A-Za-z_:][A-Za-z0-9_:]*").unwrap();
     let text = strings.replace_all(expr, "\"\"");
     let text = matchers.replace_all(&text, " ");
