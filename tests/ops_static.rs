@@ -475,3 +475,35 @@ fn kubernetes_bundle_matches_the_rules_and_dashboards() {
         );
     }
 }
+
+#[test]
+fn promtool_and_amtool_accept_the_shipped_configs() {
+    // Debian's Prometheus is built without Kubernetes discovery, so scrape-kubernetes.yml is only
+    // checked as YAML (every_yaml_file_parses).
+    for file in [
+        "deploy/prometheus/prometheus.yml",
+        "deploy/prometheus/scrape-file-sd.yml",
+        "deploy/docker-compose/prometheus.yml",
+    ] {
+        let out = Command::new("promtool")
+            .args(["check", "config", "--syntax-only"])
+            .arg(repo().join(file))
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = Command::new("amtool")
+        .args(["check-config"])
+        .arg(repo().join("deploy/docker-compose/alertmanager.yml"))
+        .output()
+        .expect("amtool (Debian's prometheus-alertmanager package)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
