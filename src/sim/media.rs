@@ -488,7 +488,12 @@ impl Media {
         if !ctx.latency_stats {
             return Value::Null;
         }
-        json!({ element_id: self.latency_entry(element_id, filter, ctx, endpoint) })
+        let mut out = Map::new();
+        out.insert(
+            element_id.to_owned(),
+            self.latency_entry(element_id, filter, ctx, endpoint),
+        );
+        Value::Object(out)
     }
 
     /// Wobble in [0.8, 1.2) that changes every second, per element and salt.

@@ -332,10 +332,29 @@ fn element_op(
     let Some(obj) = w.get(object) else {
         return Err(not_found(object));
     };
-    let (Some(media), Some(snapshot)) = (obj.media.clone(), obj.media_snapshot(media_now)) else {
+    let (Some(media), Some(snapshot)) = (obj.media.as_ref(), obj.media_snapshot(media_now)) else {
         return Ok(None);
     };
     let index = |m: MediaType| usize::from(m == MediaType::Video);
+    // The reads every poller makes each cycle, served from borrowed state (no copies).
+    let read = match operation {
+        "getStats" => {
+            let m = media_param(params, false)?;
+            Some(if class.is_rtp() {
+                media.rtp_stats(object, m, ctx)
+            } else {
+                media.element_stats(object, m, ctx, class.kind == Kind::Recorder)
+            })
+        }
+        "isMediaFlowingIn" => Some(json!(snapshot.flowing_in[index(audio_or_video(params)?)])),
+        "isMediaFlowingOut" => Some(json!(snapshot.flowing_out[index(audio_or_video(params)?)])),
+        "isMediaTranscoding" => Some(json!(snapshot.transcoding[index(audio_or_video(params)?)])),
+        _ => None,
+    };
+    if let Some(value) = read {
+        return Ok(Some(InvokeOutcome { value, delay_ms: 0 }));
+    }
+    let media = media.clone();
     let value = match operation {
         "connect" | "disconnect" => {
             let sink = str_param(params, "sink")?.to_owned();
@@ -377,17 +396,6 @@ fn element_op(
                     .collect(),
             )
         }
-        "getStats" => {
-            let m = media_param(params, false)?;
-            if class.is_rtp() {
-                media.rtp_stats(object, m, ctx)
-            } else {
-                media.element_stats(object, m, ctx, class.kind == Kind::Recorder)
-            }
-        }
-        "isMediaFlowingIn" => json!(snapshot.flowing_in[index(audio_or_video(params)?)]),
-        "isMediaFlowingOut" => json!(snapshot.flowing_out[index(audio_or_video(params)?)]),
-        "isMediaTranscoding" => json!(snapshot.transcoding[index(audio_or_video(params)?)]),
         "setAudioFormat" | "setVideoFormat" | "dumpGstreamerDot" | "requestKeyframe"
         | "addIceCandidate" | "createDataChannel" | "closeDataChannel" => Value::Null,
         "getGstreamerDot" => json!("digraph element {}"),

@@ -181,8 +181,12 @@ fn with_session(mut result: Map<String, Value>, session: &str) -> Value {
     Value::Object(result)
 }
 
+/// `{"sessionId":…,"value":…}`, built by hand: `json!` would deep-copy `value` through serde.
 fn value_result(value: Value, session: &str) -> Value {
-    json!({"sessionId": session, "value": value})
+    let mut result = Map::new();
+    result.insert("sessionId".into(), session.into());
+    result.insert("value".into(), value);
+    Value::Object(result)
 }
 
 /// Runs one server method; returns the `result` and how long to block before replying.
@@ -194,7 +198,8 @@ fn dispatch(
     in_transaction: bool,
     now_ms: u64,
 ) -> Result<(Value, u64), RpcError> {
-    let p = params.clone().unwrap_or_default();
+    let has_params = params.is_some();
+    let p = params.unwrap_or_default();
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
     if in_transaction {
         w.inner_ops += 1;
@@ -211,7 +216,7 @@ fn dispatch(
         });
     }
     let needs_params = !matches!(method, "ping" | "connect");
-    if needs_params && params.is_none() && is_known(method) {
+    if needs_params && !has_params && is_known(method) {
         return Err(RpcError::kms(codes::INVALID_PARAMS, "'params' is required"));
     }
     let ok = |v: Value| Ok((v, 0));

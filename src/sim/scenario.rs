@@ -555,6 +555,43 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_media_knobs() {
+        let text = r#"
+            [timing]
+            media_warmup = "2m"
+            [server]
+            log_requests = false
+            [profiles.busy]
+            ice = "prflx"
+            ice_local = "relay"
+            duplicates = 0.02
+            ssrc_change_every = "5m"
+            transcoding_toggle_every = "45s"
+            pause_every = "90s"
+            pause_for = "15s"
+            uri_state = "pause"
+        "#;
+        let s = Scenario::from_toml_str(text).unwrap();
+        let p = &s.profiles["busy"];
+        assert_eq!(
+            (p.ice, p.ice_local),
+            (IceOutcome::Prflx, LocalCandidate::Relay)
+        );
+        assert_eq!(p.ssrc_change_every, Some(Duration::from_secs(300)));
+        assert_eq!(p.transcoding_toggle_every, Some(Duration::from_secs(45)));
+        assert_eq!(
+            (p.pause_every, p.pause_for),
+            (Some(Duration::from_secs(90)), Duration::from_secs(15))
+        );
+        assert_eq!(p.uri_state, UriState::Pause);
+        assert_eq!(s.timing.media_warmup, Duration::from_secs(120));
+        assert!(!s.server.log_requests);
+        let defaults = MediaProfile::default();
+        assert_eq!(defaults.pause_every, None);
+        assert_eq!(defaults.uri_state.as_str(), "START");
+    }
+
+    #[test]
     fn rejects_bad_scenarios_with_clear_errors() {
         let cases = [
             ("[server]\nverison = \"7\"", "unknown field `verison`"),
@@ -574,6 +611,23 @@ mod tests {
             (
                 "[[pipelines]]\nname = \"p\"\nconnections = [\"A => B\"]",
                 "must look like",
+            ),
+            (
+                "[profiles.x]\npause_every = \"10s\"\npause_for = \"10s\"",
+                "profiles.x.pause_for must be positive and shorter than pause_every",
+            ),
+            (
+                "[profiles.x]\nduplicates = 1.5",
+                "profiles.x.duplicates must be between 0 and 1",
+            ),
+            (
+                "[profiles.x]\nssrc_change_every = \"1ms\"",
+                "profiles.x.ssrc_change_every must be at least 10ms",
+            ),
+            ("[profiles.x]\nice = \"turn\"", "unknown variant `turn`"),
+            (
+                "[profiles.x]\nuri_state = \"PLAY\"",
+                "unknown variant `PLAY`",
             ),
         ];
         for (text, needle) in cases {

@@ -387,13 +387,13 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: Cancel
     shared.world().connection_closed(conn);
 }
 
-/// The connection is busy until the work it was charged is done. Timers have millisecond
-/// resolution, so shorter debts accumulate instead of sleeping: over many requests the
-/// connection serves exactly one operation per `service_time`.
-async fn wait_until_served(busy_until: &mut Instant, cost: Duration) {
-    let now = Instant::now();
-    *busy_until = (*busy_until).max(now) + cost;
-    if *busy_until >= now + Duration::from_millis(1) {
+/// The connection is busy until the work it was charged is done, counted from when the request
+/// arrived (the simulator's own computing overlaps the simulated service time). Timers have
+/// millisecond resolution, so shorter debts accumulate instead of sleeping: over many requests
+/// the connection serves exactly one operation per `service_time`.
+async fn wait_until_served(busy_until: &mut Instant, arrived: Instant, cost: Duration) {
+    *busy_until = (*busy_until).max(arrived) + cost;
+    if *busy_until >= Instant::now() + Duration::from_millis(1) {
         tokio::time::sleep_until(*busy_until).await;
     }
 }
@@ -408,6 +408,7 @@ async fn serve_request(
     tx: &mpsc::UnboundedSender<Message>,
     busy_until: &mut Instant,
 ) -> bool {
+    let arrived = Instant::now();
     let (served, frames, extra_ms) = {
         let mut world = shared.world();
         let served = rpc::serve_frame(&mut world, conn, text, shared.now_ms());
@@ -428,7 +429,7 @@ async fn serve_request(
     let service =
         shared.scenario.timing.service_time * served.operations.min(u32::MAX as u64) as u32;
     let cost = service + Duration::from_millis(extra_ms + served.delay_ms);
-    wait_until_served(busy_until, cost).await;
+    wait_until_served(busy_until, arrived, cost).await;
     if served.garbage_first {
         let _ = tx.send(Message::text("\u{1}not json{"));
     }

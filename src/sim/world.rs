@@ -331,8 +331,10 @@ impl World {
         self.objects.insert(id.clone(), object);
         self.schedule_transition(&id, media_now);
         self.reference(session, &id);
-        let data = json!({"object": id});
-        self.emit(SERVER_MANAGER, "ObjectCreated", data, now_ms);
+        if self.has_subscribers(SERVER_MANAGER) {
+            let data = json!({"object": id});
+            self.emit(SERVER_MANAGER, "ObjectCreated", data, now_ms);
+        }
         id
     }
 
@@ -349,16 +351,29 @@ impl World {
     /// Makes `session` an owner of `id` and all its ancestors and marks it in use
     /// (`MediaSet::ref`, which every resolving request performs). Creates the session if needed.
     pub fn reference(&mut self, session: &str, id: &str) {
-        let state = self.sessions.entry(session.to_owned()).or_default();
+        if !self.sessions.contains_key(session) {
+            self.sessions
+                .insert(session.to_owned(), SessionState::default());
+        }
+        let Some(state) = self.sessions.get_mut(session) else {
+            return;
+        };
         state.in_use = true;
-        let mut current = Some(id.to_owned());
-        while let Some(cur) = current {
-            let Some(obj) = self.objects.get_mut(&cur) else {
+        // Ids nest (`P/H/X`): the ancestors are the prefixes before each '/'. Allocates only
+        // for references not held yet (the common case of a poller re-reading is free).
+        let mut ends: Vec<usize> = id.match_indices('/').map(|(i, _)| i).collect();
+        ends.push(id.len());
+        for end in ends.into_iter().rev() {
+            let cur = &id[..end];
+            let Some(obj) = self.objects.get_mut(cur) else {
                 break;
             };
-            obj.owners.insert(session.to_owned());
-            state.objects.insert(cur);
-            current = obj.parent.clone();
+            if !obj.owners.contains(session) {
+                obj.owners.insert(session.to_owned());
+            }
+            if !state.objects.contains(cur) {
+                state.objects.insert(cur.to_owned());
+            }
         }
     }
 
@@ -494,11 +509,13 @@ impl World {
             }
             src.sinks.push(link.clone());
             if let Some(dst) = self.objects.get_mut(sink) {
-                dst.sources.push(link.clone());
+                dst.sources.push(link);
             }
-            let data = json!({"mediaType": media.as_str(), "sink": sink,
-                "sinkMediaDescription": sink_desc, "sourceMediaDescription": source_desc});
-            self.emit(source, "ElementConnected", data, now_ms);
+            if self.has_subscribers(source) {
+                let data = json!({"mediaType": media.as_str(), "sink": sink,
+                    "sinkMediaDescription": sink_desc, "sourceMediaDescription": source_desc});
+                self.emit(source, "ElementConnected", data, now_ms);
+            }
         }
     }
 
@@ -650,6 +667,13 @@ impl World {
         if let Some(subs) = self.subscriptions.get_mut(object) {
             subs.retain(|s| s.id != subscription);
         }
+    }
+
+    /// Whether anyone subscribed to events of `object` (saves building events nobody gets).
+    pub fn has_subscribers(&self, object: &str) -> bool {
+        self.subscriptions
+            .get(object)
+            .is_some_and(|s| !s.is_empty())
     }
 
     /// Emits `event` from `object` to every subscribed session's bound connection (once per
@@ -889,7 +913,6 @@ impl World {
         n: u64,
         now_ms: u64,
     ) -> String {
-        let scenario = self.scenario.clone();
         let pipeline_class = classes::factory("MediaPipeline").unwrap_or(classes::server_manager());
         let pipeline = self.create(session, pipeline_class, None, None, now_ms);
         if let Some(p) = self.objects.get_mut(&pipeline) {
@@ -903,7 +926,9 @@ impl World {
                 continue;
             };
             for _ in 0..e.count {
-                let profile = scenario.profile(e.profile.as_deref().or(default_profile));
+                let profile = self
+                    .scenario
+                    .profile(e.profile.as_deref().or(default_profile));
                 let state = profile.uri_state.as_str();
                 let id = self.create(session, class, Some(&pipeline), Some(profile), now_ms);
                 if class.is_uri() {
@@ -923,7 +948,9 @@ impl World {
             let hub = self.create(session, class, Some(&pipeline), None, now_ms);
             let port_class = classes::factory("HubPort").unwrap_or(class);
             for _ in 0..h.ports {
-                let profile = scenario.profile(h.profile.as_deref().or(default_profile));
+                let profile = self
+                    .scenario
+                    .profile(h.profile.as_deref().or(default_profile));
                 let port = self.create(session, port_class, Some(&hub), Some(profile), now_ms);
                 by_type.entry("HubPort").or_default().push(port);
             }
