@@ -425,11 +425,12 @@ mod tests {
     fn pipeline_verdict_table() {
         let failed = || webrtc("failed", "disconnected", false, 1);
         let paused = || webrtc("ready", "connected", false, 2);
-        let cases: Vec<(
-            &str,
+        type Case = (
+            &'static str,
             Vec<(f64, Vec<ElementReading>)>,
             Vec<Option<ZombieReason>>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "one sample is never enough",
                 vec![(0.0, vec![failed()])],

@@ -505,7 +505,8 @@ fn zombies(
         })
         .collect();
     write_family(enc, &cat::ZOMBIE_PIPELINES, pipelines)?;
-    let counts: Vec<(&str, BTreeMap<(String, crate::zombie::ZombieReason), u64>)> = reports
+    type ByTypeAndReason = BTreeMap<(String, crate::zombie::ZombieReason), u64>;
+    let counts: Vec<(&str, ByTypeAndReason)> = reports
         .iter()
         .map(|(kms, z)| (*kms, z.elements_by_type_and_reason()))
         .collect();
