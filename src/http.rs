@@ -227,13 +227,13 @@ fn render(
 ) -> std::io::Result<Bytes> {
     let text = source.render(format);
     if !gzip {
-        return Ok(Bytes::from(text));
+        return Ok(text);
     }
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(text.len() / 4),
         flate2::Compression::default(),
     );
-    encoder.write_all(text.as_bytes())?;
+    encoder.write_all(&text)?;
     Ok(Bytes::from(encoder.finish()?))
 }
 

@@ -74,7 +74,7 @@ struct Service {
 }
 
 impl MetricsSource for Service {
-    fn render(&self, format: metrics::ExpositionFormat) -> String {
+    fn render(&self, format: metrics::ExpositionFormat) -> bytes::Bytes {
         self.exposition.render(format)
     }
 

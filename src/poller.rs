@@ -231,6 +231,17 @@ impl TargetState {
             readings.iter().map(|r| (r.id.as_str(), r)).collect();
         let state = inventory.state();
         let elements = inventory.media_elements();
+        let mut by_pipeline: HashMap<&str, Vec<ElementView>> = HashMap::new();
+        for e in &elements {
+            by_pipeline
+                .entry(e.pipeline.as_str())
+                .or_default()
+                .push(ElementView {
+                    id: &e.id,
+                    element_type: &e.element_type,
+                    reading: by_id.get(e.id.as_str()).copied(),
+                });
+        }
         let views: Vec<PipelineView> = state
             .pipelines
             .iter()
@@ -238,15 +249,7 @@ impl TargetState {
                 id: &p.id,
                 name: p.name.as_deref(),
                 created_unix_seconds: p.created_unix_seconds,
-                elements: elements
-                    .iter()
-                    .filter(|e| e.pipeline == p.id)
-                    .map(|e| ElementView {
-                        id: &e.id,
-                        element_type: &e.element_type,
-                        reading: by_id.get(e.id.as_str()).copied(),
-                    })
-                    .collect(),
+                elements: by_pipeline.remove(p.id.as_str()).unwrap_or_default(),
             })
             .collect();
         self.zombie_report = Some(self.zombies.observe(now, &views));

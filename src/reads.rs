@@ -298,7 +298,7 @@ pub async fn read_elements(kms: &Kms, targets: &[Target], in_flight: usize) -> C
         }
         ops_in_chunk += n;
     }
-    let results: Vec<ChunkResult> = stream::iter(chunks)
+    let results: Vec<CycleReads> = stream::iter(chunks)
         .map(|chunk| read_chunk(kms, targets, chunk))
         .buffer_unordered(in_flight.max(1))
         .collect()
@@ -307,39 +307,43 @@ pub async fn read_elements(kms: &Kms, targets: &[Target], in_flight: usize) -> C
     for chunk in results {
         out.transactions += chunk.transactions;
         out.errors.extend(chunk.errors);
-        for (index, outcomes) in chunk.elements {
-            let target = &targets[index];
-            if chunk.gone.contains(&index) {
-                out.gone.insert(target.id.clone());
-                continue;
-            }
-            let reads = plan(ElementKind::of(&target.element_type));
-            let results: Vec<(Read, Option<&Value>)> = reads
-                .iter()
-                .zip(&outcomes)
-                .map(|(read, outcome)| (*read, outcome.as_ref().and_then(|o| o.as_ref().ok())))
-                .collect();
-            let (reading, complete) =
-                decode(&target.id, &target.element_type, &target.scope, &results);
-            if complete {
-                out.stats_complete.insert(target.id.clone());
-            }
-            out.readings.push(reading);
-        }
+        out.readings.extend(chunk.readings);
+        out.stats_complete.extend(chunk.stats_complete);
+        out.gone.extend(chunk.gone);
     }
     out
 }
 
-struct ChunkResult {
-    /// (target index, outcome per planned read).
+/// Decodes a chunk's outcomes into readings, so the raw replies are dropped as soon as the chunk
+/// is done (a cycle over 10,000 endpoints never holds all of its JSON at once).
+fn decode_chunk(
+    targets: &[Target],
     elements: Vec<(usize, Vec<OpOutcome>)>,
-    gone: BTreeSet<usize>,
-    errors: Vec<KmsError>,
-    transactions: u64,
+    gone: &BTreeSet<usize>,
+    out: &mut CycleReads,
+) {
+    for (index, outcomes) in elements {
+        let target = &targets[index];
+        if gone.contains(&index) {
+            out.gone.insert(target.id.clone());
+            continue;
+        }
+        let reads = plan(ElementKind::of(&target.element_type));
+        let results: Vec<(Read, Option<&Value>)> = reads
+            .iter()
+            .zip(&outcomes)
+            .map(|(read, outcome)| (*read, outcome.as_ref().and_then(|o| o.as_ref().ok())))
+            .collect();
+        let (reading, complete) = decode(&target.id, &target.element_type, &target.scope, &results);
+        if complete {
+            out.stats_complete.insert(target.id.clone());
+        }
+        out.readings.push(reading);
+    }
 }
 
 /// Runs one chunk's ops, resuming after each failing op until every op ran or was skipped.
-async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> ChunkResult {
+async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleReads {
     let mut elements: Vec<(usize, Vec<OpOutcome>)> = chunk
         .iter()
         .map(|&i| {
@@ -347,12 +351,8 @@ async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> ChunkRe
             (i, vec![None; n])
         })
         .collect();
-    let mut result = ChunkResult {
-        elements: Vec::new(),
-        gone: BTreeSet::new(),
-        errors: Vec::new(),
-        transactions: 0,
-    };
+    let mut result = CycleReads::default();
+    let mut gone: BTreeSet<usize> = BTreeSet::new();
     // (position in `elements`, read index) of every op still to run.
     let mut pending: Vec<(usize, usize)> = elements
         .iter()
@@ -379,13 +379,13 @@ async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> ChunkRe
         let mut next = Vec::new();
         for ((&(pos, r), op), outcome) in pending.iter().zip(&ops).zip(outcomes) {
             let index = elements[pos].0;
-            if result.gone.contains(&index) {
+            if gone.contains(&index) {
                 continue;
             }
             match outcome {
                 None => next.push((pos, r)),
                 Some(Err(error)) if error.is_object_not_found() => {
-                    result.gone.insert(index);
+                    gone.insert(index);
                 }
                 Some(Err(error)) => {
                     result.errors.push(KmsError {
@@ -400,7 +400,7 @@ async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> ChunkRe
         }
         pending = next;
     }
-    result.elements = elements;
+    decode_chunk(targets, elements, &gone, &mut result);
     result
 }
 

@@ -1,6 +1,7 @@
 //! The latest snapshot of every target, each swapped whole so a scrape never sees half a cycle.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,8 @@ use crate::model::TargetSnapshot;
 #[derive(Debug)]
 pub struct Store {
     targets: RwLock<BTreeMap<String, Arc<TargetSnapshot>>>,
+    /// Bumped by every publish, so derived views (the rendered exposition) know when to rebuild.
+    generation: AtomicU64,
     started: Instant,
     ready_timeout: Duration,
 }
@@ -22,6 +25,7 @@ impl Store {
             .collect();
         Store {
             targets: RwLock::new(targets),
+            generation: AtomicU64::new(0),
             started: Instant::now(),
             ready_timeout,
         }
@@ -33,6 +37,14 @@ impl Store {
         // from the map's point of view), so a poisoned lock is safe to keep using.
         let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
         targets.insert(snapshot.kms.clone(), Arc::new(snapshot));
+        // Bumped while the write lock is held: a reader that sees the new generation also sees
+        // the new snapshot.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many snapshots have been published.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// The current snapshots, in target-name order.

@@ -26,15 +26,15 @@ struct FakeSource {
 }
 
 impl MetricsSource for FakeSource {
-    fn render(&self, format: ExpositionFormat) -> String {
+    fn render(&self, format: ExpositionFormat) -> bytes::Bytes {
         self.renders.fetch_add(1, Ordering::SeqCst);
         if let Some((entered, release)) = self.gate.lock().unwrap().as_ref() {
             entered.send(()).unwrap();
             release.recv().unwrap();
         }
         match format {
-            ExpositionFormat::OpenMetrics => OPENMETRICS_BODY.to_owned(),
-            ExpositionFormat::Text => TEXT_BODY.to_owned(),
+            ExpositionFormat::OpenMetrics => bytes::Bytes::from_static(OPENMETRICS_BODY.as_bytes()),
+            ExpositionFormat::Text => bytes::Bytes::from_static(TEXT_BODY.as_bytes()),
         }
     }
 

@@ -290,7 +290,7 @@ impl Kms {
         let wrap = |e| KmsError::new("transaction", None, e);
         let result = self.read.call("transaction", params).await.map_err(wrap)?;
         let responses = invoke_value(result).map_err(wrap)?;
-        decode_transaction(&responses, ops.len()).map_err(wrap)
+        decode_transaction(responses, ops.len()).map_err(wrap)
     }
 
     /// True once any of the connections is gone; the whole `Kms` should then be replaced.
@@ -397,26 +397,26 @@ fn invoke_value(mut result: Value) -> Result<Value, ClientError> {
 
 /// The per-operation outcomes of a `transaction` reply (`value` = the responses of the ops that
 /// ran, in order; the last one may be an error).
-fn decode_transaction(responses: &Value, len: usize) -> Result<Vec<OpOutcome>, ClientError> {
-    let list = responses
-        .as_array()
-        .ok_or_else(|| decode_err("a list of transaction responses", responses))?;
+fn decode_transaction(responses: Value, len: usize) -> Result<Vec<OpOutcome>, ClientError> {
+    let Value::Array(list) = responses else {
+        return Err(decode_err("a list of transaction responses", &responses));
+    };
     let mut outcomes: Vec<OpOutcome> = vec![None; len];
-    for response in list {
+    for mut response in list {
         let index = response
             .get("id")
             .and_then(Value::as_u64)
             .and_then(|i| usize::try_from(i).ok())
             .filter(|i| *i < len)
-            .ok_or_else(|| decode_err("a transaction response with a valid id", response))?;
-        let outcome = if let Some(error) = response.get("error") {
+            .ok_or_else(|| decode_err("a transaction response with a valid id", &response))?;
+        let outcome = if let Some(error) = response.get_mut("error").map(Value::take) {
             Err(serde_json::from_value::<RpcError>(error.clone())
-                .map_err(|_| decode_err("a JSON-RPC error", error))?)
+                .map_err(|_| decode_err("a JSON-RPC error", &error))?)
         } else {
             let result = response
-                .get("result")
-                .cloned()
-                .ok_or_else(|| decode_err("a result or an error", response))?;
+                .get_mut("result")
+                .map(Value::take)
+                .ok_or_else(|| decode_err("a result or an error", &response))?;
             Ok(invoke_value(result)?)
         };
         outcomes[index] = Some(outcome);
@@ -488,7 +488,7 @@ mod tests {
             {"id":0,"jsonrpc":"2.0","result":{"sessionId":"s","value":"CONNECTED"}},
             {"id":1,"jsonrpc":"2.0","error":{"code":40101,"data":{"type":"MEDIA_OBJECT_NOT_FOUND"},"message":"Object 'x' not found"}}
         ]);
-        let outcomes = decode_transaction(&reply, 3).unwrap();
+        let outcomes = decode_transaction(reply, 3).unwrap();
         assert_eq!(outcomes[0], Some(Ok(json!("CONNECTED"))));
         assert_eq!(
             outcomes[1].as_ref().unwrap().as_ref().unwrap_err().code,
@@ -496,13 +496,13 @@ mod tests {
         );
         assert_eq!(outcomes[2], None);
         assert_eq!(
-            decode_transaction(&json!([{"id":5,"result":{"value":1}}]), 3)
+            decode_transaction(json!([{"id":5,"result":{"value":1}}]), 3)
                 .unwrap_err()
                 .reason(),
             "decode"
         );
         assert_eq!(
-            decode_transaction(&json!(null), 1).unwrap_err().reason(),
+            decode_transaction(json!(null), 1).unwrap_err().reason(),
             "decode"
         );
     }

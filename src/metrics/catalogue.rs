@@ -35,7 +35,7 @@ pub struct MetricDef {
     /// Where the value comes from: a KMS call/field, or `exporter` for self-observation.
     pub source: &'static str,
     /// At `pipeline` / `element` detail the family also carries `pipeline` (and `element`,
-    /// `element_type`) labels (histograms: `pipeline` only).
+    /// `element_type`) labels.
     pub detail: bool,
 }
 
@@ -295,7 +295,7 @@ pub const RTP_JITTER: MetricDef = MetricDef {
     labels: &["kms", "media"],
     help: "Interarrival jitter of live inbound RTP streams.",
     source: "getStats jitter (inboundrtp)",
-    detail: true,
+    detail: false,
 };
 pub const RTP_RTT: MetricDef = MetricDef {
     family: "kurento_rtp_round_trip_time",
@@ -304,7 +304,7 @@ pub const RTP_RTT: MetricDef = MetricDef {
     labels: &["kms", "media"],
     help: "Round-trip time of live outbound RTP streams (streams without a receiver report yet are left out).",
     source: "getStats roundTripTime (outboundrtp)",
-    detail: true,
+    detail: false,
 };
 pub const RTP_FRACTION_LOST: MetricDef = MetricDef {
     family: "kurento_rtp_fraction_lost",
@@ -313,7 +313,7 @@ pub const RTP_FRACTION_LOST: MetricDef = MetricDef {
     labels: &["kms", "media", "direction"],
     help: "Fraction of packets lost in the last RTCP interval of live streams (fractionLost / 256).",
     source: "getStats fractionLost",
-    detail: true,
+    detail: false,
 };
 pub const RTP_REMB: MetricDef = MetricDef {
     family: "kurento_rtp_remb",
@@ -322,7 +322,7 @@ pub const RTP_REMB: MetricDef = MetricDef {
     labels: &["kms", "media", "direction"],
     help: "REMB bandwidth estimates of live video streams: inbound announced by KMS, outbound received from the peer (remb bps / 8; zero estimates left out).",
     source: "getStats remb",
-    detail: true,
+    detail: false,
 };
 pub const RTP_TARGET_RATE: MetricDef = MetricDef {
     family: "kurento_rtp_target_send_rate",
@@ -331,7 +331,7 @@ pub const RTP_TARGET_RATE: MetricDef = MetricDef {
     labels: &["kms", "media"],
     help: "Estimated send bitrate of live outbound streams (targetBitrate bps / 8).",
     source: "getStats targetBitrate (outboundrtp)",
-    detail: true,
+    detail: false,
 };
 pub const E2E_LATENCY: MetricDef = MetricDef {
     family: "kurento_e2e_latency",
@@ -340,7 +340,7 @@ pub const E2E_LATENCY: MetricDef = MetricDef {
     labels: &["kms", "media"],
     help: "End-to-end latency through KMS per endpoint, only where the application enabled latency stats on the pipeline (ns converted).",
     source: "getStats E2ELatency (6.x audioE2ELatency/videoE2ELatency)",
-    detail: true,
+    detail: false,
 };
 pub const INPUT_LATENCY: MetricDef = MetricDef {
     family: "kurento_element_input_latency",
@@ -349,7 +349,7 @@ pub const INPUT_LATENCY: MetricDef = MetricDef {
     labels: &["kms", "media"],
     help: "Input latency per element, only where the application enabled latency stats on the pipeline (ns converted).",
     source: "getStats inputLatency (6.x inputAudioLatency/inputVideoLatency)",
-    detail: true,
+    detail: false,
 };
 pub const MEDIA_FLOWING: MetricDef = MetricDef {
     family: "kurento_media_flowing_elements",

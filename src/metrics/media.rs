@@ -28,13 +28,11 @@ fn scope_labels(scope: &Scope) -> Labels<'_> {
     labels
 }
 
-/// Histograms are labelled by pipeline at most: one element's single stream is not a
-/// distribution.
-fn histogram_scope(scope: &Scope) -> Scope {
-    Scope {
-        pipeline: scope.pipeline.clone(),
-        element: None,
-    }
+/// Histograms stay per KMS at every detail level: a pipeline's handful of streams is not a
+/// distribution worth a dozen series per bucket, and per-scope histograms would dominate the
+/// exposition at element detail.
+fn histogram_scope(_scope: &Scope) -> Scope {
+    Scope::default()
 }
 
 fn is_aggregated(scope: &Scope) -> bool {

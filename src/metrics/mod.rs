@@ -6,7 +6,7 @@ mod collector;
 pub mod exposition;
 mod media;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::registry::Registry;
 
@@ -38,7 +38,7 @@ impl ExpositionFormat {
 /// What the HTTP layer needs from the exporter: a rendered exposition and readiness.
 pub trait MetricsSource: Send + Sync + 'static {
     /// Renders every metric in `format`. Cheap: reads the latest snapshots only.
-    fn render(&self, format: ExpositionFormat) -> String;
+    fn render(&self, format: ExpositionFormat) -> bytes::Bytes;
     /// True once every target has finished its first poll cycle (or the readiness timeout passed).
     fn ready(&self) -> bool;
     /// The JSON answer for an `/api/...` path, or `None` for 404.
@@ -48,22 +48,29 @@ pub trait MetricsSource: Send + Sync + 'static {
 }
 
 /// The exporter's `/metrics`: the store rendered through prometheus-client.
+///
+/// The exposition is a pure function of the snapshots, which change only when a poll cycle
+/// publishes one: it is rendered once per store generation and format, and every scrape until
+/// the next cycle gets the same bytes (so 100 concurrent scrapes cost one render).
 #[derive(Debug)]
 pub struct Exposition {
     registry: Registry,
     store: Arc<Store>,
+    cache: Mutex<Vec<(u64, ExpositionFormat, bytes::Bytes)>>,
 }
 
 impl Exposition {
     pub fn new(store: Arc<Store>, build: BuildInfo) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(StoreCollector::new(store.clone(), build)));
-        Exposition { registry, store }
+        Exposition {
+            registry,
+            store,
+            cache: Mutex::new(Vec::new()),
+        }
     }
-}
 
-impl MetricsSource for Exposition {
-    fn render(&self, format: ExpositionFormat) -> String {
+    fn render_uncached(&self, format: ExpositionFormat) -> bytes::Bytes {
         let mut openmetrics = String::new();
         // Writing into a String cannot fail; an error could only come from our own collector,
         // and then a partial exposition is still better than none.
@@ -73,12 +80,63 @@ impl MetricsSource for Exposition {
             tracing::error!(error = %err, "rendering metrics failed");
         }
         match format {
-            ExpositionFormat::OpenMetrics => openmetrics,
-            ExpositionFormat::Text => exposition::openmetrics_to_text(&openmetrics),
+            ExpositionFormat::OpenMetrics => openmetrics.into(),
+            ExpositionFormat::Text => exposition::openmetrics_to_text(&openmetrics).into(),
         }
+    }
+}
+
+impl MetricsSource for Exposition {
+    fn render(&self, format: ExpositionFormat) -> bytes::Bytes {
+        // Read before rendering: if a cycle publishes meanwhile, the entry is stale at once and
+        // the next scrape renders again (never the reverse).
+        let generation = self.store.generation();
+        {
+            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, _, hit)) = cache
+                .iter()
+                .find(|(g, f, _)| *g == generation && *f == format)
+            {
+                return hit.clone();
+            }
+        }
+        // Rendered outside the lock: a slow render must not block scrapes of the other format.
+        let rendered = self.render_uncached(format);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|(g, f, _)| *g == generation && *f != format);
+        cache.push((generation, format, rendered.clone()));
+        rendered
     }
 
     fn ready(&self) -> bool {
         self.store.ready()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TargetSnapshot;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_once_per_published_snapshot_and_format() {
+        let store = Arc::new(Store::new(["a"], Duration::ZERO));
+        let build = BuildInfo {
+            version: "1".into(),
+            revision: "r".into(),
+        };
+        let exposition = Exposition::new(store.clone(), build);
+        let first = exposition.render(ExpositionFormat::Text);
+        let again = exposition.render(ExpositionFormat::Text);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "served from the cache");
+        let om = exposition.render(ExpositionFormat::OpenMetrics);
+        assert!(om.ends_with(b"# EOF\n") && !first.ends_with(b"# EOF\n"));
+        let mut snap = TargetSnapshot::initial("a");
+        snap.up = true;
+        store.publish(snap);
+        let fresh = exposition.render(ExpositionFormat::Text);
+        assert_ne!(fresh, first, "a new snapshot is rendered anew");
+        assert!(String::from_utf8_lossy(&fresh).contains("kurento_up{kms=\"a\"} 1"));
     }
 }
