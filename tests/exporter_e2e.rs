@@ -20,30 +20,6 @@ fn steady_demo() -> Scenario {
     scenario
 }
 
-/// Replaces values that change from run to run (times, durations, request counts) with `<masked>`.
-fn mask_volatile(exposition: &str) -> String {
-    const VOLATILE: &[&str] = &[
-        "kurento_exporter_build_info",
-        "kurento_exporter_poll_duration_seconds",
-        "kurento_exporter_last_poll_success_timestamp_seconds",
-        "kurento_exporter_kms_requests_total",
-        "kurento_server_cpu_usage_ratio",
-        "kurento_pipeline_age_seconds_sum",
-    ];
-    exposition
-        .lines()
-        .map(|line| {
-            let name = line.split(['{', ' ']).next().unwrap_or("");
-            if !line.starts_with('#') && VOLATILE.contains(&name) {
-                let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
-                format!("{series} <masked>\n")
-            } else {
-                format!("{line}\n")
-            }
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn golden_exposition_of_the_demo_scenario() {
     let sim = start_sim(steady_demo()).await;
@@ -60,13 +36,7 @@ async fn golden_exposition_of_the_demo_scenario() {
         |n| n == 9.0,
     )
     .await;
-    let masked = mask_volatile(&text);
-    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/demo.prom");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &masked).unwrap();
-    }
-    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
-    assert_eq!(masked, want, "exposition differs from {}", golden.display());
+    compare_golden("demo.prom", &mask_volatile(&text));
     exporter.shutdown().await;
     sim.shutdown().await;
 }

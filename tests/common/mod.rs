@@ -170,3 +170,82 @@ pub async fn wait_for_sample(
     })
     .await
 }
+
+/// Replaces values that change from run to run (build, times, durations, request counts, CPU,
+/// ages) with `<masked>`, so an exposition can be compared with a golden file.
+pub fn mask_volatile(exposition: &str) -> String {
+    const VOLATILE: &[&str] = &[
+        "kurento_exporter_build_info",
+        "kurento_exporter_poll_duration_seconds",
+        "kurento_exporter_last_poll_success_timestamp_seconds",
+        "kurento_exporter_kms_requests_total",
+        "kurento_server_cpu_usage_ratio",
+        "kurento_pipeline_age_seconds_sum",
+    ];
+    exposition
+        .lines()
+        .map(|line| {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            if !line.starts_with('#') && VOLATILE.contains(&name) {
+                let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
+                format!("{series} <masked>\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
+}
+
+/// Compares with `tests/golden/<name>`, showing the first differing lines; `UPDATE_GOLDEN=1`
+/// rewrites the file instead.
+pub fn compare_golden(name: &str, masked: &str) {
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, masked).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("{} missing (UPDATE_GOLDEN=1 writes it)", golden.display()));
+    let diff: Vec<String> = want
+        .lines()
+        .zip(masked.lines())
+        .filter(|(w, g)| w != g)
+        .take(10)
+        .map(|(w, g)| format!("- {w}\n+ {g}"))
+        .collect();
+    assert!(
+        masked == want,
+        "exposition differs from {} ({} vs {} lines):\n{}",
+        golden.display(),
+        masked.lines().count(),
+        want.lines().count(),
+        diff.join("\n")
+    );
+}
+
+/// Runs `promtool check metrics` (Debian's prometheus package) on an exposition: (passed,
+/// everything it printed).
+pub fn promtool_check_metrics(exposition: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool not found: install Debian's prometheus package (scripts/test.sh does)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
