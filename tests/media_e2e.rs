@@ -258,3 +258,57 @@ async fn one_failing_read_or_a_released_element_does_not_cost_the_others_their_d
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Sum of every sample of a family in an exposition (whatever its labels).
+fn family_sum(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with('{'))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn capped_detail_folds_into_the_remainder_without_losing_data() {
+    let aggregated = frozen_exposition("kms7.toml", DetailLevel::Aggregated).await;
+
+    let sim = start_sim(scenario_file("kms7.toml")).await;
+    sim.freeze_media_at_start();
+    let mut config = with_detail(test_config(&[("kms", sim.url())]), DetailLevel::Pipeline);
+    config.metrics.max_series = 1;
+    let exporter = Exporter::start(config).await.unwrap();
+    let text = wait_for_sample(
+        exporter.local_addr(),
+        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+        DEADLINE,
+        |n| n == 4.0,
+    )
+    .await;
+    // Four pipelines, one label: three fold into the remainder on every cycle.
+    let dropped = sample(&text, "kurento_exporter_series_dropped_total{kms=\"kms\"}").unwrap();
+    assert!(dropped >= 3.0 && dropped % 3.0 == 0.0, "dropped {dropped}");
+    let pipelines: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("kurento_rtp_bytes_total{"))
+        .filter_map(|l| l.split("pipeline=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        pipelines.len(),
+        2,
+        "one labelled pipeline and the remainder: {pipelines:?}"
+    );
+    assert!(pipelines.contains(""));
+    for family in [
+        "kurento_rtp_bytes_total",
+        "kurento_rtp_packets_total",
+        "kurento_media_flowing_elements",
+    ] {
+        assert_eq!(
+            family_sum(&text, family),
+            family_sum(&aggregated, family),
+            "{family}: the capped detail sums to the KMS total"
+        );
+        assert!(family_sum(&text, family) > 0.0);
+    }
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
