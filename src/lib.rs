@@ -15,6 +15,7 @@ pub mod poller;
 pub mod reads;
 pub mod sim;
 pub mod store;
+pub mod summary;
 pub mod telemetry;
 pub mod zombie;
 

@@ -280,7 +280,8 @@ pub struct RtpTotals {
 /// The media side of a snapshot.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaState {
-    pub elements: Vec<ElementReading>,
+    /// The cycle's readings aggregated into what the media families show.
+    pub summary: crate::summary::MediaSummary,
     /// Per (scope, media, direction), monotonic while the scope lives.
     pub rtp_totals: BTreeMap<(Scope, Media, Direction), RtpTotals>,
     /// NOT_TRANSCODING → TRANSCODING changes seen, per media.

@@ -31,6 +31,7 @@ use crate::model::{
 };
 use crate::reads::{self, CycleReads, Target};
 use crate::store::Store;
+use crate::summary::MediaSummary;
 use crate::zombie::{ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker};
 
 /// How one target is polled.
@@ -60,8 +61,10 @@ pub struct TargetState {
     server: Option<ServerState>,
     inventory: Option<Inventory>,
     up: bool,
-    /// The last cycle's element readings (`None` while KMS is unreachable).
+    /// The last cycle's element readings (`None` while KMS is unreachable), for zombie rules.
     readings: Option<Vec<ElementReading>>,
+    /// The same, aggregated for the metrics.
+    summary: Option<MediaSummary>,
     counters: RtpCounters,
     transitions: TranscodingTransitions,
     assigner: ScopeAssigner,
@@ -81,6 +84,7 @@ impl TargetState {
             inventory: None,
             up: false,
             readings: None,
+            summary: None,
             counters: RtpCounters::default(),
             transitions: TranscodingTransitions::default(),
             assigner: ScopeAssigner::new(detail),
@@ -114,6 +118,7 @@ impl TargetState {
         self.server = None;
         self.inventory = None;
         self.readings = None;
+        self.summary = None;
         self.zombie_report = None;
     }
 
@@ -218,6 +223,7 @@ impl TargetState {
         for err in &reads.errors {
             self.record_error(reason_of(err), err.to_string());
         }
+        self.summary = Some(MediaSummary::of(&reads.readings));
         self.readings = Some(reads.readings);
     }
 
@@ -271,8 +277,8 @@ impl TargetState {
             exporter: stats,
             server: self.server.clone(),
             objects: self.inventory.as_ref().map(Inventory::state),
-            media: self.readings.as_ref().map(|readings| MediaState {
-                elements: readings.clone(),
+            media: self.summary.as_ref().map(|summary| MediaState {
+                summary: summary.clone(),
                 rtp_totals: self.counters.totals().clone(),
                 transcoding_transitions: self.transitions.totals().clone(),
                 series_dropped_total: self.series_dropped_total,

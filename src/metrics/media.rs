@@ -1,5 +1,5 @@
-//! The media families: RTP counters, stream histograms and state gauges, rendered from the
-//! snapshot's element readings and counter totals. At aggregated detail, state families list
+//! The media families: RTP counters, stream histograms and state gauges, formatted from the
+//! snapshot's per-cycle summary and counter totals (no aggregation at scrape time). At aggregated detail, state families list
 //! every known state (0 when none), so alerts see zeros rather than absent series; at pipeline
 //! and element detail only states present are listed (the series count stays proportional to
 //! the load).
@@ -12,8 +12,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::catalogue::{self as cat, MetricDef};
 use super::collector::{Histogram, Labels, Value, write_family};
 use crate::kurento::stats::CandidateType;
-use crate::model::{Direction, ElementReading, Media, RtpTotals, Scope, TargetSnapshot};
-use crate::reads::ElementKind;
+use crate::model::{Media, RtpTotals, Scope, TargetSnapshot};
+use crate::summary::{Counts, Observed, StateFamily};
 
 /// The detail labels of a scope, in a fixed order.
 fn scope_labels(scope: &Scope) -> Labels<'_> {
@@ -28,80 +28,50 @@ fn scope_labels(scope: &Scope) -> Labels<'_> {
     labels
 }
 
-/// Histograms stay per KMS at every detail level: a pipeline's handful of streams is not a
-/// distribution worth a dozen series per bucket, and per-scope histograms would dominate the
-/// exposition at element detail.
-fn histogram_scope(_scope: &Scope) -> Scope {
-    Scope::default()
-}
-
-fn is_aggregated(scope: &Scope) -> bool {
-    scope.pipeline.is_none()
-}
-
-/// Counts per (scope, extra label values), ready to render as gauges.
-type Counts<'a> = BTreeMap<(Scope, Vec<&'a str>), u64>;
-
-fn count<'a>(counts: &mut Counts<'a>, scope: &Scope, extra: Vec<&'a str>) {
-    *counts.entry((scope.clone(), extra)).or_default() += 1;
-}
-
-/// Adds zero entries for every combination of `known` values at aggregated detail.
-fn zero_fill<'a>(counts: &mut Counts<'a>, snap: &TargetSnapshot, known: &[Vec<&'a str>]) {
-    let aggregated = snap
-        .media
-        .as_ref()
-        .is_some_and(|m| m.elements.iter().all(|e| is_aggregated(&e.scope)));
-    if aggregated {
-        for extra in known {
-            counts.entry((Scope::default(), extra.clone())).or_default();
-        }
-    }
-}
-
+/// Label values per (scope, extra labels) with a count, as gauge samples.
 fn gauge_samples<'a>(
     kms: &'a str,
     names: &[&'static str],
-    counts: &'a Counts<'a>,
+    counts: &'a Counts,
 ) -> Vec<(Labels<'a>, Value)> {
     counts
         .iter()
         .map(|((scope, extra), n)| {
             let mut labels = vec![("kms", kms)];
             labels.extend(scope_labels(scope));
-            labels.extend(names.iter().copied().zip(extra.iter().copied()));
+            labels.extend(names.iter().copied().zip(extra.iter().map(String::as_str)));
             (labels, Value::Int(*n))
         })
         .collect()
 }
 
-fn readings(snap: &TargetSnapshot) -> &[ElementReading] {
-    snap.media.as_ref().map_or(&[], |m| m.elements.as_slice())
-}
-
 const MEDIA_LABELS: [&str; 2] = ["audio", "video"];
 
-/// Renders a state family from per-target counts.
-fn state_family<'a>(
+/// Renders a state family from each target's summary. At aggregated detail every `known`
+/// combination is listed (0 when no element is in it).
+fn state_family(
     enc: &mut DescriptorEncoder,
     def: &MetricDef,
-    snaps: &'a [Arc<TargetSnapshot>],
+    snaps: &[Arc<TargetSnapshot>],
     names: &[&'static str],
-    known: &[Vec<&'a str>],
-    mut classify: impl FnMut(&'a ElementReading, &mut dyn FnMut(Vec<&'a str>)),
+    known: &[Vec<&str>],
+    family: StateFamily,
 ) -> Result<(), std::fmt::Error> {
     let per_target: Vec<(&str, Counts)> = snaps
         .iter()
-        .filter(|s| s.media.is_some())
-        .map(|s| {
-            let mut counts = Counts::new();
-            zero_fill(&mut counts, s, known);
-            for reading in readings(s) {
-                classify(reading, &mut |extra| {
-                    count(&mut counts, &reading.scope, extra)
-                });
+        .filter_map(|s| s.media.as_ref().map(|m| (s.kms.as_str(), &m.summary)))
+        .map(|(kms, summary)| {
+            let mut counts = summary.states.get(&family).cloned().unwrap_or_default();
+            if summary.aggregated {
+                for extra in known {
+                    let key = (
+                        Scope::default(),
+                        extra.iter().map(|e| (*e).to_owned()).collect(),
+                    );
+                    counts.entry(key).or_default();
+                }
             }
-            (s.kms.as_str(), counts)
+            (kms, counts)
         })
         .collect();
     let samples = per_target
@@ -137,65 +107,38 @@ fn rtp_counter(
     write_family(enc, def, samples)
 }
 
-/// A histogram family over live streams (or latency entries): `observe` yields, per element,
-/// the (extra label values, observation) pairs.
-fn stream_histogram<'a>(
+/// A histogram family from each target's observations.
+fn stream_histogram(
     enc: &mut DescriptorEncoder,
     def: &MetricDef,
-    snaps: &'a [Arc<TargetSnapshot>],
+    snaps: &[Arc<TargetSnapshot>],
     names: &[&'static str],
     bounds: &[f64],
-    observe: impl Fn(&'a ElementReading) -> Vec<(Vec<&'static str>, f64)>,
+    family: Observed,
 ) -> Result<(), std::fmt::Error> {
-    let mut label_sets: Vec<Vec<(&'static str, String)>> = Vec::new();
-    let mut histograms: Vec<Histogram> = Vec::new();
-    for snap in snaps.iter().filter(|s| s.media.is_some()) {
-        let mut groups: BTreeMap<(Scope, Vec<&str>), Vec<f64>> = BTreeMap::new();
-        for reading in readings(snap) {
-            for (extra, v) in observe(reading) {
-                groups
-                    .entry((histogram_scope(&reading.scope), extra))
-                    .or_default()
-                    .push(v);
-            }
-        }
-        for ((scope, extra), values) in groups {
-            let labels = std::iter::once(("kms", snap.kms.clone()))
-                .chain(
-                    scope_labels(&scope)
-                        .into_iter()
-                        .map(|(k, v)| (k, v.to_owned())),
-                )
-                .chain(
-                    names
-                        .iter()
-                        .copied()
-                        .zip(extra.iter().map(|v| v.to_string())),
-                )
-                .collect();
-            label_sets.push(labels);
-            histograms.push(Histogram::of(values, bounds));
+    let mut samples = Vec::new();
+    for snap in snaps {
+        let Some(observed) = snap
+            .media
+            .as_ref()
+            .and_then(|m| m.summary.observations.get(&family))
+        else {
+            continue;
+        };
+        for (extra, values) in observed {
+            let mut labels: Labels = vec![("kms", snap.kms.as_str())];
+            labels.extend(names.iter().copied().zip(extra.iter().copied()));
+            samples.push((
+                labels,
+                Value::Histogram(Histogram::of(values.iter().copied(), bounds)),
+            ));
         }
     }
-    let samples = label_sets
-        .iter()
-        .zip(histograms)
-        .map(|(labels, h)| {
-            (
-                labels.iter().map(|(k, v)| (*k, v.as_str())).collect(),
-                Value::Histogram(h),
-            )
-        })
-        .collect();
     write_family(enc, def, samples)
 }
 
 fn media_pairs() -> Vec<Vec<&'static str>> {
     MEDIA_LABELS.iter().map(|m| vec![*m]).collect()
-}
-
-fn stream_media(stream: &crate::model::RtpStream) -> Option<(&'static str, &'static str)> {
-    Some((stream.media?.label(), stream.direction?.label()))
 }
 
 /// Writes every media family.
@@ -210,113 +153,53 @@ pub(super) fn encode(
     rtp_counter(enc, &cat::RTP_PLIS, snaps, |t| t.plis)?;
     rtp_counter(enc, &cat::RTP_FIRS, snaps, |t| t.firs)?;
 
-    stream_histogram(
-        enc,
-        &cat::RTP_JITTER,
-        snaps,
-        &["media"],
-        cat::JITTER_BUCKETS,
-        |r| {
-            r.streams
-                .iter()
-                .filter(|s| s.direction == Some(Direction::Inbound))
-                .filter_map(|s| Some((vec![s.media?.label()], s.jitter_seconds?)))
-                .collect()
-        },
-    )?;
-    stream_histogram(
-        enc,
-        &cat::RTP_RTT,
-        snaps,
-        &["media"],
-        cat::RTT_BUCKETS,
-        |r| {
-            r.streams
-                .iter()
-                .filter(|s| s.direction == Some(Direction::Outbound))
-                // 0 means no receiver report yet, not an instant round trip.
-                .filter_map(|s| {
-                    Some((
-                        vec![s.media?.label()],
-                        s.round_trip_seconds.filter(|v| *v > 0.0)?,
-                    ))
-                })
-                .collect()
-        },
-    )?;
-    stream_histogram(
-        enc,
-        &cat::RTP_FRACTION_LOST,
-        snaps,
-        &["media", "direction"],
-        cat::FRACTION_LOST_BUCKETS,
-        |r| {
-            r.streams
-                .iter()
-                .filter_map(|s| {
-                    let (m, d) = stream_media(s)?;
-                    Some((vec![m, d], (s.fraction_lost? / 256.0).clamp(0.0, 1.0)))
-                })
-                .collect()
-        },
-    )?;
-    stream_histogram(
-        enc,
-        &cat::RTP_REMB,
-        snaps,
-        &["media", "direction"],
-        cat::RATE_BUCKETS,
-        |r| {
-            r.streams
-                .iter()
-                .filter(|s| s.remb_bps > 0)
-                .filter_map(|s| {
-                    let (m, d) = stream_media(s)?;
-                    Some((vec![m, d], s.remb_bps as f64 / 8.0))
-                })
-                .collect()
-        },
-    )?;
-    stream_histogram(
-        enc,
-        &cat::RTP_TARGET_RATE,
-        snaps,
-        &["media"],
-        cat::RATE_BUCKETS,
-        |r| {
-            r.streams
-                .iter()
-                .filter(|s| s.direction == Some(Direction::Outbound))
-                .filter_map(|s| Some((vec![s.media?.label()], s.target_bitrate_bps? / 8.0)))
-                .collect()
-        },
-    )?;
-    stream_histogram(
-        enc,
-        &cat::E2E_LATENCY,
-        snaps,
-        &["media"],
-        cat::LATENCY_BUCKETS,
-        |r| {
-            r.e2e_latency
-                .iter()
-                .map(|(m, v)| (vec![m.label()], *v))
-                .collect()
-        },
-    )?;
-    stream_histogram(
-        enc,
-        &cat::INPUT_LATENCY,
-        snaps,
-        &["media"],
-        cat::LATENCY_BUCKETS,
-        |r| {
-            r.input_latency
-                .iter()
-                .map(|(m, v)| (vec![m.label()], *v))
-                .collect()
-        },
-    )?;
+    let histograms: [(&MetricDef, &[&'static str], &[f64], Observed); 7] = [
+        (
+            &cat::RTP_JITTER,
+            &["media"],
+            cat::JITTER_BUCKETS,
+            Observed::Jitter,
+        ),
+        (
+            &cat::RTP_RTT,
+            &["media"],
+            cat::RTT_BUCKETS,
+            Observed::RoundTrip,
+        ),
+        (
+            &cat::RTP_FRACTION_LOST,
+            &["media", "direction"],
+            cat::FRACTION_LOST_BUCKETS,
+            Observed::FractionLost,
+        ),
+        (
+            &cat::RTP_REMB,
+            &["media", "direction"],
+            cat::RATE_BUCKETS,
+            Observed::Remb,
+        ),
+        (
+            &cat::RTP_TARGET_RATE,
+            &["media"],
+            cat::RATE_BUCKETS,
+            Observed::TargetRate,
+        ),
+        (
+            &cat::E2E_LATENCY,
+            &["media"],
+            cat::LATENCY_BUCKETS,
+            Observed::E2eLatency,
+        ),
+        (
+            &cat::INPUT_LATENCY,
+            &["media"],
+            cat::LATENCY_BUCKETS,
+            Observed::InputLatency,
+        ),
+    ];
+    for (def, names, bounds, family) in histograms {
+        stream_histogram(enc, def, snaps, names, bounds, family)?;
+    }
 
     let flowing_known: Vec<Vec<&str>> = MEDIA_LABELS
         .iter()
@@ -328,16 +211,7 @@ pub(super) fn encode(
         snaps,
         &["media", "direction"],
         &flowing_known,
-        |r, add| {
-            for m in Media::ALL {
-                if r.flowing_in[m as usize] == Some(true) {
-                    add(vec![m.label(), "in"]);
-                }
-                if r.flowing_out[m as usize] == Some(true) {
-                    add(vec![m.label(), "out"]);
-                }
-            }
-        },
+        StateFamily::Flowing,
     )?;
     state_family(
         enc,
@@ -345,13 +219,7 @@ pub(super) fn encode(
         snaps,
         &["media"],
         &media_pairs(),
-        |r, add| {
-            for m in Media::ALL {
-                if r.transcoding[m as usize] == Some(true) {
-                    add(vec![m.label()]);
-                }
-            }
-        },
+        StateFamily::Transcoding,
     )?;
     let transitions = snaps
         .iter()
@@ -372,11 +240,7 @@ pub(super) fn encode(
         snaps,
         &["state"],
         &two_states,
-        |r, add| {
-            if let Some(state) = &r.media_state {
-                add(vec![state.as_str()]);
-            }
-        },
+        StateFamily::MediaState,
     )?;
     state_family(
         enc,
@@ -384,11 +248,7 @@ pub(super) fn encode(
         snaps,
         &["state"],
         &two_states,
-        |r, add| {
-            if let Some(state) = &r.connection_state {
-                add(vec![state.as_str()]);
-            }
-        },
+        StateFamily::ConnectionState,
     )?;
     let ice_known: Vec<Vec<&str>> = [
         "new",
@@ -408,30 +268,24 @@ pub(super) fn encode(
         snaps,
         &["state"],
         &ice_known,
-        |r, add| {
-            if let Some(state) = &r.ice_state {
-                add(vec![state.as_str()]);
-            }
-        },
+        StateFamily::IceState,
     )?;
-    let candidates = [
+    let candidate_known: Vec<Vec<&str>> = [
         CandidateType::Host,
         CandidateType::Srflx,
         CandidateType::Prflx,
         CandidateType::Relay,
-    ];
-    let candidate_known: Vec<Vec<&str>> = candidates.iter().map(|c| vec![c.label()]).collect();
+    ]
+    .iter()
+    .map(|c| vec![c.label()])
+    .collect();
     state_family(
         enc,
         &cat::SELECTED_CANDIDATES,
         snaps,
         &["candidate_type"],
         &candidate_known,
-        |r, add| {
-            if let Some(c) = r.selected_candidate {
-                add(vec![c.label()]);
-            }
-        },
+        StateFamily::Candidates,
     )?;
     state_family(
         enc,
@@ -439,15 +293,7 @@ pub(super) fn encode(
         snaps,
         &["media"],
         &media_pairs(),
-        |r, add| {
-            if ElementKind::of(&r.element_type) == ElementKind::WebRtc {
-                for m in Media::ALL {
-                    if r.flowing_in[m as usize] == Some(true) {
-                        add(vec![m.label()]);
-                    }
-                }
-            }
-        },
+        StateFamily::Sending,
     )?;
     state_family(
         enc,
@@ -455,15 +301,7 @@ pub(super) fn encode(
         snaps,
         &["media"],
         &media_pairs(),
-        |r, add| {
-            if ElementKind::of(&r.element_type) == ElementKind::WebRtc {
-                for m in Media::ALL {
-                    if r.flowing_out[m as usize] == Some(true) {
-                        add(vec![m.label()]);
-                    }
-                }
-            }
-        },
+        StateFamily::Receiving,
     )?;
     uri_endpoints(enc, snaps)?;
 
@@ -535,19 +373,18 @@ fn uri_endpoints(
     snaps: &[Arc<TargetSnapshot>],
 ) -> Result<(), std::fmt::Error> {
     let mut per_target: Vec<(&str, UriCounts)> = Vec::new();
-    for snap in snaps.iter().filter(|s| s.media.is_some()) {
+    for snap in snaps {
+        let Some(media) = snap.media.as_ref() else {
+            continue;
+        };
         let mut counts = UriCounts::new();
         for ty in ["PlayerEndpoint", "RecorderEndpoint"] {
             for state in ["start", "pause", "stop"] {
                 counts.insert((ty, state), 0);
             }
         }
-        for r in readings(snap) {
-            if let Some(state) = &r.uri_state {
-                *counts
-                    .entry((r.element_type.as_str(), state.as_str()))
-                    .or_default() += 1;
-            }
+        for ((ty, state), n) in &media.summary.uri_endpoints {
+            *counts.entry((ty.as_str(), state.as_str())).or_default() += n;
         }
         per_target.push((snap.kms.as_str(), counts));
     }

@@ -1,0 +1,252 @@
+//! Per-cycle aggregation of element readings into what the media families show: counts of
+//! elements by state per scope, and the observations the stream histograms are built from.
+//! Computed once per poll cycle by the poller, so a scrape only formats (design §2: no work at
+//! scrape time). Pure.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Direction, ElementReading, Media, Scope};
+use crate::reads::ElementKind;
+
+/// The state families: elements counted by (scope, label values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StateFamily {
+    /// (media, "in"|"out")
+    Flowing,
+    /// (media)
+    Transcoding,
+    /// (state)
+    MediaState,
+    /// (state)
+    ConnectionState,
+    /// (state)
+    IceState,
+    /// (candidate type)
+    Candidates,
+    /// (media): WebRTC endpoints with media flowing in (publishers).
+    Sending,
+    /// (media): WebRTC endpoints with media flowing out (subscribers).
+    Receiving,
+}
+
+/// The observation families: one value per live stream (or latency entry), by label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Observed {
+    /// Seconds, inbound; (media).
+    Jitter,
+    /// Seconds, outbound, 0 ("no receiver report yet") left out; (media).
+    RoundTrip,
+    /// Ratio 0–1; (media, direction).
+    FractionLost,
+    /// Bytes/s, zero left out; (media, direction).
+    Remb,
+    /// Bytes/s, outbound; (media).
+    TargetRate,
+    /// Seconds; (media).
+    E2eLatency,
+    /// Seconds; (media).
+    InputLatency,
+}
+
+/// Element counts by (scope, label values).
+pub type Counts = BTreeMap<(Scope, Vec<String>), u64>;
+
+/// The aggregates of one cycle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaSummary {
+    pub states: BTreeMap<StateFamily, Counts>,
+    /// Observations by label values (histograms stay per KMS at every detail level).
+    pub observations: BTreeMap<Observed, BTreeMap<Vec<&'static str>, Vec<f64>>>,
+    /// Players and recorders by (element type, state).
+    pub uri_endpoints: BTreeMap<(String, String), u64>,
+    /// True when every element is in the unlabelled scope (aggregated detail).
+    pub aggregated: bool,
+}
+
+impl MediaSummary {
+    pub fn of(readings: &[ElementReading]) -> MediaSummary {
+        let mut summary = MediaSummary {
+            aggregated: readings.iter().all(|r| r.scope.pipeline.is_none()),
+            ..MediaSummary::default()
+        };
+        for r in readings {
+            summary.count_states(r);
+            summary.observe_streams(r);
+        }
+        summary
+    }
+
+    fn count(&mut self, family: StateFamily, scope: &Scope, labels: &[&str]) {
+        let key = (
+            scope.clone(),
+            labels.iter().map(|l| (*l).to_owned()).collect(),
+        );
+        *self
+            .states
+            .entry(family)
+            .or_default()
+            .entry(key)
+            .or_default() += 1;
+    }
+
+    fn observe(&mut self, family: Observed, labels: Vec<&'static str>, value: f64) {
+        self.observations
+            .entry(family)
+            .or_default()
+            .entry(labels)
+            .or_default()
+            .push(value);
+    }
+
+    fn count_states(&mut self, r: &ElementReading) {
+        let webrtc = ElementKind::of(&r.element_type) == ElementKind::WebRtc;
+        for m in Media::ALL {
+            let i = m as usize;
+            if r.flowing_in[i] == Some(true) {
+                self.count(StateFamily::Flowing, &r.scope, &[m.label(), "in"]);
+                if webrtc {
+                    self.count(StateFamily::Sending, &r.scope, &[m.label()]);
+                }
+            }
+            if r.flowing_out[i] == Some(true) {
+                self.count(StateFamily::Flowing, &r.scope, &[m.label(), "out"]);
+                if webrtc {
+                    self.count(StateFamily::Receiving, &r.scope, &[m.label()]);
+                }
+            }
+            if r.transcoding[i] == Some(true) {
+                self.count(StateFamily::Transcoding, &r.scope, &[m.label()]);
+            }
+        }
+        if let Some(state) = &r.media_state {
+            self.count(StateFamily::MediaState, &r.scope, &[state]);
+        }
+        if let Some(state) = &r.connection_state {
+            self.count(StateFamily::ConnectionState, &r.scope, &[state]);
+        }
+        if let Some(state) = &r.ice_state {
+            self.count(StateFamily::IceState, &r.scope, &[state]);
+        }
+        if let Some(c) = r.selected_candidate {
+            self.count(StateFamily::Candidates, &r.scope, &[c.label()]);
+        }
+        if let Some(state) = &r.uri_state {
+            *self
+                .uri_endpoints
+                .entry((r.element_type.clone(), state.clone()))
+                .or_default() += 1;
+        }
+    }
+
+    fn observe_streams(&mut self, r: &ElementReading) {
+        for s in &r.streams {
+            let (Some(media), Some(direction)) = (s.media, s.direction) else {
+                continue;
+            };
+            let (m, d) = (media.label(), direction.label());
+            match direction {
+                Direction::Inbound => {
+                    if let Some(jitter) = s.jitter_seconds {
+                        self.observe(Observed::Jitter, vec![m], jitter);
+                    }
+                }
+                Direction::Outbound => {
+                    if let Some(rtt) = s.round_trip_seconds.filter(|v| *v > 0.0) {
+                        self.observe(Observed::RoundTrip, vec![m], rtt);
+                    }
+                    if let Some(bps) = s.target_bitrate_bps {
+                        self.observe(Observed::TargetRate, vec![m], bps / 8.0);
+                    }
+                }
+            }
+            if let Some(raw) = s.fraction_lost {
+                let ratio = (raw / 256.0).clamp(0.0, 1.0);
+                self.observe(Observed::FractionLost, vec![m, d], ratio);
+            }
+            if s.remb_bps > 0 {
+                self.observe(Observed::Remb, vec![m, d], s.remb_bps as f64 / 8.0);
+            }
+        }
+        for (media, seconds) in &r.e2e_latency {
+            self.observe(Observed::E2eLatency, vec![media.label()], *seconds);
+        }
+        for (media, seconds) in &r.input_latency {
+            self.observe(Observed::InputLatency, vec![media.label()], *seconds);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RtpStream;
+
+    #[test]
+    fn counts_states_per_scope_and_converts_units() {
+        let room = Scope {
+            pipeline: Some("room".into()),
+            element: None,
+        };
+        let reading = ElementReading {
+            element_type: "WebRtcEndpoint".into(),
+            scope: room.clone(),
+            flowing_in: [Some(true), Some(false)],
+            flowing_out: [None, Some(true)],
+            transcoding: [Some(false), Some(true)],
+            ice_state: Some("ready".into()),
+            streams: vec![
+                RtpStream {
+                    media: Some(Media::Video),
+                    direction: Some(Direction::Outbound),
+                    fraction_lost: Some(64.0),
+                    round_trip_seconds: Some(0.0),
+                    remb_bps: 800_000,
+                    target_bitrate_bps: Some(1_600_000.0),
+                    ..RtpStream::default()
+                },
+                RtpStream {
+                    media: Some(Media::Audio),
+                    direction: Some(Direction::Inbound),
+                    jitter_seconds: Some(0.004),
+                    ..RtpStream::default()
+                },
+            ],
+            ..ElementReading::default()
+        };
+        let s = MediaSummary::of(&[reading.clone(), reading]);
+        assert!(!s.aggregated);
+        let flowing = &s.states[&StateFamily::Flowing];
+        assert_eq!(
+            flowing[&(room.clone(), vec!["audio".into(), "in".into()])],
+            2
+        );
+        assert_eq!(
+            flowing[&(room.clone(), vec!["video".into(), "out".into()])],
+            2
+        );
+        assert_eq!(flowing.len(), 2, "false and unknown flows are not counted");
+        assert_eq!(
+            s.states[&StateFamily::Sending][&(room.clone(), vec!["audio".into()])],
+            2
+        );
+        assert_eq!(s.states[&StateFamily::Transcoding].len(), 1);
+        let obs = &s.observations;
+        assert_eq!(
+            obs[&Observed::FractionLost][&vec!["video", "outbound"]],
+            vec![0.25, 0.25]
+        );
+        assert_eq!(
+            obs[&Observed::Remb][&vec!["video", "outbound"]],
+            vec![100_000.0; 2]
+        );
+        assert_eq!(
+            obs[&Observed::TargetRate][&vec!["video"]],
+            vec![200_000.0; 2]
+        );
+        assert_eq!(obs[&Observed::Jitter][&vec!["audio"]], vec![0.004; 2]);
+        assert!(
+            !obs.contains_key(&Observed::RoundTrip),
+            "RTT 0 means no report yet"
+        );
+    }
+}
