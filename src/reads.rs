@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde_json::{Value, json};
+use serde_json::json;
+use serde_json::value::RawValue;
 
+use crate::kurento::protocol;
 use crate::kurento::stats::{self, CandidateType, StatsEntry};
 use crate::kurento::{Kms, KmsError, Op, OpOutcome};
 use crate::model::{Direction, ElementReading, Media, RtpStream, Scope};
@@ -158,8 +160,8 @@ pub fn selected_candidate(pairs: &[stats::SelectedPair]) -> Option<CandidateType
 
 /// Adds one `getStats` answer to a reading. `media` is what was asked for: RTP entries carry no
 /// media kind of their own (protocol §4.2).
-fn add_stats(reading: &mut ElementReading, media: Option<Media>, value: &Value) {
-    for entry in stats::decode_stats(value) {
+fn add_stats(reading: &mut ElementReading, media: Option<Media>, value: &RawValue) {
+    for entry in stats::decode_stats_raw(value) {
         match entry {
             StatsEntry::Inbound(i) => reading.streams.push(RtpStream {
                 media,
@@ -215,7 +217,7 @@ pub fn decode(
     id: &str,
     element_type: &str,
     scope: &Scope,
-    results: &[(Read, Option<&Value>)],
+    results: &[(Read, Option<&RawValue>)],
 ) -> (ElementReading, bool) {
     let mut reading = ElementReading {
         id: id.to_owned(),
@@ -232,10 +234,16 @@ pub fn decode(
             }
             continue;
         };
+        if let Read::Stats(media) = *read {
+            add_stats(&mut reading, media, value);
+            continue;
+        }
+        // The other getters answer small values: a `Value` is cheap there.
+        let value = &protocol::raw_to_value(value);
         let flag = value.as_bool();
         let text = || value.as_str().map(str::to_ascii_lowercase);
         match *read {
-            Read::Stats(media) => add_stats(&mut reading, media, value),
+            Read::Stats(_) => {}
             Read::FlowingIn(m) => reading.flowing_in[m as usize] = flag,
             Read::FlowingOut(m) => reading.flowing_out[m as usize] = flag,
             Read::Transcoding(m) => reading.transcoding[m as usize] = flag,
@@ -329,10 +337,13 @@ fn decode_chunk(
             continue;
         }
         let reads = plan(ElementKind::of(&target.element_type));
-        let results: Vec<(Read, Option<&Value>)> = reads
+        let results: Vec<(Read, Option<&RawValue>)> = reads
             .iter()
             .zip(&outcomes)
-            .map(|(read, outcome)| (*read, outcome.as_ref().and_then(|o| o.as_ref().ok())))
+            .map(|(read, outcome)| {
+                let value = outcome.as_ref().and_then(|o| o.as_ref().ok());
+                (*read, value.map(|v| &**v))
+            })
             .collect();
         let (reading, complete) = decode(&target.id, &target.element_type, &target.scope, &results);
         if complete {
@@ -460,27 +471,26 @@ mod tests {
 
     #[test]
     fn decodes_an_endpoint_with_units_and_media_from_the_request() {
-        let audio: Value = serde_json::from_str(
+        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        let audio = raw(
             r#"{"i":{"type":"inboundrtp","id":"i","bytesReceived":100,"packetsReceived":10,
                 "packetsLost":-1,"jitter":0.002,"fractionLost":64,"ssrc":"1"},
               "E":{"type":"endpoint","id":"E","E2ELatency":[{"type":"AUDIO","avg":20000000.0},{"type":"VIDEO","avg":1.0}],
                 "inputLatency":[]}}"#,
-        )
-        .unwrap();
-        let video: Value = serde_json::from_str(
+        );
+        let video = raw(
             r#"{"o":{"type":"outboundrtp","id":"o","bytesSent":900,"packetsSent":30,
                 "roundTripTime":0.05,"targetBitrate":800000,"remb":1000000,"ssrc":"2"}}"#,
-        )
-        .unwrap();
+        );
+        let flowing = raw("true");
+        let state = raw(r#""CONNECTED""#);
+        let ice = raw(r#"[{"state": "READY"}]"#);
         let results = [
-            (Read::Stats(Some(Media::Audio)), Some(&audio)),
-            (Read::Stats(Some(Media::Video)), Some(&video)),
-            (Read::FlowingIn(Media::Video), Some(&Value::Bool(true))),
-            (Read::MediaState, Some(&Value::from("CONNECTED"))),
-            (
-                Read::IceStates,
-                Some(&serde_json::json!([{"state": "READY"}])),
-            ),
+            (Read::Stats(Some(Media::Audio)), Some(&*audio)),
+            (Read::Stats(Some(Media::Video)), Some(&*video)),
+            (Read::FlowingIn(Media::Video), Some(&*flowing)),
+            (Read::MediaState, Some(&*state)),
+            (Read::IceStates, Some(&*ice)),
         ];
         let (reading, complete) = decode("e", "WebRtcEndpoint", &Scope::default(), &results);
         assert!(complete);

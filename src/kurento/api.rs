@@ -11,12 +11,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
 use super::pool::Pool;
-use super::protocol::{self, ManagerEvent, RpcError, SERVER_MANAGER, ServerInfo};
+use super::protocol::{self, ManagerEvent, ObjectOnly, RpcError, SERVER_MANAGER, ServerInfo};
 
 /// Where and how to reach one KMS.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +82,9 @@ pub struct Op {
     pub params: Option<Value>,
 }
 
-/// The outcome of one op of a transaction: `None` when KMS stopped before it.
-pub type OpOutcome = Option<Result<Value, RpcError>>;
+/// The outcome of one op of a transaction: `None` when KMS stopped before it. A result is its
+/// `value` as JSON text, for the caller to decode with typed structs.
+pub type OpOutcome = Option<Result<Box<RawValue>, RpcError>>;
 
 /// An open set of connections to one KMS.
 #[derive(Debug)]
@@ -269,27 +272,23 @@ impl Kms {
     /// for many reads. KMS stops at the first failing operation, so the outcome of each op is
     /// `Some(Ok(value))`, `Some(Err(error))` (the failing one) or `None` (not run).
     pub async fn transaction(&self, ops: &[Op]) -> Result<Vec<OpOutcome>, KmsError> {
-        let operations: Vec<Value> = ops
-            .iter()
-            .enumerate()
-            .map(|(i, op)| {
-                json!({
-                    "jsonrpc": "2.0",
-                    "id": i,
-                    "method": "invoke",
-                    "params": protocol::invoke_params(
-                        &op.object,
-                        op.operation,
-                        op.params.clone(),
-                        Some(&self.read_session),
-                    ),
-                })
-            })
-            .collect();
-        let params = json!({ "operations": operations, "sessionId": self.read_session });
         let wrap = |e| KmsError::new("transaction", None, e);
-        let result = self.read.call("transaction", params).await.map_err(wrap)?;
-        let responses = invoke_value(result).map_err(wrap)?;
+        let params = serde_json::value::to_raw_value(&transaction_params(ops, &self.read_session))
+            .map_err(|e| {
+                wrap(ClientError::Decode(format!(
+                    "cannot encode a transaction: {e}"
+                )))
+            })?;
+        let result = self
+            .read
+            .call_encoded("transaction", &params)
+            .await
+            .map_err(wrap)?;
+        if let Some(outcomes) = decode_transaction_raw(&result, ops.len()) {
+            return Ok(outcomes);
+        }
+        // Anything unusual: the `Value` decoder is the reference (and names the error).
+        let responses = invoke_value(protocol::raw_to_value(&result)).map_err(wrap)?;
         decode_transaction(responses, ops.len()).map_err(wrap)
     }
 
@@ -417,11 +416,105 @@ fn decode_transaction(responses: Value, len: usize) -> Result<Vec<OpOutcome>, Cl
                 .get_mut("result")
                 .map(Value::take)
                 .ok_or_else(|| decode_err("a result or an error", &response))?;
-            Ok(invoke_value(result)?)
+            Ok(protocol::to_raw(&invoke_value(result)?))
         };
         outcomes[index] = Some(outcome);
     }
     Ok(outcomes)
+}
+
+/// The params of a `transaction`, serialised as `json!` would write them (keys in order) but
+/// without building a `Value` per op.
+#[derive(Serialize)]
+struct TransactionParams<'a> {
+    operations: Vec<TransactionOp<'a>>,
+    #[serde(rename = "sessionId")]
+    session_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct TransactionOp<'a> {
+    id: usize,
+    jsonrpc: &'static str,
+    method: &'static str,
+    params: InvokeParams<'a>,
+}
+
+/// [`protocol::invoke_params`] as a struct.
+#[derive(Serialize)]
+struct InvokeParams<'a> {
+    object: &'a str,
+    operation: &'a str,
+    #[serde(rename = "operationParams", skip_serializing_if = "Option::is_none")]
+    operation_params: Option<&'a Value>,
+    #[serde(rename = "sessionId")]
+    session_id: &'a str,
+}
+
+fn transaction_params<'a>(ops: &'a [Op], session_id: &'a str) -> TransactionParams<'a> {
+    let operations = ops
+        .iter()
+        .enumerate()
+        .map(|(id, op)| TransactionOp {
+            id,
+            jsonrpc: "2.0",
+            method: "invoke",
+            params: InvokeParams {
+                object: &op.object,
+                operation: op.operation,
+                operation_params: op.params.as_ref(),
+                session_id,
+            },
+        })
+        .collect();
+    TransactionParams {
+        operations,
+        session_id,
+    }
+}
+
+/// `{"sessionId":…,"value":…}` with `value` kept as JSON text.
+#[derive(Deserialize)]
+struct RawInvokeResult<'a> {
+    #[serde(borrow, default, deserialize_with = "protocol::present")]
+    value: Option<&'a RawValue>,
+}
+
+/// One response inside a `transaction` reply.
+#[derive(Deserialize)]
+struct RawOpResponse<'a> {
+    #[serde(borrow, default, deserialize_with = "protocol::present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "protocol::present")]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<ObjectOnly<RawInvokeResult<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawTransactionResult<'a> {
+    #[serde(borrow, default)]
+    value: Option<Vec<ObjectOnly<RawOpResponse<'a>>>>,
+}
+
+/// [`decode_transaction`] straight from the reply text, without building `Value`s; `None` when
+/// the reply is not well formed (the caller then decodes it with [`decode_transaction`]).
+fn decode_transaction_raw(result: &RawValue, len: usize) -> Option<Vec<OpOutcome>> {
+    let ObjectOnly(result) =
+        serde_json::from_str::<ObjectOnly<RawTransactionResult>>(result.get()).ok()?;
+    let mut outcomes: Vec<OpOutcome> = vec![None; len];
+    for ObjectOnly(response) in result.value? {
+        let index = serde_json::from_str::<u64>(response.id?.get())
+            .ok()
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|i| *i < len)?;
+        let outcome = match response.error {
+            Some(error) => Err(serde_json::from_str::<RpcError>(error.get()).ok()?),
+            None => Ok(response.result?.0.value?.to_owned()),
+        };
+        outcomes[index] = Some(outcome);
+    }
+    Some(outcomes)
 }
 
 /// A list of object ids; `null` is an empty list.
@@ -488,13 +581,18 @@ mod tests {
             {"id":0,"jsonrpc":"2.0","result":{"sessionId":"s","value":"CONNECTED"}},
             {"id":1,"jsonrpc":"2.0","error":{"code":40101,"data":{"type":"MEDIA_OBJECT_NOT_FOUND"},"message":"Object 'x' not found"}}
         ]);
-        let outcomes = decode_transaction(reply, 3).unwrap();
-        assert_eq!(outcomes[0], Some(Ok(json!("CONNECTED"))));
-        assert_eq!(
-            outcomes[1].as_ref().unwrap().as_ref().unwrap_err().code,
-            40101
-        );
-        assert_eq!(outcomes[2], None);
+        let text = json!({"sessionId": "s", "value": reply.clone()}).to_string();
+        let raw = RawValue::from_string(text).unwrap();
+        let fast = decode_transaction_raw(&raw, 3).unwrap();
+        for outcomes in [decode_transaction(reply, 3).unwrap(), fast] {
+            let value = outcomes[0].as_ref().unwrap().as_ref().unwrap();
+            assert_eq!(protocol::raw_to_value(value), json!("CONNECTED"));
+            assert_eq!(
+                outcomes[1].as_ref().unwrap().as_ref().unwrap_err().code,
+                40101
+            );
+            assert!(outcomes[2].is_none());
+        }
         assert_eq!(
             decode_transaction(json!([{"id":5,"result":{"value":1}}]), 3)
                 .unwrap_err()
@@ -504,6 +602,84 @@ mod tests {
         assert_eq!(
             decode_transaction(json!(null), 1).unwrap_err().reason(),
             "decode"
+        );
+    }
+
+    #[test]
+    fn raw_transaction_decoding_leaves_malformed_replies_to_the_value_decoder() {
+        let malformed = [
+            r#"{"value":[{"id":5,"result":{"value":1}}]}"#,
+            r#"{"value":[{"id":-1,"result":{"value":1}}]}"#,
+            r#"{"value":[{"result":{"value":1}}]}"#,
+            r#"{"value":[{"id":0,"result":null}]}"#,
+            r#"{"value":[{"id":0,"result":{"sessionId":"s"}}]}"#,
+            r#"{"value":[{"id":0,"result":[1]}]}"#,
+            r#"{"value":[{"id":0,"error":null}]}"#,
+            r#"{"value":[{"id":0}]}"#,
+            r#"{"value":[[0,null,{"value":1}]]}"#,
+            r#"{"value":null}"#,
+            r#"{"value":{}}"#,
+            r#"{"sessionId":"s"}"#,
+            r#"[{"value":[]}]"#,
+            r#"null"#,
+        ];
+        for text in malformed {
+            let raw = RawValue::from_string(text.to_owned()).unwrap();
+            assert!(decode_transaction_raw(&raw, 3).is_none(), "{text}");
+            let value = protocol::raw_to_value(&raw);
+            let slow = invoke_value(value).and_then(|v| decode_transaction(v, 3));
+            assert_eq!(slow.unwrap_err().reason(), "decode", "{text}");
+        }
+        let ok = RawValue::from_string(
+            r#"{"sessionId":"s","value":[{"id":1,"result":{"value":null}},{"id":1,"result":{"value":{"a":[1]}}}]}"#
+                .to_owned(),
+        )
+        .unwrap();
+        let outcomes = decode_transaction_raw(&ok, 2).unwrap();
+        assert!(outcomes[0].is_none());
+        let value = outcomes[1].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(
+            value.get(),
+            r#"{"a":[1]}"#,
+            "the last duplicate wins, as text"
+        );
+    }
+
+    #[test]
+    fn transaction_params_are_written_as_json_values_would_be() {
+        let ops = [
+            Op {
+                object: "P/E_kurento.WebRtcEndpoint".into(),
+                operation: "getStats",
+                params: Some(json!({"mediaType": "AUDIO"})),
+            },
+            Op {
+                object: "P/E\"x".into(),
+                operation: "getMediaState",
+                params: None,
+            },
+        ];
+        let operations: Vec<Value> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                json!({
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "invoke",
+                    "params": protocol::invoke_params(
+                        &op.object,
+                        op.operation,
+                        op.params.clone(),
+                        Some("s1"),
+                    ),
+                })
+            })
+            .collect();
+        let expected = json!({ "operations": operations, "sessionId": "s1" });
+        assert_eq!(
+            serde_json::to_string(&transaction_params(&ops, "s1")).unwrap(),
+            expected.to_string()
         );
     }
 

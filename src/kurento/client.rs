@@ -15,13 +15,14 @@ use std::time::Duration;
 use crate::telemetry::redact_url;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{self, Event, Incoming, Request, RpcError};
+use super::protocol::{self, Event, RawIncoming, Request, RpcError};
 
 /// Tuning of one connection.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +143,7 @@ impl RequestCounter {
     }
 }
 
-type Reply = Result<Value, ClientError>;
+type Reply = Result<Box<RawValue>, ClientError>;
 
 struct State {
     closed: bool,
@@ -280,6 +281,17 @@ impl Connection {
             .await
     }
 
+    /// Like [`Connection::call`], returning the `result` as JSON text, for callers that decode
+    /// it with typed structs (large replies: no `Value` tree is built).
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Box<RawValue>, ClientError> {
+        self.call_raw_with_timeout(method, params, self.call_timeout)
+            .await
+    }
+
     /// Like [`Connection::call`] with an explicit timeout (for calls that take long on purpose,
     /// such as `getUsedCpu`).
     pub async fn call_with_timeout(
@@ -288,8 +300,44 @@ impl Connection {
         params: Value,
         timeout: Duration,
     ) -> Result<Value, ClientError> {
+        self.call_raw_with_timeout(method, params, timeout)
+            .await
+            .map(|raw| protocol::raw_to_value(&raw))
+    }
+
+    /// Like [`Connection::call_with_timeout`], returning the `result` as JSON text.
+    pub async fn call_raw_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>, ClientError> {
+        self.call_frame(method, timeout, |id| encode_request(id, method, params))
+            .await
+    }
+
+    /// Like [`Connection::call_raw`] with `params` already encoded (large requests are
+    /// serialised from typed structs, without building a `Value` tree).
+    pub async fn call_encoded(
+        &self,
+        method: &str,
+        params: &RawValue,
+    ) -> Result<Box<RawValue>, ClientError> {
+        self.call_frame(method, self.call_timeout, |id| {
+            encode_request_raw(id, method, params)
+        })
+        .await
+    }
+
+    /// Sends the frame `encode` builds for a fresh request id and waits for its reply.
+    async fn call_frame(
+        &self,
+        method: &str,
+        timeout: Duration,
+        encode: impl FnOnce(u64) -> Result<String, ClientError>,
+    ) -> Result<Box<RawValue>, ClientError> {
         let id = self.shared.ids.next_id();
-        let frame = encode_request(id, method, params)?;
+        let frame = encode(id)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut state = self.shared.lock();
@@ -352,6 +400,25 @@ impl Connection {
 fn encode_request(id: u64, method: &str, params: Value) -> Result<String, ClientError> {
     let mut request = Request::new(id, method, Value::Null);
     request.params = (!params.is_null()).then_some(params);
+    serde_json::to_string(&request)
+        .map_err(|e| ClientError::Decode(format!("cannot encode `{method}` request: {e}")))
+}
+
+/// A request frame with pre-encoded params, byte for byte what [`encode_request`] writes.
+fn encode_request_raw(id: u64, method: &str, params: &RawValue) -> Result<String, ClientError> {
+    #[derive(serde::Serialize)]
+    struct EncodedRequest<'a> {
+        jsonrpc: &'a str,
+        id: u64,
+        method: &'a str,
+        params: &'a RawValue,
+    }
+    let request = EncodedRequest {
+        jsonrpc: "2.0",
+        id,
+        method,
+        params,
+    };
     serde_json::to_string(&request)
         .map_err(|e| ClientError::Decode(format!("cannot encode `{method}` request: {e}")))
 }
@@ -459,8 +526,8 @@ impl SocketTask {
                 return Ok(());
             }
         };
-        match protocol::decode_incoming(text.as_str()) {
-            Ok(Incoming::Response {
+        match protocol::decode_incoming_raw(text.as_str()) {
+            Ok(RawIncoming::Response {
                 id: Some(id),
                 outcome,
             }) => {
@@ -485,13 +552,13 @@ impl SocketTask {
                     }
                 }
             }
-            Ok(Incoming::Response { id: None, outcome }) => {
+            Ok(RawIncoming::Response { id: None, outcome }) => {
                 self.shared
                     .unmatched_replies
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(url = %self.url, ?outcome, "dropping reply without a usable id");
             }
-            Ok(Incoming::Notification { method, params }) => {
+            Ok(RawIncoming::Notification { method, params }) => {
                 if method != "onEvent" {
                     tracing::debug!(url = %self.url, %method, "ignoring notification");
                     return Ok(());
@@ -642,6 +709,16 @@ mod tests {
         assert_eq!(
             encode_request(4, "ping", json!({})).unwrap(),
             r#"{"jsonrpc":"2.0","id":4,"method":"ping","params":{}}"#
+        );
+    }
+
+    #[test]
+    fn pre_encoded_params_make_the_same_frame() {
+        let params = json!({"operations": [{"id": 0, "method": "invoke"}], "sessionId": "s"});
+        let raw = serde_json::value::to_raw_value(&params).unwrap();
+        assert_eq!(
+            encode_request_raw(7, "transaction", &raw).unwrap(),
+            encode_request(7, "transaction", params).unwrap()
         );
     }
 

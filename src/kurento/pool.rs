@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
 
@@ -63,6 +64,28 @@ impl Pool {
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
         match self.pick() {
             Some(connection) => connection.call(method, params).await,
+            None => Err(ClientError::Disconnected),
+        }
+    }
+
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Box<RawValue>, ClientError> {
+        match self.pick() {
+            Some(connection) => connection.call_raw(method, params).await,
+            None => Err(ClientError::Disconnected),
+        }
+    }
+
+    pub async fn call_encoded(
+        &self,
+        method: &str,
+        params: &RawValue,
+    ) -> Result<Box<RawValue>, ClientError> {
+        match self.pick() {
+            Some(connection) => connection.call_encoded(method, params).await,
             None => Err(ClientError::Disconnected),
         }
     }

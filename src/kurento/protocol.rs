@@ -491,3 +491,169 @@ mod tests {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Raw-reply decoding (performance): a reply's `result` stays JSON text until its consumer decodes
+// it with typed structs, instead of being built into a `Value` tree and walked. Every fast path
+// falls back to the `Value` decoders above on anything unusual, so behaviour is unchanged.
+// ---------------------------------------------------------------------------------------------
+
+use serde::Deserializer;
+use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
+use serde_json::value::RawValue;
+
+/// What a client can receive in one text frame, with a reply's `result` kept as JSON text.
+#[derive(Debug, Clone)]
+pub enum RawIncoming {
+    /// See [`Incoming::Response`].
+    Response {
+        id: Option<u64>,
+        outcome: Result<Box<RawValue>, RpcError>,
+    },
+    Notification {
+        method: String,
+        params: Value,
+    },
+}
+
+/// Accepts only a JSON object for `T` (a derived struct would also accept an array).
+pub struct ObjectOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(ObjectVisitor(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+/// A present member, `null` included (plain `Option` would turn `null` into `None`).
+pub fn present<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+struct RawFrame<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+}
+
+/// Like [`decode_incoming`], keeping a reply's `result` as JSON text.
+pub fn decode_incoming_raw(text: &str) -> Result<RawIncoming, DecodeError> {
+    if let Ok(ObjectOnly(frame)) = serde_json::from_str::<ObjectOnly<RawFrame>>(text)
+        && frame.method.is_none()
+    {
+        let id = frame
+            .id
+            .and_then(|id| serde_json::from_str::<u64>(id.get()).ok());
+        if let Some(error) = frame.error {
+            if let Ok(error) = serde_json::from_str::<RpcError>(error.get()) {
+                return Ok(RawIncoming::Response {
+                    id,
+                    outcome: Err(error),
+                });
+            }
+        } else if let Some(result) = frame.result {
+            return Ok(RawIncoming::Response {
+                id,
+                outcome: Ok(result.to_owned()),
+            });
+        }
+    }
+    // Notifications and anything unusual: the `Value` decoder is the reference.
+    Ok(match decode_incoming(text)? {
+        Incoming::Response { id, outcome } => RawIncoming::Response {
+            id,
+            outcome: match outcome {
+                Ok(value) => Ok(to_raw(&value)),
+                Err(e) => Err(e),
+            },
+        },
+        Incoming::Notification { method, params } => RawIncoming::Notification { method, params },
+    })
+}
+
+/// A `Value` as JSON text.
+pub fn to_raw(value: &Value) -> Box<RawValue> {
+    // Serialising a `Value` cannot fail (its map keys are strings); `null` is a safe stand-in.
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| null_raw())
+}
+
+/// The JSON text `null`.
+pub fn null_raw() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
+}
+
+/// Parses JSON text already known to be valid into a `Value`.
+pub fn raw_to_value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod raw_tests {
+    use super::*;
+
+    /// The same frame through both decoders, the raw outcome shown as a `Value`.
+    fn both(text: &str) -> (Result<Incoming, DecodeError>, Result<Incoming, DecodeError>) {
+        let raw = decode_incoming_raw(text).map(|incoming| match incoming {
+            RawIncoming::Response { id, outcome } => Incoming::Response {
+                id,
+                outcome: outcome.map(|raw| raw_to_value(&raw)),
+            },
+            RawIncoming::Notification { method, params } => {
+                Incoming::Notification { method, params }
+            }
+        });
+        (decode_incoming(text), raw)
+    }
+
+    #[test]
+    fn raw_frames_decode_as_value_frames_do() {
+        let frames = [
+            r#"{"id":3,"jsonrpc":"2.0","result":{"sessionId":"s","value":[1,2.5,"x"]}}"#,
+            r#" { "id" : 4 , "result" : null } "#,
+            r#"{"id":5,"result":{"a":1},"error":{"code":40101,"message":"gone"}}"#,
+            r#"{"id":6,"error":{"code":40101,"data":{"type":"MEDIA_OBJECT_NOT_FOUND"},"message":"gone"}}"#,
+            r#"{"id":7,"error":null}"#,
+            r#"{"id":7,"error":{"code":"x"}}"#,
+            r#"{"id":null,"result":1}"#,
+            r#"{"id":"8","result":1}"#,
+            r#"{"id":8.0,"result":1}"#,
+            r#"{"id":-1,"result":1}"#,
+            r#"{"result":1}"#,
+            r#"{"id":9,"result":1,"result":2}"#,
+            r#"{"id":9,"method":5,"result":1}"#,
+            r#"{"jsonrpc":"2.0","method":"onEvent","params":{"value":{"type":"X"}}}"#,
+            r#"{"method":"onEvent"}"#,
+            r#"{"id":1,"method":"onEvent","result":1}"#,
+            r#"{"id":1}"#,
+            r#"[{"id":1,"result":1}]"#,
+            r#"[]"#,
+            r#"17"#,
+            r#"{"id":1,"result":"#,
+            "not json",
+        ];
+        for frame in frames {
+            let (value, raw) = both(frame);
+            assert_eq!(raw, value, "{frame}");
+        }
+    }
+}

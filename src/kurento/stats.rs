@@ -5,9 +5,13 @@
 //! Lenient where KMS is loose: a `null` map, whole-number doubles printed as integers, negative
 //! `packetsLost`, 6.x extra and deprecated fields.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
 
-use super::protocol::{integer, number};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::protocol::{integer, number, raw_to_value};
 
 /// Fields common to inbound and outbound RTP entries.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -80,18 +84,129 @@ pub fn decode_stats(value: &Value) -> Vec<StatsEntry> {
         .collect()
 }
 
-fn u64_field(entry: &Value, field: &str) -> u64 {
+/// A stats entry's members by name: a `Value` object or a [`TypedEntry`].
+trait Entry {
+    fn get(&self, field: &str) -> Option<&Value>;
+}
+
+impl Entry for Value {
+    fn get(&self, field: &str) -> Option<&Value> {
+        Value::get(self, field)
+    }
+}
+
+/// Decodes a `getStats` result from its JSON text, reading only the members used (no `Value` tree
+/// for the ~18 members of each entry); same results as [`decode_stats`].
+pub fn decode_stats_raw(raw: &RawValue) -> Vec<StatsEntry> {
+    if !raw.get().starts_with('{') {
+        return Vec::new();
+    }
+    // A map (sorted, last duplicate wins) like serde_json's `Map`, so entries come out in the
+    // same order as from `decode_stats`.
+    let Ok(map) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
+        return decode_stats(&raw_to_value(raw));
+    };
+    map.iter()
+        .map(|(key, entry)| {
+            if !entry.get().starts_with('{') {
+                return StatsEntry::Other;
+            }
+            match serde_json::from_str::<TypedEntry>(entry.get()) {
+                Ok(typed) => decode_entry(key, &typed),
+                Err(_) => decode_entry(key, &raw_to_value(entry)),
+            }
+        })
+        .collect()
+}
+
+/// The members of a stats entry this module reads; the others are skipped unparsed.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TypedEntry {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    id: Option<Value>,
+    ssrc: Option<Value>,
+    #[serde(rename = "packetsLost")]
+    packets_lost: Option<Value>,
+    #[serde(rename = "fractionLost")]
+    fraction_lost: Option<Value>,
+    #[serde(rename = "nackCount")]
+    nack_count: Option<Value>,
+    #[serde(rename = "pliCount")]
+    pli_count: Option<Value>,
+    #[serde(rename = "firCount")]
+    fir_count: Option<Value>,
+    remb: Option<Value>,
+    #[serde(rename = "bytesReceived")]
+    bytes_received: Option<Value>,
+    #[serde(rename = "packetsReceived")]
+    packets_received: Option<Value>,
+    jitter: Option<Value>,
+    #[serde(rename = "bytesSent")]
+    bytes_sent: Option<Value>,
+    #[serde(rename = "packetsSent")]
+    packets_sent: Option<Value>,
+    #[serde(rename = "roundTripTime")]
+    round_trip_time: Option<Value>,
+    #[serde(rename = "targetBitrate")]
+    target_bitrate: Option<Value>,
+    #[serde(rename = "E2ELatency")]
+    e2e_latency: Option<Value>,
+    #[serde(rename = "inputLatency")]
+    input_latency: Option<Value>,
+    #[serde(rename = "audioE2ELatency")]
+    audio_e2e_latency: Option<Value>,
+    #[serde(rename = "videoE2ELatency")]
+    video_e2e_latency: Option<Value>,
+    #[serde(rename = "inputAudioLatency")]
+    input_audio_latency: Option<Value>,
+    #[serde(rename = "inputVideoLatency")]
+    input_video_latency: Option<Value>,
+}
+
+impl Entry for TypedEntry {
+    fn get(&self, field: &str) -> Option<&Value> {
+        match field {
+            "type" => self.kind.as_ref(),
+            "id" => self.id.as_ref(),
+            "ssrc" => self.ssrc.as_ref(),
+            "packetsLost" => self.packets_lost.as_ref(),
+            "fractionLost" => self.fraction_lost.as_ref(),
+            "nackCount" => self.nack_count.as_ref(),
+            "pliCount" => self.pli_count.as_ref(),
+            "firCount" => self.fir_count.as_ref(),
+            "remb" => self.remb.as_ref(),
+            "bytesReceived" => self.bytes_received.as_ref(),
+            "packetsReceived" => self.packets_received.as_ref(),
+            "jitter" => self.jitter.as_ref(),
+            "bytesSent" => self.bytes_sent.as_ref(),
+            "packetsSent" => self.packets_sent.as_ref(),
+            "roundTripTime" => self.round_trip_time.as_ref(),
+            "targetBitrate" => self.target_bitrate.as_ref(),
+            "E2ELatency" => self.e2e_latency.as_ref(),
+            "inputLatency" => self.input_latency.as_ref(),
+            "audioE2ELatency" => self.audio_e2e_latency.as_ref(),
+            "videoE2ELatency" => self.video_e2e_latency.as_ref(),
+            "inputAudioLatency" => self.input_audio_latency.as_ref(),
+            "inputVideoLatency" => self.input_video_latency.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+fn u64_field(entry: &impl Entry, field: &str) -> u64 {
     entry
         .get(field)
         .and_then(integer)
         .map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
-fn f64_field(entry: &Value, field: &str) -> Option<f64> {
+fn f64_field(entry: &impl Entry, field: &str) -> Option<f64> {
     entry.get(field).and_then(number).filter(|v| v.is_finite())
 }
 
-fn common(key: &str, entry: &Value) -> RtpCommon {
+fn common(key: &str, entry: &impl Entry) -> RtpCommon {
     RtpCommon {
         id: entry
             .get("id")
@@ -112,7 +227,7 @@ fn common(key: &str, entry: &Value) -> RtpCommon {
     }
 }
 
-fn latencies(entry: &Value, field: &str) -> Vec<Latency> {
+fn latencies(entry: &impl Entry, field: &str) -> Vec<Latency> {
     entry
         .get(field)
         .and_then(Value::as_array)
@@ -130,7 +245,7 @@ fn latencies(entry: &Value, field: &str) -> Vec<Latency> {
 }
 
 /// 6.x deprecated per-media latency fields, used when the list form is absent.
-fn legacy_latencies(entry: &Value, audio: &str, video: &str) -> Vec<Latency> {
+fn legacy_latencies(entry: &impl Entry, audio: &str, video: &str) -> Vec<Latency> {
     [("AUDIO", audio), ("VIDEO", video)]
         .into_iter()
         .filter_map(|(media, field)| {
@@ -144,7 +259,7 @@ fn legacy_latencies(entry: &Value, audio: &str, video: &str) -> Vec<Latency> {
         .collect()
 }
 
-fn decode_entry(key: &str, entry: &Value) -> StatsEntry {
+fn decode_entry(key: &str, entry: &impl Entry) -> StatsEntry {
     match entry.get("type").and_then(Value::as_str) {
         Some("inboundrtp") => StatsEntry::Inbound(RtpInbound {
             common: common(key, entry),
@@ -347,6 +462,43 @@ mod tests {
             decode_stats(&json!({"x": {"type": "session"}})),
             vec![StatsEntry::Other]
         );
+    }
+
+    #[test]
+    fn raw_stats_decode_as_value_stats_do() {
+        let texts = [
+            example_7x().to_string(),
+            r#"{"P/E": {"__type__":"EndpointStats","type":"endpoint","id":"P/E",
+            "audioE2ELatency":21346811.0,"videoE2ELatency":0.0,"inputAudioLatency":0,"inputVideoLatency":3520117}}"#
+                .to_owned(),
+            r#"null"#.to_owned(),
+            r#"[{"type":"inboundrtp"}]"#.to_owned(),
+            r#"{"x": {"type": "session"}, "y": 3, "z": [1], "w": null}"#.to_owned(),
+            r#" { "b\u0041" : { "type" : "inboundrtp" , "bytesReceived" : 1.0e3 , "ssrc" : 12 } } "#
+                .to_owned(),
+            r#"{"k": {"type":"outboundrtp","bytesSent":1,"bytesSent":2,"packetsLost":null}}"#
+                .to_owned(),
+            r#"{"k": {"type":"outboundrtp","id":7,"packetsLost":-3.0,"jitter":"x","remb":-5}, "k": {"type":"inboundrtp","packetsSent":2}}"#
+                .to_owned(),
+            r#"{"k": {"type":"endpoint","E2ELatency":[{"type":"AUDIO","avg":5},7,{"type":"VIDEO"}],"inputLatency":null}}"#
+                .to_owned(),
+        ];
+        for text in texts {
+            // Wrapped like an op result, so the raw text is a slice of a bigger frame.
+            let frame = format!(r#"{{"value": {text} }}"#);
+            let value: Value = serde_json::from_str(&text).unwrap();
+            #[derive(serde::Deserialize)]
+            struct Wrapper<'a> {
+                #[serde(borrow)]
+                value: &'a RawValue,
+            }
+            let wrapper: Wrapper = serde_json::from_str(&frame).unwrap();
+            assert_eq!(
+                decode_stats_raw(wrapper.value),
+                decode_stats(&value),
+                "{text}"
+            );
+        }
     }
 
     #[test]
