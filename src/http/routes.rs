@@ -80,6 +80,7 @@ pub fn landing_page(version: &str, telemetry_path: &str, targets: &[String]) -> 
 <li><a href="{path}">Metrics</a> (<code>{path}</code>)</li>
 <li><a href="{HEALTHY_PATH}">Health</a> (<code>{HEALTHY_PATH}</code>)</li>
 <li><a href="{READY_PATH}">Readiness</a> (<code>{READY_PATH}</code>)</li>
+<li><a href="/api/v1/targets">Targets (JSON)</a>; zombies per target at <code>/api/v1/targets/&lt;kms&gt;/zombies</code></li>
 </ul>
 <h2>Targets</h2>
 <ul>
