@@ -261,3 +261,43 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Design §9: `/metrics` holds under 100 concurrent scrapes (every one answered in full).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_scrapes_are_all_answered() {
+    let sim = start_sim(steady_demo()).await;
+    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    wait_for_sample(addr, "kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0).await;
+    let scrapes: Vec<_> = (0..100)
+        .map(|i| {
+            tokio::spawn(async move {
+                // Half text, half OpenMetrics, some gzipped: every cache path at once.
+                let mut headers = Vec::new();
+                if i % 2 == 0 {
+                    headers.push(("Accept", "application/openmetrics-text;version=1.0.0"));
+                }
+                if i % 4 == 1 {
+                    headers.push(("Accept-Encoding", "gzip"));
+                }
+                let resp = get(addr, "/metrics", &headers).await;
+                (
+                    i,
+                    resp.status,
+                    resp.body.len(),
+                    resp.header("content-encoding").map(str::to_owned),
+                )
+            })
+        })
+        .collect();
+    for scrape in scrapes {
+        let (i, status, len, encoding) = scrape.await.unwrap();
+        assert_eq!(status, 200, "scrape {i}");
+        assert!(len > 1000, "scrape {i} got {len} bytes");
+        assert_eq!(encoding.is_some(), i % 4 == 1, "scrape {i}");
+    }
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
