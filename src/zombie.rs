@@ -355,6 +355,14 @@ impl ZombieTracker {
         }
         self.pipelines = next_pipelines;
         self.elements = next_elements;
+        // Oldest first: what has leaked longest is what an operator looks at first.
+        let order = |a: f64, b: f64| a.total_cmp(&b);
+        report
+            .pipelines
+            .sort_by(|a, b| order(a.zombie_since, b.zombie_since).then_with(|| a.id.cmp(&b.id)));
+        report
+            .elements
+            .sort_by(|a, b| order(a.zombie_since, b.zombie_since).then_with(|| a.id.cmp(&b.id)));
         report
     }
 }
@@ -511,6 +519,24 @@ mod tests {
         for (name, steps, want) in cases {
             assert_eq!(run(policy(), &steps), want, "{name}");
         }
+    }
+
+    #[test]
+    fn zombies_are_listed_oldest_first() {
+        let failed = [webrtc("failed", "disconnected", false, 1)];
+        let mut tracker = ZombieTracker::new(policy());
+        tracker.observe(0.0, &[pipeline("b", &failed)]);
+        tracker.observe(10.0, &[pipeline("b", &failed), pipeline("a", &failed)]);
+        let report = tracker.observe(
+            IDLE + 10.0,
+            &[pipeline("a", &failed), pipeline("b", &failed)],
+        );
+        let order: Vec<(&str, f64)> = report
+            .pipelines
+            .iter()
+            .map(|p| (p.id.as_str(), p.zombie_since))
+            .collect();
+        assert_eq!(order, vec![("b", 0.0), ("a", 10.0)]);
     }
 
     #[test]
