@@ -61,9 +61,8 @@ pub struct TargetState {
     server: Option<ServerState>,
     inventory: Option<Inventory>,
     up: bool,
-    /// The last cycle's element readings (`None` while KMS is unreachable), for zombie rules.
-    readings: Option<Vec<ElementReading>>,
-    /// The same, aggregated for the metrics.
+    /// The last cycle's element readings aggregated for the metrics (`None` while KMS is
+    /// unreachable).
     summary: Option<MediaSummary>,
     counters: RtpCounters,
     transitions: TranscodingTransitions,
@@ -83,7 +82,6 @@ impl TargetState {
             server: None,
             inventory: None,
             up: false,
-            readings: None,
             summary: None,
             counters: RtpCounters::default(),
             transitions: TranscodingTransitions::default(),
@@ -117,7 +115,6 @@ impl TargetState {
         self.up = false;
         self.server = None;
         self.inventory = None;
-        self.readings = None;
         self.summary = None;
         self.zombie_report = None;
     }
@@ -198,8 +195,9 @@ impl TargetState {
             .collect()
     }
 
-    /// Accounts a cycle's element reads: counters, transcoding transitions, readings.
-    fn media_read(&mut self, reads: CycleReads) {
+    /// Accounts a cycle's element reads at Unix time `now`: counters, transcoding transitions,
+    /// the metrics summary and the zombie verdicts. The readings themselves are not kept.
+    fn media_read(&mut self, reads: CycleReads, now: f64) {
         let complete: Vec<ElementStreams> = reads
             .readings
             .iter()
@@ -224,13 +222,12 @@ impl TargetState {
             self.record_error(reason_of(err), err.to_string());
         }
         self.summary = Some(MediaSummary::of(&reads.readings));
-        self.readings = Some(reads.readings);
+        self.judge_zombies(now, &reads.readings);
     }
 
     /// Judges zombies from the inventory and this cycle's readings, at Unix time `now`.
-    fn judge_zombies(&mut self, now: f64) {
-        let (Some(inventory), Some(readings)) = (self.inventory.as_ref(), self.readings.as_ref())
-        else {
+    fn judge_zombies(&mut self, now: f64, readings: &[ElementReading]) {
+        let Some(inventory) = self.inventory.as_ref() else {
             return;
         };
         let by_id: HashMap<&str, &ElementReading> =
@@ -497,7 +494,8 @@ async fn poll_cycle(
         reads::read_elements(kms, &targets, in_flight),
     );
     let ended = kms.end_cycle().await;
-    state.media_read(element_reads);
+    let now = unix_now();
+    state.media_read(element_reads, now);
 
     let mut failures: Vec<KmsError> = Vec::new();
     let memory = keep(memory, &mut failures);
@@ -518,8 +516,6 @@ async fn poll_cycle(
         memory_resident_kib: memory,
         sessions,
     };
-    let now = unix_now();
-    state.judge_zombies(now);
     state.cycle_finished(server_ok, Some(server), started.elapsed(), now);
     if kms.is_closed() {
         let detail = failures

@@ -326,17 +326,21 @@ pub async fn read_elements(kms: &Kms, targets: &[Target], in_flight: usize) -> C
 /// is done (a cycle over 10,000 endpoints never holds all of its JSON at once).
 fn decode_chunk(
     targets: &[Target],
-    elements: Vec<(usize, Vec<OpOutcome>)>,
+    elements: Vec<ChunkElement>,
     gone: &BTreeSet<usize>,
     out: &mut CycleReads,
 ) {
-    for (index, outcomes) in elements {
+    for ChunkElement {
+        index,
+        reads,
+        outcomes,
+    } in elements
+    {
         let target = &targets[index];
         if gone.contains(&index) {
             out.gone.insert(target.id.clone());
             continue;
         }
-        let reads = plan(ElementKind::of(&target.element_type));
         let results: Vec<(Read, Option<&RawValue>)> = reads
             .iter()
             .zip(&outcomes)
@@ -353,13 +357,25 @@ fn decode_chunk(
     }
 }
 
+/// One element of a chunk: its target index, its planned reads and their outcomes so far.
+struct ChunkElement {
+    index: usize,
+    reads: Vec<Read>,
+    outcomes: Vec<OpOutcome>,
+}
+
 /// Runs one chunk's ops, resuming after each failing op until every op ran or was skipped.
 async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleReads {
-    let mut elements: Vec<(usize, Vec<OpOutcome>)> = chunk
+    let mut elements: Vec<ChunkElement> = chunk
         .iter()
-        .map(|&i| {
-            let n = plan(ElementKind::of(&targets[i].element_type)).len();
-            (i, vec![None; n])
+        .map(|&index| {
+            let reads = plan(ElementKind::of(&targets[index].element_type));
+            let outcomes = vec![None; reads.len()];
+            ChunkElement {
+                index,
+                reads,
+                outcomes,
+            }
         })
         .collect();
     let mut result = CycleReads::default();
@@ -368,14 +384,14 @@ async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleRe
     let mut pending: Vec<(usize, usize)> = elements
         .iter()
         .enumerate()
-        .flat_map(|(pos, (_, outcomes))| (0..outcomes.len()).map(move |r| (pos, r)))
+        .flat_map(|(pos, e)| (0..e.reads.len()).map(move |r| (pos, r)))
         .collect();
     while !pending.is_empty() {
         let ops: Vec<Op> = pending
             .iter()
             .map(|&(pos, r)| {
-                let target = &targets[elements[pos].0];
-                plan(ElementKind::of(&target.element_type))[r].op(&target.id)
+                let e = &elements[pos];
+                e.reads[r].op(&targets[e.index].id)
             })
             .collect();
         result.transactions += 1;
@@ -389,7 +405,7 @@ async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleRe
         };
         let mut next = Vec::new();
         for ((&(pos, r), op), outcome) in pending.iter().zip(&ops).zip(outcomes) {
-            let index = elements[pos].0;
+            let index = elements[pos].index;
             if gone.contains(&index) {
                 continue;
             }
@@ -404,9 +420,9 @@ async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleRe
                         object: Some(op.object.clone()),
                         source: crate::kurento::ClientError::Rpc(error.clone()),
                     });
-                    elements[pos].1[r] = Some(Err(error));
+                    elements[pos].outcomes[r] = Some(Err(error));
                 }
-                Some(Ok(value)) => elements[pos].1[r] = Some(Ok(value)),
+                Some(Ok(value)) => elements[pos].outcomes[r] = Some(Ok(value)),
             }
         }
         pending = next;
