@@ -15,13 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{Direction, Media, RtpStream, RtpTotals, Scope};
 
-/// Identity of one stream.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct StreamKey {
-    element: String,
+/// One stream of an element as last seen: its identity within the element and high-water marks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StreamSeen {
     media: Media,
     direction: Direction,
-    stats_id: String,
+    stats_id: Box<str>,
+    seen: Seen,
 }
 
 /// What was last seen of a stream: high-water marks of its counters.
@@ -51,7 +51,9 @@ impl Seen {
 /// The counter state of one KMS target.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RtpCounters {
-    streams: HashMap<StreamKey, Seen>,
+    /// Streams per element id. An element owns a handful of streams, so they are searched
+    /// linearly; keying by element keeps one copy of each id however many streams it has.
+    streams: HashMap<String, Vec<StreamSeen>>,
     totals: BTreeMap<(Scope, Media, Direction), RtpTotals>,
 }
 
@@ -67,43 +69,25 @@ impl RtpCounters {
     /// `live_scopes` every scope still alive (totals of other scopes are dropped, so their
     /// series vanish; the remainder scope is always kept).
     pub fn observe(&mut self, read: &[ElementStreams], live_scopes: &BTreeSet<Scope>) {
-        let read_elements: BTreeSet<&str> = read.iter().map(|e| e.element).collect();
-        let mut seen_now: BTreeSet<StreamKey> = BTreeSet::new();
         for element in read {
-            for stream in element.streams {
-                let (Some(media), Some(direction)) = (stream.media, stream.direction) else {
-                    continue;
-                };
-                let key = StreamKey {
-                    element: element.element.to_owned(),
-                    media,
-                    direction,
-                    stats_id: stream.stats_id.clone(),
-                };
-                let now = Seen::of(stream);
-                let delta = match self.streams.get(&key) {
-                    Some(before) if now.packets >= before.packets => growth(before, &now),
-                    // First sight, or the stream restarted: everything counts.
-                    _ => growth(&Seen::default(), &now),
-                };
-                let high_water = match self.streams.get(&key) {
-                    Some(before) if now.packets >= before.packets => high_water_of(before, &now),
-                    _ => now,
-                };
-                self.streams.insert(key.clone(), high_water);
-                seen_now.insert(key);
-                let total = self
-                    .totals
-                    .entry((element.scope.clone(), media, direction))
-                    .or_default();
-                add(total, &delta);
+            // The element's list is replaced by what it reports now: streams it no longer
+            // reports (SSRC change) are forgotten; elements that were not read keep theirs.
+            match self.streams.get_mut(element.element) {
+                Some(list) => {
+                    let before = std::mem::take(list);
+                    *list = account(before, element, &mut self.totals);
+                    if list.is_empty() {
+                        self.streams.remove(element.element);
+                    }
+                }
+                None => {
+                    let list = account(Vec::new(), element, &mut self.totals);
+                    if !list.is_empty() {
+                        self.streams.insert(element.element.to_owned(), list);
+                    }
+                }
             }
         }
-        // Forget streams that a successfully read element no longer reports (SSRC change,
-        // element gone from the reads); keep those of elements that were not read.
-        self.streams.retain(|key, _| {
-            !read_elements.contains(key.element.as_str()) || seen_now.contains(key)
-        });
         self.totals
             .retain(|(scope, _, _), _| is_remainder(scope) || live_scopes.contains(scope));
     }
@@ -111,7 +95,7 @@ impl RtpCounters {
     /// Forgets every stream of elements not in `live` (destroyed objects).
     pub fn retain_elements(&mut self, live: &BTreeSet<&str>) {
         self.streams
-            .retain(|key, _| live.contains(key.element.as_str()));
+            .retain(|element, _| live.contains(element.as_str()));
     }
 
     /// KMS restarted: its counters start again from zero, so forget every stream (totals stay).
@@ -122,6 +106,48 @@ impl RtpCounters {
     pub fn totals(&self) -> &BTreeMap<(Scope, Media, Direction), RtpTotals> {
         &self.totals
     }
+}
+
+/// Adds the growth of an element's streams since `before` to `totals`; returns the streams to
+/// remember (high-water marks).
+fn account(
+    mut before: Vec<StreamSeen>,
+    element: &ElementStreams,
+    totals: &mut BTreeMap<(Scope, Media, Direction), RtpTotals>,
+) -> Vec<StreamSeen> {
+    let mut remembered = Vec::with_capacity(element.streams.len());
+    for stream in element.streams {
+        let (Some(media), Some(direction)) = (stream.media, stream.direction) else {
+            continue;
+        };
+        let now = Seen::of(stream);
+        let previous = before
+            .iter()
+            .position(|s| {
+                s.media == media && s.direction == direction && *s.stats_id == *stream.stats_id
+            })
+            .map(|i| before.swap_remove(i));
+        let (delta, high_water) = match &previous {
+            Some(p) if now.packets >= p.seen.packets => {
+                (growth(&p.seen, &now), high_water_of(&p.seen, &now))
+            }
+            // First sight, or the stream restarted: everything counts.
+            _ => (now, now),
+        };
+        remembered.push(StreamSeen {
+            media,
+            direction,
+            stats_id: previous
+                .map(|p| p.stats_id)
+                .unwrap_or_else(|| stream.stats_id.as_str().into()),
+            seen: high_water,
+        });
+        let total = totals
+            .entry((element.scope.clone(), media, direction))
+            .or_default();
+        add(total, &delta);
+    }
+    remembered
 }
 
 /// The scope every element shares at aggregated detail, or the remainder at other levels.
@@ -165,27 +191,47 @@ fn add(total: &mut RtpTotals, delta: &Seen) {
 /// every existing transcoder would otherwise look like a spike.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TranscodingTransitions {
-    last: HashMap<(String, Media), bool>,
+    last: HashMap<String, ElementTranscoding>,
     totals: BTreeMap<Media, u64>,
     baseline_taken: bool,
+    /// Counts `observe` calls, to tell this cycle's states from the previous one's.
+    cycle: u64,
+}
+
+/// An element's transcoding states per media, in the previous cycle and in this one.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ElementTranscoding {
+    cycle: u64,
+    before: [Option<bool>; 2],
+    now: [Option<bool>; 2],
 }
 
 impl TranscodingTransitions {
     /// `states`: (element, media, transcoding) of every element read this cycle.
     pub fn observe<'a>(&mut self, states: impl IntoIterator<Item = (&'a str, Media, bool)>) {
-        let mut next = HashMap::new();
+        self.cycle += 1;
         for (element, media, transcoding) in states {
-            let before = self.last.get(&(element.to_owned(), media)).copied();
-            let counts = match before {
+            // Updated in place: ids are not copied again for elements already known.
+            let entry = match self.last.get_mut(element) {
+                Some(entry) => entry,
+                None => self.last.entry(element.to_owned()).or_default(),
+            };
+            if entry.cycle != self.cycle {
+                entry.before = std::mem::take(&mut entry.now);
+                entry.cycle = self.cycle;
+            }
+            let counts = match entry.before[media as usize] {
                 Some(was) => transcoding && !was,
                 None => transcoding && self.baseline_taken,
             };
             if counts {
                 *self.totals.entry(media).or_default() += 1;
             }
-            next.insert((element.to_owned(), media), transcoding);
+            entry.now[media as usize] = Some(transcoding);
         }
-        self.last = next;
+        // Elements not read this cycle are forgotten, as if never seen.
+        let cycle = self.cycle;
+        self.last.retain(|_, entry| entry.cycle == cycle);
         self.baseline_taken = true;
     }
 

@@ -22,12 +22,12 @@ pub struct Inventory {
 
 /// An element of the inventory, as the media reads need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryElement {
-    pub id: String,
-    pub element_type: String,
-    pub pipeline: String,
+pub struct InventoryElement<'a> {
+    pub id: &'a str,
+    pub element_type: &'a str,
+    pub pipeline: &'a str,
     /// The pipeline's name, else its id.
-    pub pipeline_label: String,
+    pub pipeline_label: &'a str,
 }
 
 /// The type of the object an event was about, for the created/destroyed counters.
@@ -118,7 +118,7 @@ impl Inventory {
 
     /// Every object inside a pipeline, with its type and its pipeline's id and label (name,
     /// else id). Hubs are included (the reader skips what has nothing to read).
-    pub fn media_elements(&self) -> Vec<InventoryElement> {
+    pub fn media_elements(&self) -> Vec<InventoryElement<'_>> {
         self.objects
             .keys()
             .filter(|id| parent_id(id).is_some())
@@ -127,12 +127,12 @@ impl Inventory {
                 let pipeline_label = self
                     .objects
                     .get(pipeline)
-                    .and_then(|m| m.name.clone())
-                    .unwrap_or_else(|| pipeline.to_owned());
+                    .and_then(|m| m.name.as_deref())
+                    .unwrap_or(pipeline);
                 InventoryElement {
-                    id: id.clone(),
-                    element_type: type_label(id),
-                    pipeline: pipeline.to_owned(),
+                    id,
+                    element_type: object_type(id).unwrap_or(UNKNOWN_TYPE),
+                    pipeline,
                     pipeline_label,
                 }
             })
@@ -192,8 +192,11 @@ impl Inventory {
 
 /// The bounded `element_type` label of an object: its class name, or `unknown` for an id whose
 /// type cannot be read.
+/// The type label of an id that names no type.
+const UNKNOWN_TYPE: &str = "unknown";
+
 pub fn type_label(id: &str) -> String {
-    object_type(id).unwrap_or("unknown").to_owned()
+    object_type(id).unwrap_or(UNKNOWN_TYPE).to_owned()
 }
 
 #[cfg(test)]

@@ -173,10 +173,10 @@ impl TargetState {
         let placements: Vec<Placement> = elements
             .iter()
             .map(|e| Placement {
-                element: &e.id,
-                element_type: &e.element_type,
-                pipeline: &e.pipeline,
-                pipeline_label: &e.pipeline_label,
+                element: e.id,
+                element_type: e.element_type,
+                pipeline: e.pipeline,
+                pipeline_label: e.pipeline_label,
             })
             .collect();
         let assignment = self.assigner.assign(&placements);
@@ -185,10 +185,10 @@ impl TargetState {
         elements
             .into_iter()
             .map(|e| {
-                let scope = assignment.scopes.get(&e.id).cloned().unwrap_or_default();
+                let scope = assignment.scopes.get(e.id).cloned().unwrap_or_default();
                 Target {
-                    id: e.id,
-                    element_type: e.element_type,
+                    id: e.id.to_owned(),
+                    element_type: e.element_type.to_owned(),
                     scope,
                 }
             })
@@ -237,12 +237,12 @@ impl TargetState {
         let mut by_pipeline: HashMap<&str, Vec<ElementView>> = HashMap::new();
         for e in &elements {
             by_pipeline
-                .entry(e.pipeline.as_str())
+                .entry(e.pipeline)
                 .or_default()
                 .push(ElementView {
-                    id: &e.id,
-                    element_type: &e.element_type,
-                    reading: by_id.get(e.id.as_str()).copied(),
+                    id: e.id,
+                    element_type: e.element_type,
+                    reading: by_id.get(e.id).copied(),
                 });
         }
         let views: Vec<PipelineView> = state

@@ -279,6 +279,14 @@ fn update(since: &mut BTreeMap<ZombieReason, f64>, conditions: &[(ZombieReason, 
     }
 }
 
+/// Takes an object's clocks out of `since`, with its key when it was remembered.
+fn remembered(since: &mut Since, id: &str) -> (Option<String>, BTreeMap<ZombieReason, f64>) {
+    match since.remove_entry(id) {
+        Some((key, clocks)) => (Some(key), clocks),
+        None => (None, BTreeMap::new()),
+    }
+}
+
 /// The first reason (in precedence order) that has held for at least `idle_after`.
 fn verdict(
     since: &BTreeMap<ZombieReason, f64>,
@@ -311,7 +319,8 @@ impl ZombieTracker {
         let mut next_elements = Since::new();
         let mut report = ZombieReport::default();
         for p in pipelines {
-            let mut since = self.pipelines.remove(p.id).unwrap_or_default();
+            // Keys are moved from the old map, not copied again.
+            let (key, mut since) = remembered(&mut self.pipelines, p.id);
             let conditions: Vec<(ZombieReason, Holds)> = ZombieReason::PIPELINE
                 .iter()
                 .map(|r| (*r, pipeline_condition(*r, p, &self.policy, now)))
@@ -319,7 +328,7 @@ impl ZombieTracker {
             update(&mut since, &conditions, now);
             let mut zombie_elements = Vec::new();
             for e in p.elements.iter().filter(|e| is_media_element(e)) {
-                let mut e_since = self.elements.remove(e.id).unwrap_or_default();
+                let (e_key, mut e_since) = remembered(&mut self.elements, e.id);
                 let conditions: Vec<(ZombieReason, Holds)> = ZombieReason::ELEMENT
                     .iter()
                     .map(|r| (*r, element_condition(*r, e)))
@@ -336,7 +345,11 @@ impl ZombieTracker {
                         zombie_since,
                     });
                 }
-                next_elements.insert(e.id.to_owned(), e_since);
+                // Nothing holding is the same as never seen: only objects with a running
+                // clock are remembered.
+                if !e_since.is_empty() {
+                    next_elements.insert(e_key.unwrap_or_else(|| e.id.to_owned()), e_since);
+                }
             }
             if let Some((reason, zombie_since)) =
                 verdict(&since, &ZombieReason::PIPELINE, idle_after, now)
@@ -351,7 +364,9 @@ impl ZombieTracker {
                 });
             }
             report.elements.extend(zombie_elements);
-            next_pipelines.insert(p.id.to_owned(), since);
+            if !since.is_empty() {
+                next_pipelines.insert(key.unwrap_or_else(|| p.id.to_owned()), since);
+            }
         }
         self.pipelines = next_pipelines;
         self.elements = next_elements;
