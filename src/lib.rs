@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model;
 pub mod poller;
 pub mod reads;
+pub mod schedule;
 pub mod sim;
 pub mod store;
 pub mod summary;
@@ -30,6 +31,7 @@ use crate::detail::DetailPolicy;
 use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
 use crate::metrics::{BuildInfo, Exposition, MetricsSource};
 use crate::poller::TargetSpec;
+use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::zombie::ZombiePolicy;
 
@@ -45,6 +47,7 @@ pub enum StartError {
 /// How a configured target is polled.
 fn target_spec(
     target: &ResolvedTarget,
+    schedule: Schedule,
     detail: &DetailPolicy,
     zombie: &ZombiePolicy,
 ) -> TargetSpec {
@@ -60,7 +63,7 @@ fn target_spec(
                 ..ClientOptions::default()
             },
         },
-        interval: target.interval,
+        schedule,
         reconcile_interval: target.reconcile_interval,
         cpu_sample: target.cpu_sample,
         detail: detail.clone(),
@@ -123,10 +126,12 @@ impl Exporter {
             idle_after: config.zombie.idle_after,
             max_age: config.zombie.max_age,
         };
-        for target in &targets {
+        let epoch = tokio::time::Instant::now();
+        for (index, target) in targets.iter().enumerate() {
             tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
+            let schedule = Schedule::spread(epoch, index, targets.len(), target.interval);
             tasks.spawn(poller::run(
-                target_spec(target, &detail, &zombie),
+                target_spec(target, schedule, &detail, &zombie),
                 store.clone(),
                 ids.clone(),
                 shutdown.clone(),

@@ -30,6 +30,7 @@ use crate::model::{
     TargetSnapshot,
 };
 use crate::reads::{self, CycleReads, Target};
+use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::summary::MediaSummary;
 use crate::zombie::{ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker};
@@ -40,7 +41,8 @@ pub struct TargetSpec {
     /// The `kms` label.
     pub name: String,
     pub kms: KmsOptions,
-    pub interval: Duration,
+    /// When cycles run (the poll interval, and this target's offset within it).
+    pub schedule: Schedule,
     pub reconcile_interval: Duration,
     /// The `interval` of `getUsedCpu` (it blocks its own connection that long).
     pub cpu_sample: Duration,
@@ -313,7 +315,8 @@ pub async fn run(
     let mut state = TargetState::new(&spec.name, spec.detail.clone(), spec.zombie);
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
-        spec.interval
+        spec.schedule
+            .interval()
             .clamp(Duration::from_secs(1), Duration::from_secs(30)),
         seed_for(&spec.name),
     );
@@ -369,7 +372,23 @@ async fn watch(
     if let Err(err) = rebuild_inventory(kms, state, in_flight).await {
         return Some((reason_of(&err), err.to_string()));
     }
-    let mut ticker = tokio::time::interval(spec.interval);
+    let connection = Connection {
+        spec,
+        kms,
+        facts,
+        store,
+        requests,
+        in_flight,
+    };
+    // The first cycle runs at once, later ones on the target's slots (see `schedule`).
+    let first_started = Instant::now();
+    if let Some(lost) = connection.cycle(&mut events, state).await {
+        return Some(lost);
+    }
+    let mut ticker = tokio::time::interval_at(
+        spec.schedule.next_slot(first_started),
+        spec.schedule.interval(),
+    );
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut reconcile = tokio::time::interval_at(
         Instant::now() + spec.reconcile_interval,
@@ -389,17 +408,40 @@ async fn watch(
                 }
             }
             _ = ticker.tick() => {
-                // Apply what arrived before the cycle starts, so the snapshot is as fresh as it can be.
-                while let Ok(event) = events.try_recv() {
-                    state.apply_event(&event);
-                }
-                let lost = poll_cycle(spec, kms, &facts, state, in_flight).await;
-                store.publish(state.snapshot(requests.get(), unix_now()));
-                if let Some(lost) = lost {
+                if let Some(lost) = connection.cycle(&mut events, state).await {
                     return Some(lost);
                 }
             }
         }
+    }
+}
+
+/// What a poll cycle needs from one connection to KMS.
+struct Connection<'a> {
+    spec: &'a TargetSpec,
+    kms: &'a Kms,
+    facts: ServerFacts,
+    store: &'a Store,
+    requests: &'a RequestCounter,
+    in_flight: usize,
+}
+
+impl Connection<'_> {
+    /// Runs one poll cycle and publishes its snapshot. Returns why the connection is lost, if
+    /// it is.
+    async fn cycle(
+        &self,
+        events: &mut mpsc::Receiver<ManagerEvent>,
+        state: &mut TargetState,
+    ) -> Option<(PollErrorReason, String)> {
+        // Apply what arrived before the cycle starts, so the snapshot is as fresh as it can be.
+        while let Ok(event) = events.try_recv() {
+            state.apply_event(&event);
+        }
+        let lost = poll_cycle(self.spec, self.kms, &self.facts, state, self.in_flight).await;
+        self.store
+            .publish(state.snapshot(self.requests.get(), unix_now()));
+        lost
     }
 }
 

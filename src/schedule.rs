@@ -1,0 +1,113 @@
+//! When each target's poll cycles run. Pure.
+//!
+//! Targets are spread evenly over the poll interval (target `i` of `n` is offset by
+//! `i × interval ÷ n` from a common epoch), so the cycles of many KMS instances do not all run at
+//! once: the exporter's CPU load stays flat instead of peaking every interval, cycles do not slow
+//! each other down, and fewer cycles hold their readings in memory at the same time. The first
+//! cycle after connecting runs at once (metrics are there as soon as possible); later cycles run
+//! on the target's slots.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The slots of one target: `epoch + phase + k × interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    epoch: Instant,
+    phase: Duration,
+    interval: Duration,
+}
+
+impl Schedule {
+    /// The schedule of target `index` (0-based) of `count` targets.
+    pub fn spread(epoch: Instant, index: usize, count: usize, interval: Duration) -> Schedule {
+        let count = u32::try_from(count.max(1)).unwrap_or(u32::MAX);
+        let index = u32::try_from(index).unwrap_or(u32::MAX) % count;
+        Schedule {
+            epoch,
+            phase: interval / count * index,
+            interval,
+        }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The first slot at least half an interval after `started` (the start of the cycle that
+    /// just ran), so two cycles never run back to back when a target joins its slots.
+    pub fn next_slot(&self, started: Instant) -> Instant {
+        let first = self.epoch + self.phase;
+        let earliest = started + self.interval / 2;
+        if earliest <= first || self.interval.is_zero() {
+            return first.max(earliest);
+        }
+        let since_first = (earliest - first).as_nanos();
+        let interval = self.interval.as_nanos();
+        let slots = since_first.div_ceil(interval);
+        // Slot counts fit in u32 for any real uptime (u32::MAX intervals of 1 ms is 49 days;
+        // intervals are at least 1 s): saturate rather than wrap.
+        let slots = u32::try_from(slots).unwrap_or(u32::MAX);
+        first + self.interval * slots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn targets_are_spread_evenly_over_the_interval() {
+        let epoch = Instant::now();
+        let phases: Vec<Duration> = (0..4)
+            .map(|i| Schedule::spread(epoch, i, 4, 8 * S).next_slot(epoch - 4 * S) - epoch)
+            .collect();
+        assert_eq!(phases, vec![Duration::ZERO, 2 * S, 4 * S, 6 * S]);
+    }
+
+    #[test]
+    fn a_single_target_has_no_offset() {
+        let epoch = Instant::now();
+        let s = Schedule::spread(epoch, 0, 1, 15 * S);
+        assert_eq!(s.next_slot(epoch), epoch + 15 * S);
+        assert_eq!(s.next_slot(epoch + 7 * S), epoch + 15 * S);
+        assert_eq!(s.next_slot(epoch + 8 * S), epoch + 30 * S);
+    }
+
+    #[test]
+    fn the_next_slot_is_at_least_half_an_interval_after_the_cycle_started() {
+        let epoch = Instant::now();
+        let s = Schedule::spread(epoch, 1, 2, 10 * S); // slots at 5, 15, 25 …
+        let cases = [
+            (0, 5),
+            (1, 15),
+            (4, 15),
+            (10, 15),
+            (11, 25),
+            (20, 25),
+            (100, 105),
+        ];
+        for (started, want) in cases {
+            assert_eq!(
+                s.next_slot(epoch + started * S),
+                epoch + want * S,
+                "cycle started at {started}s"
+            );
+        }
+    }
+
+    #[test]
+    fn slots_follow_each_other_one_interval_apart() {
+        let epoch = Instant::now();
+        let s = Schedule::spread(epoch, 2, 3, 9 * S);
+        let mut at = s.next_slot(epoch);
+        for _ in 0..5 {
+            let next = s.next_slot(at);
+            assert_eq!(next - at, 9 * S);
+            at = next;
+        }
+    }
+}
