@@ -1,0 +1,64 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! How long `/metrics` takes to render at element detail on 10,000 WebRTC endpoints, measured
+//! in-process on the real exposition (no HTTP). Prints numbers, asserts only correctness; run it
+//! in release mode: `cargo test --release --test render_perf -- --ignored --nocapture`.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kurento_exporter::Exporter;
+use kurento_exporter::config::DetailLevel;
+use kurento_exporter::metrics::{BuildInfo, Exposition, ExpositionFormat, MetricsSource};
+use kurento_exporter::sim::Scenario;
+
+const RENDERS: usize = 5;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run in release mode with --nocapture"]
+async fn element_detail_render_of_10k_endpoints() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bench-10k.toml");
+    let sim = common::start_sim(Scenario::from_file(&path).unwrap()).await;
+    let mut config = common::test_config(&[("kms", sim.url())]);
+    config.metrics.detail = DetailLevel::Element;
+    // One cycle is all the measurement needs: the snapshot then stays put.
+    config.poll.interval = Duration::from_secs(3600);
+    config.poll.timeout = Duration::from_secs(60);
+    let exporter = Exporter::start(config).await.unwrap();
+    let store = exporter.store().clone();
+    common::eventually("the first cycle", Duration::from_secs(120), || {
+        let store = store.clone();
+        async move { store.ready().then_some(()) }
+    })
+    .await;
+    for format in [ExpositionFormat::OpenMetrics, ExpositionFormat::Text] {
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..RENDERS {
+            // A new exposition has an empty cache: every render is a full one.
+            let exposition = Exposition::new(
+                store.clone(),
+                BuildInfo {
+                    version: "perf".into(),
+                    revision: "perf".into(),
+                },
+            );
+            let started = Instant::now();
+            let body = exposition.render(format);
+            times.push(started.elapsed());
+            size = body.len();
+            let text = std::str::from_utf8(&body).unwrap();
+            assert!(text.contains("kurento_rtp_bytes_total{kms=\"kms\",pipeline=\""));
+            assert!(text.contains(",element_type=\"WebRtcEndpoint\","));
+        }
+        times.sort();
+        println!(
+            "{format:?}: {size} bytes, median {:?} (min {:?}, max {:?}) over {RENDERS} renders",
+            times[RENDERS / 2],
+            times[0],
+            times[RENDERS - 1]
+        );
+    }
+    exporter.shutdown().await;
+}
