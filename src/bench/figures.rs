@@ -116,8 +116,11 @@ pub struct CaseMeasurement {
     /// Wall time between the two CPU samples.
     pub window: Duration,
     pub peak_rss_kib: u64,
+    /// Scrapes that rendered a new snapshot in full, per format.
     pub renders_text: Vec<Render>,
     pub renders_openmetrics: Vec<Render>,
+    /// Text scrapes served from the render cache.
+    pub scrapes_cached: Vec<Render>,
 }
 
 /// The figures of one case, as printed.
@@ -149,6 +152,7 @@ pub struct CaseFigures {
     pub render_text_kib: Option<f64>,
     pub render_openmetrics_ms: Option<f64>,
     pub render_openmetrics_kib: Option<f64>,
+    pub cached_scrape_ms: Option<f64>,
 }
 
 impl CaseFigures {
@@ -248,6 +252,7 @@ pub fn figures(m: &CaseMeasurement) -> CaseFigures {
         render_text_kib: kib(&m.renders_text),
         render_openmetrics_ms: ms(&m.renders_openmetrics),
         render_openmetrics_kib: kib(&m.renders_openmetrics),
+        cached_scrape_ms: ms(&m.scrapes_cached),
     }
 }
 
@@ -495,6 +500,16 @@ mod tests {
                 seconds: 0.006,
                 bytes: 3072,
             }],
+            scrapes_cached: vec![
+                Render {
+                    seconds: 0.0003,
+                    bytes: 2048,
+                },
+                Render {
+                    seconds: 0.0001,
+                    bytes: 2048,
+                },
+            ],
         }
     }
 
@@ -519,6 +534,7 @@ mod tests {
         assert_eq!(f.render_text_kib, Some(2.0));
         assert!(close(f.render_openmetrics_ms, 6.0));
         assert_eq!(f.render_openmetrics_kib, Some(3.0));
+        assert!(close(f.cached_scrape_ms, 0.2));
     }
 
     #[test]

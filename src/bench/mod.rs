@@ -37,8 +37,9 @@ pub struct BenchArgs {
     /// Read connections per KMS (`[poll] connections`).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub connections: u32,
-    /// Timed /metrics scrapes per format.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Full /metrics renders timed per format (each waits for a cycle to publish a snapshot;
+    /// as many cached scrapes are timed too).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub render_samples: u32,
     /// Small versions of the cases (at most 2 KMS, 5 copies of each scenario pipeline, 3 timed
     /// scrapes): a smoke test, not a measurement.
@@ -79,7 +80,7 @@ mod tests {
                 interval: Duration::from_secs(5),
                 cycles: 5,
                 connections: 2,
-                render_samples: 20,
+                render_samples: 5,
                 quick: false,
             }
         );

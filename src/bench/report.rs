@@ -30,7 +30,7 @@ pub fn header(machine: &Machine, run: &RunFacts) -> String {
     );
     let _ = writeln!(
         out,
-        "Exporter {} as a child process; simulators in the bench process on loopback. Poll interval {}, {} measured cycles per case, {} read connections per KMS, cpu_sample {}, render figures are medians of {} scrapes per format{}.\n",
+        "Exporter {} as a child process; simulators in the bench process on loopback. Poll interval {}, {} measured cycles per case, {} read connections per KMS, cpu_sample {}, render figures are medians of {} full renders per format{}.\n",
         run.version,
         run.interval,
         run.cycles,
@@ -47,7 +47,7 @@ pub fn header(machine: &Machine, run: &RunFacts) -> String {
 }
 
 /// Column titles of the results table (tests find columns by these).
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "case",
     "KMS × endpoints",
     "detail",
@@ -62,6 +62,7 @@ pub const COLUMNS: [&str; 15] = [
     "peak RSS MiB",
     "text render ms / KiB",
     "OpenMetrics render ms / KiB",
+    "cached scrape ms",
     "targets",
 ];
 
@@ -111,6 +112,7 @@ pub fn table_row(f: &CaseFigures, verdicts: &[Verdict]) -> String {
         format_number(f.peak_rss_mib),
         render(f.render_text_ms, f.render_text_kib),
         render(f.render_openmetrics_ms, f.render_openmetrics_kib),
+        opt(f.cached_scrape_ms),
         verdict_summary(verdicts),
     ];
     format!("| {} |\n", cells.join(" | "))
@@ -146,7 +148,8 @@ Notes:
 - first cycle: from the exporter's \"connected to KMS\" log line to the end of its first successful cycle (inventory build included); slowest KMS.
 - CPU s/cycle: exporter utime+stime (/proc/<pid>/stat) over the measured window × interval ÷ window, all KMS together, one /metrics scrape per interval included; CPU %/1k endpoints @15s = CPU s/cycle ÷ 15 s ÷ (endpoints ÷ 1000).
 - peak RSS: VmHWM of /proc/<pid>/status at the end of the case.
-- render: wall time of GET /metrics from the bench process over loopback (new connection, no gzip) and body size, median per format.
+- render: wall time of a GET /metrics that renders a newly published snapshot in full (the bench waits for a cycle to publish, then scrapes each format once), from the bench process over loopback (new connection, no gzip), and body size; median per format.
+- cached scrape: wall time of a text GET /metrics served from the render cache (repeated scrapes of one snapshot: what concurrent scrapers see); median.
 ";
 
 #[cfg(test)]
@@ -174,6 +177,7 @@ mod tests {
             peak_rss_kib: 12 * 1024,
             renders_text: vec![],
             renders_openmetrics: vec![],
+            scrapes_cached: vec![],
         })
     }
 
@@ -194,7 +198,8 @@ mod tests {
         assert_eq!(cells[3], "n/a");
         assert_eq!(cells[9], "0.020");
         assert_eq!(cells[11], "12.0");
-        assert_eq!(cells[14], "MISS (/metrics render (median, slower format))");
+        assert_eq!(cells[14], "n/a");
+        assert_eq!(cells[15], "MISS (/metrics render (median, slower format))");
         let head = table_head();
         assert!(head.starts_with("| case | KMS × endpoints |"), "{head}");
         assert_eq!(

@@ -32,6 +32,8 @@ const READY_POLL: Duration = Duration::from_millis(100);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timed scrapes per format in a `--quick` run.
 const QUICK_RENDER_SAMPLES: u32 = 3;
+/// Pause between checks of the targets API while waiting for a cycle to publish.
+const PUBLISH_POLL: Duration = Duration::from_millis(20);
 
 /// Why the benchmark stopped.
 #[derive(Debug, thiserror::Error)]
@@ -293,8 +295,8 @@ impl Running<'_> {
         let after = self.process_sample()?;
         let window = window_start.elapsed();
 
-        let renders_text = self.renders(None).await?;
-        let renders_openmetrics = self.renders(Some(ACCEPT_OPENMETRICS)).await?;
+        let (renders_text, renders_openmetrics) = self.full_renders(interval).await?;
+        let scrapes_cached = self.cached_scrapes().await?;
         let peak_rss_kib = self.process_sample()?.peak_rss_kib;
 
         let first_cycles = self
@@ -324,6 +326,7 @@ impl Running<'_> {
             peak_rss_kib,
             renders_text,
             renders_openmetrics,
+            scrapes_cached,
         })
     }
 
@@ -358,18 +361,52 @@ impl Running<'_> {
         Ok(())
     }
 
-    /// Timed scrapes of one format.
-    async fn renders(&self, accept: Option<&str>) -> Result<Vec<Render>, BenchError> {
-        let mut renders = Vec::new();
-        for _ in 0..render_samples(self.args) {
-            let started = Instant::now();
-            let response = self.get("/metrics", accept).await?;
-            renders.push(Render {
-                seconds: started.elapsed().as_secs_f64(),
-                bytes: response.body.len(),
-            });
+    /// Timed scrapes that each render in full: the exporter renders once per published
+    /// snapshot and format and serves repeats from a cache, so every sample waits for a cycle
+    /// to publish (the targets API changes) and then scrapes each format once.
+    async fn full_renders(
+        &self,
+        interval: Duration,
+    ) -> Result<(Vec<Render>, Vec<Render>), BenchError> {
+        let (mut text, mut openmetrics) = (Vec::new(), Vec::new());
+        let samples = render_samples(self.args);
+        let limit = interval * (samples + 2) + MEASURE_SLACK;
+        let deadline = Instant::now() + limit;
+        let mut seen = self.get("/api/v1/targets", None).await?.body;
+        for _ in 0..samples {
+            loop {
+                self.check(deadline, limit, "no new snapshot to render")?;
+                let now = self.get("/api/v1/targets", None).await?.body;
+                if now != seen {
+                    seen = now;
+                    break;
+                }
+                tokio::time::sleep(PUBLISH_POLL).await;
+            }
+            text.push(self.timed_scrape(None).await?);
+            openmetrics.push(self.timed_scrape(Some(ACCEPT_OPENMETRICS)).await?);
         }
-        Ok(renders)
+        Ok((text, openmetrics))
+    }
+
+    /// Timed text scrapes of a snapshot already rendered (what concurrent scrapers see).
+    async fn cached_scrapes(&self) -> Result<Vec<Render>, BenchError> {
+        let mut scrapes = Vec::new();
+        for _ in 0..=render_samples(self.args) {
+            scrapes.push(self.timed_scrape(None).await?);
+        }
+        // The first may have rendered a snapshot published meanwhile.
+        scrapes.remove(0);
+        Ok(scrapes)
+    }
+
+    async fn timed_scrape(&self, accept: Option<&str>) -> Result<Render, BenchError> {
+        let started = Instant::now();
+        let response = self.get("/metrics", accept).await?;
+        Ok(Render {
+            seconds: started.elapsed().as_secs_f64(),
+            bytes: response.body.len(),
+        })
     }
 
     async fn get(&self, path: &str, accept: Option<&str>) -> Result<HttpResponse, BenchError> {
