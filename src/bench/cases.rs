@@ -9,6 +9,12 @@ pub enum BenchCase {
     /// 1 KMS × `bench-1k.toml`, aggregated detail.
     #[value(name = "1kms-1k")]
     OneKms1k,
+    /// 1 KMS × `bench-1k.toml`, pipeline detail.
+    #[value(name = "1kms-1k-pipeline")]
+    OneKms1kPipeline,
+    /// 1 KMS × `bench-1k.toml`, element detail.
+    #[value(name = "1kms-1k-element")]
+    OneKms1kElement,
     /// 10 KMS × `bench-1k.toml`, aggregated detail.
     #[value(name = "10kms-1k")]
     TenKms1k,
@@ -18,14 +24,20 @@ pub enum BenchCase {
     /// 1 KMS × `bench-10k.toml`, aggregated detail.
     #[value(name = "1kms-10k")]
     OneKms10k,
+    /// 1 KMS × `bench-10k.toml`, pipeline detail.
+    #[value(name = "1kms-10k-pipeline")]
+    OneKms10kPipeline,
 }
 
 /// Every case, in the order they run by default.
-pub const ALL_CASES: [BenchCase; 4] = [
+pub const ALL_CASES: [BenchCase; 7] = [
     BenchCase::OneKms1k,
+    BenchCase::OneKms1kPipeline,
+    BenchCase::OneKms1kElement,
     BenchCase::TenKms1k,
-    BenchCase::OneKms10kElement,
     BenchCase::OneKms10k,
+    BenchCase::OneKms10kPipeline,
+    BenchCase::OneKms10kElement,
 ];
 
 /// At most this many simulators in a `--quick` case.
@@ -53,6 +65,15 @@ impl BenchCase {
     pub fn spec(self, quick: bool) -> CaseSpec {
         let (name, kms, scenario_file, detail) = match self {
             BenchCase::OneKms1k => ("1kms-1k", 1, "bench-1k.toml", DetailLevel::Aggregated),
+            BenchCase::OneKms1kPipeline => (
+                "1kms-1k-pipeline",
+                1,
+                "bench-1k.toml",
+                DetailLevel::Pipeline,
+            ),
+            BenchCase::OneKms1kElement => {
+                ("1kms-1k-element", 1, "bench-1k.toml", DetailLevel::Element)
+            }
             BenchCase::TenKms1k => ("10kms-1k", 10, "bench-1k.toml", DetailLevel::Aggregated),
             BenchCase::OneKms10kElement => (
                 "1kms-10k-element",
@@ -61,6 +82,12 @@ impl BenchCase {
                 DetailLevel::Element,
             ),
             BenchCase::OneKms10k => ("1kms-10k", 1, "bench-10k.toml", DetailLevel::Aggregated),
+            BenchCase::OneKms10kPipeline => (
+                "1kms-10k-pipeline",
+                1,
+                "bench-10k.toml",
+                DetailLevel::Pipeline,
+            ),
         };
         CaseSpec {
             name,
@@ -186,6 +213,22 @@ hubs = [{ type = "Composite", ports = 3 }]
                 1,
                 "bench-10k.toml",
                 "element",
+            ),
+            (
+                BenchCase::OneKms1kPipeline,
+                false,
+                "1kms-1k-pipeline",
+                1,
+                "bench-1k.toml",
+                "pipeline",
+            ),
+            (
+                BenchCase::OneKms10kPipeline,
+                false,
+                "1kms-10k-pipeline",
+                1,
+                "bench-10k.toml",
+                "pipeline",
             ),
             (
                 BenchCase::OneKms10k,
