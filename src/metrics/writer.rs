@@ -225,11 +225,17 @@ fn push_label(out: &mut Vec<u8>, key: &str, value: &str) {
 /// Escapes backslash, newline and (if `quotes`) double quote.
 fn push_escaped(out: &mut Vec<u8>, s: &str, quotes: bool) {
     let bytes = s.as_bytes();
-    let special = |b: u8| b == b'\\' || b == b'\n' || (quotes && b == b'"');
-    if !bytes.iter().any(|b| special(*b)) {
+    // The common case, nothing to escape, found by a SIMD scan (label values are long ids).
+    let special = memchr::memchr3(b'\\', b'\n', b'"', bytes).is_some();
+    if special {
+        push_escaped_slowly(out, bytes, quotes);
+    } else {
         out.extend_from_slice(bytes);
-        return;
     }
+}
+
+#[cold]
+fn push_escaped_slowly(out: &mut Vec<u8>, bytes: &[u8], quotes: bool) {
     let mut last = 0;
     for (i, b) in bytes.iter().enumerate() {
         let escaped: &[u8] = match b {
