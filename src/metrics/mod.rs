@@ -3,9 +3,6 @@
 
 pub mod catalogue;
 mod collector;
-pub mod exposition;
-mod legacy_collector;
-mod legacy_media;
 mod media;
 mod writer;
 
@@ -142,24 +139,5 @@ mod tests {
         let fresh = exposition.render(ExpositionFormat::Text);
         assert_ne!(fresh, first, "a new snapshot is rendered anew");
         assert!(String::from_utf8_lossy(&fresh).contains("kurento_up{kms=\"a\"} 1"));
-    }
-}
-
-/// TEMPORARY: the former rendering through prometheus-client, to compare outputs.
-#[doc(hidden)]
-pub fn legacy_render(
-    store: Arc<Store>,
-    build: BuildInfo,
-    format: ExpositionFormat,
-) -> bytes::Bytes {
-    let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(legacy_collector::LegacyCollector::new(
-        store, build,
-    )));
-    let mut openmetrics = String::new();
-    prometheus_client::encoding::text::encode(&mut openmetrics, &registry).unwrap();
-    match format {
-        ExpositionFormat::OpenMetrics => openmetrics.into(),
-        ExpositionFormat::Text => exposition::openmetrics_to_text(&openmetrics).into(),
     }
 }

@@ -274,6 +274,9 @@ fn push_float(out: &mut Vec<u8>, v: f64) {
 mod tests {
     use super::*;
 
+    /// A family with its samples, as a test writes it.
+    type Family = (MetricDef, Vec<(Vec<Label<'static>>, Value)>);
+
     fn def(family: &'static str, unit: Option<&'static str>, kind: Kind) -> MetricDef {
         MetricDef {
             family,
@@ -286,10 +289,7 @@ mod tests {
         }
     }
 
-    fn render(
-        format: ExpositionFormat,
-        families: &[(MetricDef, Vec<(Vec<Label>, Value)>)],
-    ) -> String {
+    fn render(format: ExpositionFormat, families: &[Family]) -> String {
         let mut w = ExpositionWriter::new(format, 0);
         for (def, samples) in families {
             let mut family = w.family(def);
@@ -363,7 +363,7 @@ mod tests {
     }
 
     /// One family of each kind, in both formats.
-    fn every_kind() -> Vec<(MetricDef, Vec<(Vec<Label<'static>>, Value)>)> {
+    fn every_kind() -> Vec<Family> {
         vec![
             (
                 def("k_up", None, Kind::Gauge),
@@ -465,16 +465,21 @@ k_age_seconds_bucket{le=\"+Inf\",kms=\"a\"} 3
 
     #[test]
     fn an_empty_label_set_keeps_its_braces() {
-        let samples = vec![
-            (vec![], Value::Float(f64::NAN)),
-            (vec![], Value::Histogram(Histogram::of([], &[0.0]))),
+        let families = [
+            (
+                def("g", None, Kind::Gauge),
+                vec![(vec![], Value::Float(f64::NAN))],
+            ),
+            (
+                def("h", None, Kind::Histogram),
+                vec![(vec![], Value::Histogram(Histogram::of([], &[0.0])))],
+            ),
         ];
-        let gauge = def("g", None, Kind::Gauge);
-        let text = render(ExpositionFormat::Text, &[(gauge, samples)]);
         assert_eq!(
-            text,
-            "# HELP g Help.\n# TYPE g gauge\ng{} NaN\ng_sum{} 0.0\ng_count{} 0\n\
-             g_bucket{le=\"0.0\"} 0\ng_bucket{le=\"+Inf\"} 0\n"
+            render(ExpositionFormat::Text, &families),
+            "# HELP g Help.\n# TYPE g gauge\ng{} NaN\n\
+             # HELP h Help.\n# TYPE h histogram\nh_sum{} 0.0\nh_count{} 0\n\
+             h_bucket{le=\"0.0\"} 0\nh_bucket{le=\"+Inf\"} 0\n"
         );
     }
 
