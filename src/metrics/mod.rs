@@ -129,6 +129,8 @@ mod tests {
         };
         let exposition = Exposition::new(store.clone(), build);
         let first = exposition.render(ExpositionFormat::Text);
+        let remembered = exposition.last_size[1].load(Ordering::Relaxed);
+        assert_eq!(remembered, first.len(), "the next render's buffer size");
         let again = exposition.render(ExpositionFormat::Text);
         assert_eq!(first.as_ptr(), again.as_ptr(), "served from the cache");
         let om = exposition.render(ExpositionFormat::OpenMetrics);
