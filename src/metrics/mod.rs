@@ -3,15 +3,15 @@
 
 pub mod catalogue;
 mod collector;
-pub mod exposition;
 mod media;
+mod writer;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-
-use prometheus_client::registry::Registry;
 
 pub use collector::BuildInfo;
 use collector::StoreCollector;
+use writer::ExpositionWriter;
 
 use crate::store::Store;
 /// The two exposition formats `/metrics` can serve.
@@ -47,42 +47,43 @@ pub trait MetricsSource: Send + Sync + 'static {
     }
 }
 
-/// The exporter's `/metrics`: the store rendered through prometheus-client.
+/// The exporter's `/metrics`: the store rendered through our exposition writer.
 ///
 /// The exposition is a pure function of the snapshots, which change only when a poll cycle
 /// publishes one: it is rendered once per store generation and format, and every scrape until
 /// the next cycle gets the same bytes (so 100 concurrent scrapes cost one render).
 #[derive(Debug)]
 pub struct Exposition {
-    registry: Registry,
+    collector: StoreCollector,
     store: Arc<Store>,
     cache: Mutex<Vec<(u64, ExpositionFormat, bytes::Bytes)>>,
+    /// The size of the last render per format (OpenMetrics, text): the next one's buffer is
+    /// allocated at once instead of growing (and being copied) step by step.
+    last_size: [AtomicUsize; 2],
 }
 
 impl Exposition {
     pub fn new(store: Arc<Store>, build: BuildInfo) -> Self {
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(StoreCollector::new(store.clone(), build)));
         Exposition {
-            registry,
+            collector: StoreCollector::new(store.clone(), build),
             store,
             cache: Mutex::new(Vec::new()),
+            last_size: [AtomicUsize::new(0), AtomicUsize::new(0)],
         }
     }
 
     fn render_uncached(&self, format: ExpositionFormat) -> bytes::Bytes {
-        let mut openmetrics = String::new();
-        // Writing into a String cannot fail; an error could only come from our own collector,
-        // and then a partial exposition is still better than none.
-        if let Err(err) =
-            prometheus_client::encoding::text::encode(&mut openmetrics, &self.registry)
-        {
-            tracing::error!(error = %err, "rendering metrics failed");
-        }
-        match format {
-            ExpositionFormat::OpenMetrics => openmetrics.into(),
-            ExpositionFormat::Text => exposition::openmetrics_to_text(&openmetrics).into(),
-        }
+        let last_size = match format {
+            ExpositionFormat::OpenMetrics => &self.last_size[0],
+            ExpositionFormat::Text => &self.last_size[1],
+        };
+        // A little headroom: the load (and so the size) moves between cycles.
+        let expected = last_size.load(Ordering::Relaxed);
+        let mut writer = ExpositionWriter::new(format, expected + expected / 16);
+        self.collector.write(&mut writer);
+        let rendered = writer.finish();
+        last_size.store(rendered.len(), Ordering::Relaxed);
+        rendered.into()
     }
 }
 
@@ -128,6 +129,8 @@ mod tests {
         };
         let exposition = Exposition::new(store.clone(), build);
         let first = exposition.render(ExpositionFormat::Text);
+        let remembered = exposition.last_size[1].load(Ordering::Relaxed);
+        assert_eq!(remembered, first.len(), "the next render's buffer size");
         let again = exposition.render(ExpositionFormat::Text);
         assert_eq!(first.as_ptr(), again.as_ptr(), "served from the cache");
         let om = exposition.render(ExpositionFormat::OpenMetrics);
