@@ -55,7 +55,9 @@ pub type Counts = BTreeMap<(Scope, Vec<String>), u64>;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MediaSummary {
     pub states: BTreeMap<StateFamily, Counts>,
-    /// Observations by label values (histograms stay per KMS at every detail level).
+    /// Observations by label values (histograms stay per KMS at every detail level), each list
+    /// sorted ascending so a render finds bucket counts by binary search instead of a pass
+    /// over every stream. NaN is never observed.
     pub observations: BTreeMap<Observed, BTreeMap<Vec<&'static str>, Vec<f64>>>,
     /// Players and recorders by (element type, state).
     pub uri_endpoints: BTreeMap<(String, String), u64>,
@@ -72,6 +74,13 @@ impl MediaSummary {
         for r in readings {
             summary.count_states(r);
             summary.observe_streams(r);
+        }
+        for values in summary
+            .observations
+            .values_mut()
+            .flat_map(|o| o.values_mut())
+        {
+            values.sort_unstable_by(f64::total_cmp);
         }
         summary
     }
@@ -90,6 +99,9 @@ impl MediaSummary {
     }
 
     fn observe(&mut self, family: Observed, labels: Vec<&'static str>, value: f64) {
+        if value.is_nan() {
+            return;
+        }
         self.observations
             .entry(family)
             .or_default()

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! How long `/metrics` takes to render at element detail on 10,000 WebRTC endpoints, measured
-//! in-process on the real exposition (no HTTP). Prints numbers, asserts only correctness; run it
+//! How long `/metrics` takes to render on 10,000 WebRTC endpoints at aggregated and element
+//! detail, measured in-process on the real exposition (no HTTP). Prints numbers, asserts only correctness; run it
 //! in release mode: `cargo test --release --test render_perf -- --ignored --nocapture`.
 
 mod common;
@@ -17,11 +17,17 @@ const RENDERS: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, run in release mode with --nocapture"]
-async fn element_detail_render_of_10k_endpoints() {
+async fn render_of_10k_endpoints() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bench-10k.toml");
     let sim = common::start_sim(Scenario::from_file(&path).unwrap()).await;
-    let mut config = common::test_config(&[("kms", sim.url())]);
-    config.metrics.detail = DetailLevel::Element;
+    for detail in [DetailLevel::Aggregated, DetailLevel::Element] {
+        measure(&sim.url(), detail).await;
+    }
+}
+
+async fn measure(url: &str, detail: DetailLevel) {
+    let mut config = common::test_config(&[("kms", url.to_owned())]);
+    config.metrics.detail = detail;
     // One cycle is all the measurement needs: the snapshot then stays put.
     config.poll.interval = Duration::from_secs(3600);
     config.poll.timeout = Duration::from_secs(60);
@@ -49,12 +55,13 @@ async fn element_detail_render_of_10k_endpoints() {
             times.push(started.elapsed());
             size = body.len();
             let text = std::str::from_utf8(&body).unwrap();
-            assert!(text.contains("kurento_rtp_bytes_total{kms=\"kms\",pipeline=\""));
-            assert!(text.contains(",element_type=\"WebRtcEndpoint\","));
+            let labelled = text.contains(",element_type=\"WebRtcEndpoint\",");
+            assert_eq!(labelled, detail == DetailLevel::Element);
+            assert!(text.contains("kurento_rtp_jitter_seconds_count{kms=\"kms\",media=\"video\"}"));
         }
         times.sort();
         println!(
-            "{format:?}: {size} bytes, median {:?} (min {:?}, max {:?}) over {RENDERS} renders",
+            "{detail:?} {format:?}: {size} bytes, median {:?} (min {:?}, max {:?}) over {RENDERS} renders",
             times[RENDERS / 2],
             times[0],
             times[RENDERS - 1]

@@ -115,7 +115,7 @@ fn stream_histogram(
             let mut labels = Labels::new();
             labels.push(("kms", snap.kms.as_str()));
             labels.extend(names.iter().copied().zip(extra.iter().copied()));
-            let histogram = Histogram::of(values.iter().copied(), bounds);
+            let histogram = Histogram::of_sorted(values, bounds);
             family.sample(&labels, &Value::Histogram(histogram));
         }
     }
