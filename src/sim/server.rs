@@ -363,8 +363,11 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: Cancel
             }
         }
     };
-    let reader = async {
-        let mut busy_until = Instant::now();
+    // Frames are stamped as they arrive and served in order: a request queued behind others
+    // starts when the connection is free, not when the server got round to reading it (timer
+    // lateness would otherwise add up over a queue).
+    let (frames_tx, mut frames_rx) = mpsc::unbounded_channel::<(Instant, String)>();
+    let reader = async move {
         while let Some(Ok(message)) = source.next().await {
             // websocketpp hands KMS the payload whatever the opcode; old `ws` clients send binary.
             let text = match message {
@@ -373,15 +376,25 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, cancel: Cancel
                 Message::Close(_) => break,
                 _ => continue,
             };
-            if !serve_request(&shared, conn, &text, &tx, &mut busy_until).await {
+            if frames_tx.send((Instant::now(), text)).is_err() {
                 break;
             }
         }
     };
+    let server = async {
+        let mut busy_until = Instant::now();
+        while let Some((arrived, text)) = frames_rx.recv().await {
+            if !serve_request(&shared, conn, &text, arrived, &tx, &mut busy_until).await {
+                break;
+            }
+        }
+    };
+    // Requests read before the client went away are still served (the reader's end closes the
+    // queue; the server drains it).
     tokio::select! {
         _ = cancel.cancelled() => {}
         _ = writer => {}
-        _ = reader => {}
+        _ = async { tokio::join!(reader, server) } => {}
     }
     lock(&shared.connections).remove(&conn);
     shared.world().connection_closed(conn);
@@ -405,10 +418,10 @@ async fn serve_request(
     shared: &Shared,
     conn: ConnId,
     text: &str,
+    arrived: Instant,
     tx: &mpsc::UnboundedSender<Message>,
     busy_until: &mut Instant,
 ) -> bool {
-    let arrived = Instant::now();
     let (served, frames, extra_ms) = {
         let mut world = shared.world();
         let served = rpc::serve_frame(&mut world, conn, text, shared.now_ms());
