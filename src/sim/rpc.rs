@@ -526,6 +526,14 @@ mod tests {
         json!({"jsonrpc":"2.0","id":id,"method":method,"params":params})
     }
 
+    /// Creates an object on connection 1 and returns its id.
+    fn create(w: &mut World, id: u64, params: Value) -> String {
+        call(w, 1, req(id, "create", params))["result"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     #[test]
     fn bootstrap_binds_and_injects_the_session() {
         let mut w = world();
@@ -613,23 +621,12 @@ mod tests {
     #[test]
     fn invoke_errors_and_values() {
         let mut w = world();
-        let p =
-            call(&mut w, 1, req(1, "create", json!({"type":"MediaPipeline"})))["result"]["value"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-        let e = call(
+        let p = create(&mut w, 1, json!({"type":"MediaPipeline"}));
+        let e = create(
             &mut w,
-            1,
-            req(
-                2,
-                "create",
-                json!({"type":"kurento.WebRtcEndpoint","constructorParams":{"mediaPipeline":p}}),
-            ),
-        )["result"]["value"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            2,
+            json!({"type":"kurento.WebRtcEndpoint","constructorParams":{"mediaPipeline":p}}),
+        );
         assert!(e.starts_with(&format!("{p}/")) && e.ends_with("_kurento.WebRtcEndpoint"));
         let inv = |w: &mut World, op: &str, params: Value| {
             call(
@@ -758,11 +755,7 @@ mod tests {
     #[test]
     fn get_pipelines_refs_everything_into_the_pseudo_session() {
         let mut w = world();
-        let p =
-            call(&mut w, 1, req(1, "create", json!({"type":"MediaPipeline"})))["result"]["value"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+        let p = create(&mut w, 1, json!({"type":"MediaPipeline"}));
         let reply = call(
             &mut w,
             1,
@@ -793,11 +786,7 @@ mod tests {
     #[test]
     fn faults_fire_once() {
         let mut w = world();
-        let p =
-            call(&mut w, 1, req(1, "create", json!({"type":"MediaPipeline"})))["result"]["value"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+        let p = create(&mut w, 1, json!({"type":"MediaPipeline"}));
         w.inject(Fault::ReleaseBeforeInvoke {
             operation: "getName".into(),
         });
@@ -838,23 +827,12 @@ mod tests {
         let scenario =
             Scenario::from_toml_str("[server]\ndialect = \"6\"\nversion = \"6.18.0\"").unwrap();
         let mut w = World::new(&scenario, T0, 0);
-        let p =
-            call(&mut w, 1, req(1, "create", json!({"type":"MediaPipeline"})))["result"]["value"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-        let e = call(
+        let p = create(&mut w, 1, json!({"type":"MediaPipeline"}));
+        let e = create(
             &mut w,
-            1,
-            req(
-                2,
-                "create",
-                json!({"type":"WebRtcEndpoint","constructorParams":{"mediaPipeline":p}}),
-            ),
-        )["result"]["value"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            2,
+            json!({"type":"WebRtcEndpoint","constructorParams":{"mediaPipeline":p}}),
+        );
         let childs = call(
             &mut w,
             1,
