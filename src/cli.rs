@@ -63,12 +63,19 @@ pub enum Command {
         /// Scenario file (TOML); the built-in scenario when absent.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
+        /// Address negotiated endpoints bind their UDP sockets on (their host candidate);
+        /// overrides the scenario's `peers.media_address` (default 127.0.0.1).
+        #[arg(long = "media-address", value_name = "IP")]
+        media_address: Option<std::net::IpAddr>,
     },
     /// Run the simulated KMS and the exporter on it, to see the metrics in one command.
     Demo {
         /// Scenario file (TOML); the built-in lively scenario when absent.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
+        /// Address negotiated endpoints bind their UDP sockets on (default 127.0.0.1).
+        #[arg(long = "media-address", value_name = "IP")]
+        media_address: Option<std::net::IpAddr>,
     },
     /// Benchmark the exporter against simulated KMSs and print markdown (design §8).
     Bench(crate::bench::BenchArgs),
@@ -186,6 +193,7 @@ mod tests {
                 Command::Simulate {
                     listen: "127.0.0.1:8888".parse().unwrap(),
                     scenario: None,
+                    media_address: None,
                 },
             ),
             (
@@ -193,13 +201,35 @@ mod tests {
                 Command::Simulate {
                     listen: "0.0.0.0:0".parse().unwrap(),
                     scenario: Some(PathBuf::from("s.toml")),
+                    media_address: None,
                 },
             ),
-            (vec!["demo"], Command::Demo { scenario: None }),
+            (
+                vec!["demo"],
+                Command::Demo {
+                    scenario: None,
+                    media_address: None,
+                },
+            ),
+            (
+                vec![
+                    "simulate",
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--media-address",
+                    "127.0.0.2",
+                ],
+                Command::Simulate {
+                    listen: "127.0.0.1:1".parse().unwrap(),
+                    scenario: None,
+                    media_address: Some("127.0.0.2".parse().unwrap()),
+                },
+            ),
             (
                 vec!["demo", "--scenario", "x.toml"],
                 Command::Demo {
                     scenario: Some(PathBuf::from("x.toml")),
+                    media_address: None,
                 },
             ),
         ];
@@ -211,7 +241,13 @@ mod tests {
     #[test]
     fn global_flags_work_after_the_subcommand() {
         let cli = parse(&["demo", "--web.listen-address", "127.0.0.1:0"]);
-        assert_eq!(cli.command_or_default(), Command::Demo { scenario: None });
+        assert_eq!(
+            cli.command_or_default(),
+            Command::Demo {
+                scenario: None,
+                media_address: None
+            }
+        );
         assert_eq!(
             cli.overrides().listen_address.as_deref(),
             Some("127.0.0.1:0")

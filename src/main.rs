@@ -44,14 +44,21 @@ fn main() -> ExitCode {
             Command::Run | Command::CheckConfig => kurento_exporter::run(config)
                 .await
                 .map_err(|e| e.to_string()),
-            Command::Simulate { listen, scenario } => {
-                let scenario = load_scenario(scenario.as_deref())?;
+            Command::Simulate {
+                listen,
+                scenario,
+                media_address,
+            } => {
+                let scenario = load_scenario(scenario.as_deref(), media_address)?;
                 kurento_exporter::run_simulator(listen, scenario)
                     .await
                     .map_err(|e| e.to_string())
             }
-            Command::Demo { scenario } => {
-                let scenario = load_scenario(scenario.as_deref())?;
+            Command::Demo {
+                scenario,
+                media_address,
+            } => {
+                let scenario = load_scenario(scenario.as_deref(), media_address)?;
                 kurento_exporter::run_demo(config, scenario)
                     .await
                     .map_err(|e| e.to_string())
@@ -71,9 +78,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_scenario(path: Option<&std::path::Path>) -> Result<sim::Scenario, String> {
-    match path {
-        Some(path) => sim::Scenario::from_file(path).map_err(|e| e.to_string()),
-        None => Ok(sim::Scenario::demo()),
+fn load_scenario(
+    path: Option<&std::path::Path>,
+    media_address: Option<std::net::IpAddr>,
+) -> Result<sim::Scenario, String> {
+    let mut scenario = match path {
+        Some(path) => sim::Scenario::from_file(path).map_err(|e| e.to_string())?,
+        None => sim::Scenario::demo(),
+    };
+    if let Some(ip) = media_address {
+        scenario.peers.media_address = ip;
     }
+    Ok(scenario)
 }

@@ -361,6 +361,12 @@ async fn events_go_to_the_connection_bound_to_the_session() {
         bad["error"]["code"],
         codes::MEDIA_OBJECT_EVENT_NOT_SUPPORTED
     );
+    // KMS gathers only once the endpoint was negotiated.
+    let early = app.invoke(&ep, "gatherCandidates", json!({})).await;
+    assert_eq!(early["error"]["code"], 40400, "{early}");
+    let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
+    app.invoke(&ep, "processOffer", json!({"offer": offer}))
+        .await;
     app.invoke(&ep, "gatherCandidates", json!({})).await;
     let found = app.event("IceCandidateFound").await;
     let data = &found["params"]["value"]["data"];

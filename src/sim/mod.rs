@@ -2,19 +2,27 @@
 //!
 //! Layers: [`scenario`] (TOML) → [`world`] (objects, sessions, GC; pure, time passed in) →
 //! [`ops`] (the object API) and [`rpc`] (one frame in, one reply out; pure) → [`server`] (sockets,
-//! timers, faults).
+//! timers, faults). Application-created endpoints meet real UDP peers: [`sdp`] and [`peer`]
+//! (negotiation, what a peer's datagrams mean; pure), [`flow`] (media through connections;
+//! pure), `udp` (the sockets).
 
 pub mod classes;
 pub mod clock;
 pub mod fault;
+pub mod flow;
 pub mod media;
 pub mod ops;
+pub mod peer;
+mod peer_ops;
 mod rng;
 pub mod rpc;
+pub mod rtp;
 pub mod scenario;
 pub mod sdp;
 pub mod server;
+mod stats_entry;
 pub mod timeline;
+mod udp;
 pub mod world;
 
 use std::net::SocketAddr;

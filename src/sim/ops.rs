@@ -4,6 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::classes::{Class, Kind};
 use super::media::{self, MediaType, StatsContext};
+use super::peer_ops;
 use super::scenario::{Dialect, IceOutcome};
 use super::sdp;
 use super::world::World;
@@ -119,7 +120,7 @@ pub fn invoke(
     let result = match class.kind {
         Kind::ServerManager => manager_op(w, operation, params)?,
         Kind::Pipeline => pipeline_op(w, object, operation, params)?,
-        Kind::Hub => hub_op(operation),
+        Kind::Hub => hub_op(w, class, object, operation, params)?,
         _ => element_op(w, session, class, object, operation, params, now_ms)?,
     };
     if let Some(outcome) = result {
@@ -303,14 +304,57 @@ fn pipeline_op(
     Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
 }
 
-fn hub_op(operation: &str) -> Option<InvokeOutcome> {
-    let value = match operation {
-        "getGstreamerDot" => json!("digraph hub {}"),
-        "dumpGstreamerDot" | "connect" | "disconnect" | "setSource" | "removeSource"
-        | "setMaster" | "setPortProperties" => Value::Null,
-        _ => return None,
+/// Hub methods. Dispatcher routes and the DispatcherOneToMany source are remembered: they decide
+/// where media flows between live ports.
+fn hub_op(
+    w: &mut World,
+    class: &Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let port = |name: &str| -> Result<String, RpcError> {
+        let id = str_param(params, name)?;
+        if w.get(id)
+            .is_some_and(|o| o.parent.as_deref() == Some(object))
+        {
+            Ok(id.to_owned())
+        } else {
+            Err(not_found(id))
+        }
     };
-    Some(InvokeOutcome { value, delay_ms: 0 })
+    let value = match (class.name, operation) {
+        (_, "getGstreamerDot") => json!("digraph hub {}"),
+        ("Dispatcher", "connect") => {
+            let (source, sink) = (port("source")?, port("sink")?);
+            if let Some(hub) = w.get_mut(object) {
+                hub.hub_routes.retain(|(_, s)| *s != sink);
+                hub.hub_routes.push((source, sink.clone()));
+            }
+            w.mark_dirty(&sink);
+            Value::Null
+        }
+        ("DispatcherOneToMany", "setSource") => {
+            let source = port("source")?;
+            if let Some(hub) = w.get_mut(object) {
+                hub.hub_source = Some(source.clone());
+            }
+            w.mark_dirty(&source);
+            Value::Null
+        }
+        ("DispatcherOneToMany", "removeSource") => {
+            let old = w.get_mut(object).and_then(|hub| hub.hub_source.take());
+            if let Some(old) = old {
+                w.mark_dirty(&old);
+            }
+            Value::Null
+        }
+        (_, "dumpGstreamerDot" | "connect" | "disconnect" | "setMaster" | "setPortProperties") => {
+            Value::Null
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
 }
 
 fn element_op(
@@ -323,6 +367,42 @@ fn element_op(
     now_ms: u64,
 ) -> Result<Option<InvokeOutcome>, RpcError> {
     let media_now = w.media_now(now_ms);
+    let Some(obj) = w.get(object) else {
+        return Err(not_found(object));
+    };
+    if obj.live {
+        if let Some(outcome) = peer_ops::live_op(w, class, object, operation, params, now_ms)? {
+            return Ok(Some(outcome));
+        }
+    } else if let Some(value) = profile_read(w, class, object, operation, params, media_now)? {
+        // The reads every poller makes each cycle, served from borrowed state (no copies).
+        return Ok(Some(InvokeOutcome { value, delay_ms: 0 }));
+    }
+    if let Some(value) = connection_op(w, session, object, operation, params, now_ms)? {
+        return Ok(Some(InvokeOutcome { value, delay_ms: 0 }));
+    }
+    let live = w.get(object).is_some_and(|o| o.live);
+    if class.is_uri() {
+        return uri_op(w, class, object, operation, params, now_ms, media_now);
+    }
+    if class.is_rtp() && !live {
+        let Some(media) = w.get(object).and_then(|o| o.media.clone()) else {
+            return Ok(None);
+        };
+        return rtp_op(w, class, object, operation, params, &media, now_ms);
+    }
+    Ok(None)
+}
+
+/// Stats, flows and transcoding of a scenario (profile-driven) element.
+fn profile_read(
+    w: &World,
+    class: &'static Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    media_now: u64,
+) -> Result<Option<Value>, RpcError> {
     let ctx = StatsContext {
         now_ms: media_now,
         seed: w.scenario.timing.seed,
@@ -336,8 +416,7 @@ fn element_op(
         return Ok(None);
     };
     let index = |m: MediaType| usize::from(m == MediaType::Video);
-    // The reads every poller makes each cycle, served from borrowed state (no copies).
-    let read = match operation {
+    Ok(match operation {
         "getStats" => {
             let m = media_param(params, false)?;
             Some(if class.is_rtp() {
@@ -350,11 +429,21 @@ fn element_op(
         "isMediaFlowingOut" => Some(json!(snapshot.flowing_out[index(audio_or_video(params)?)])),
         "isMediaTranscoding" => Some(json!(snapshot.transcoding[index(audio_or_video(params)?)])),
         _ => None,
+    })
+}
+
+/// Connections and the MediaElement methods every element answers the same way.
+fn connection_op(
+    w: &mut World,
+    session: &str,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<Option<Value>, RpcError> {
+    let Some(obj) = w.get(object) else {
+        return Err(not_found(object));
     };
-    if let Some(value) = read {
-        return Ok(Some(InvokeOutcome { value, delay_ms: 0 }));
-    }
-    let media = media.clone();
     let value = match operation {
         "connect" | "disconnect" => {
             let sink = str_param(params, "sink")?.to_owned();
@@ -399,13 +488,9 @@ fn element_op(
         "setAudioFormat" | "setVideoFormat" | "dumpGstreamerDot" | "requestKeyframe"
         | "addIceCandidate" | "createDataChannel" | "closeDataChannel" => Value::Null,
         "getGstreamerDot" => json!("digraph element {}"),
-        _ if class.is_rtp() => return rtp_op(w, class, object, operation, params, &media, now_ms),
-        _ if class.is_uri() => {
-            return uri_op(w, class, object, operation, params, now_ms, media_now);
-        }
         _ => return Ok(None),
     };
-    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+    Ok(Some(value))
 }
 
 fn rtp_op(
@@ -452,7 +537,7 @@ fn rtp_op(
                     "Error processing offer: no media sections",
                 ));
             }
-            let answer = sdp::sdp_answer(&offer, session_version);
+            let answer = sdp::answer(&offer, placeholder(w), flavour(class), session_version);
             if let Some(o) = w.get_mut(object) {
                 o.remote_sdp = Some(offer);
                 o.local_sdp = Some(answer.clone());
@@ -460,7 +545,7 @@ fn rtp_op(
             json!(answer)
         }
         "generateOffer" => {
-            let offer = sdp::sdp_offer(session_version);
+            let offer = sdp::offer(placeholder(w), flavour(class), session_version);
             if let Some(o) = w.get_mut(object) {
                 o.local_sdp = Some(offer.clone());
             }
@@ -495,6 +580,20 @@ fn rtp_op(
         _ => return Ok(None),
     };
     Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+}
+
+/// The address a profile-driven endpoint puts in its SDP: it has no socket, so the discard port
+/// on the media address (never sent to).
+fn placeholder(w: &World) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(w.scenario.peers.media_address, 9)
+}
+
+pub fn flavour(class: &Class) -> sdp::Flavour {
+    if class.kind == Kind::WebRtc {
+        sdp::Flavour::WebRtc
+    } else {
+        sdp::Flavour::Rtp
+    }
 }
 
 /// Emits what KMS emits while gathering, in the documented order (protocol §3.3).
@@ -632,6 +731,7 @@ fn uri_op(
     if let Some(o) = w.get_mut(object) {
         o.uri_state = state;
     }
+    w.mark_dirty(object);
     w.emit(
         object,
         "UriEndpointStateChanged",

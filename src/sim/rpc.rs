@@ -75,6 +75,9 @@ pub fn serve_frame(w: &mut World, conn: ConnId, text: &str, now_ms: u64) -> Serv
     w.served += 1;
     let inner_before = w.inner_ops;
     let reply = serve_value(w, conn, text, now_ms);
+    // Live elements' flows and peer states follow what the request changed (its events go out
+    // after the reply).
+    w.settle(now_ms);
     let mut served = Served {
         reply: reply.0,
         delay_ms: reply.1,
@@ -845,6 +848,22 @@ mod tests {
             req(4, "subscribe", json!({"object":e,"type":"OnIceCandidate"})),
         );
         assert!(sub["result"]["value"].is_string());
+        let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
+        let answer = call(
+            &mut w,
+            1,
+            req(
+                41,
+                "invoke",
+                json!({"object":e,"operation":"processOffer","operationParams":{"offer":offer}}),
+            ),
+        );
+        assert!(
+            answer["result"]["value"]
+                .as_str()
+                .unwrap()
+                .contains("typ host")
+        );
         w.outbox.clear();
         call(
             &mut w,

@@ -27,6 +27,32 @@ pub struct Scenario {
     pub pipelines: Vec<PipelineSpec>,
     #[serde(default)]
     pub churn: Option<ChurnSpec>,
+    #[serde(default)]
+    pub peers: PeerSpec,
+}
+
+/// How endpoints that applications create and negotiate meet their (real, UDP) peers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeerSpec {
+    /// Where negotiated endpoints bind their UDP sockets; the host candidate is that address.
+    pub media_address: std::net::IpAddr,
+    /// Silence after which ICE consent expires and the component FAILS (libnice ≈ 30 s).
+    #[serde(with = "humantime_serde")]
+    pub consent_timeout: Duration,
+    /// Extra KMS candidates gathered after the host one, on documentation addresses that nothing
+    /// ever sends to: `srflx` adds a server-reflexive one, `relay` a reflexive and a relayed one.
+    pub local_candidates: LocalCandidate,
+}
+
+impl Default for PeerSpec {
+    fn default() -> Self {
+        PeerSpec {
+            media_address: std::net::Ipv4Addr::LOCALHOST.into(),
+            consent_timeout: Duration::from_secs(30),
+            local_candidates: LocalCandidate::Host,
+        }
+    }
 }
 
 /// Which KMS major version the simulator imitates (field and event names, `getChilds`).
@@ -50,7 +76,10 @@ pub struct ServerSpec {
     pub used_cpu_percent: f64,
     /// `getUsedMemory` answer in KiB.
     pub used_memory_kib: u64,
-    /// Profile for elements applications create at run time (default: no media, no ICE).
+    /// Gives elements that applications create at run time this scenario profile instead of
+    /// a real peer: they then report the profile's flows, ICE and stats without negotiation or
+    /// datagrams (for load tests of application-driven worlds). Unset (the default), they have
+    /// media only once negotiated and while their UDP peer sends (see `[peers]`).
     pub dynamic_profile: Option<String>,
     /// Keep the log of served requests (`Simulator::request_log`); benchmarks turn it off so a
     /// long run does not grow without bound.
@@ -420,6 +449,9 @@ impl Scenario {
         let mut problems = Vec::new();
         if self.timing.gc_period < Duration::from_millis(4) {
             problems.push("timing.gc_period must be at least 4ms".to_owned());
+        }
+        if self.peers.consent_timeout < Duration::from_millis(100) {
+            problems.push("peers.consent_timeout must be at least 100ms".to_owned());
         }
         if let Some(p) = &self.server.dynamic_profile
             && !self.profiles.contains_key(p)

@@ -22,6 +22,7 @@ use super::fault::{Fault, LoggedRequest};
 use super::media::RtpTotals;
 use super::rpc;
 use super::scenario::Scenario;
+use super::udp::{self, Opened, PeerHost, UdpPorts};
 use super::world::{ConnId, World};
 use super::{SimError, SimOptions};
 
@@ -35,6 +36,7 @@ pub struct Simulator {
     stop: CancellationToken,
     accept_task: JoinHandle<()>,
     clock_task: JoinHandle<()>,
+    peers_task: JoinHandle<()>,
 }
 
 /// What the simulator has served since it started (restarts included).
@@ -68,11 +70,41 @@ struct Shared {
     world_replaced: Notify,
     requests: AtomicU64,
     operations: AtomicU64,
+    /// Where worlds send the sockets they bind for negotiated endpoints.
+    peer_sockets: mpsc::UnboundedSender<Opened>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep serving.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PeerHost for Shared {
+    fn with_world<T>(&self, f: impl FnOnce(&mut World, u64) -> T) -> T {
+        let now = self.now_ms();
+        let (out, frames) = {
+            let mut world = self.world();
+            let out = f(&mut world, now);
+            (out, std::mem::take(&mut world.outbox))
+        };
+        self.deliver(frames);
+        // A peer's silence deadlines may now come before what the clock task waits for.
+        self.world_replaced.notify_one();
+        out
+    }
+}
+
+/// A world for a fresh KMS process, its endpoints binding real UDP sockets.
+fn new_world(
+    scenario: &Scenario,
+    now_ms: u64,
+    generation: u64,
+    peer_sockets: &mpsc::UnboundedSender<Opened>,
+) -> World {
+    let mut world = World::new(scenario, now_ms, generation);
+    let ports = UdpPorts::new(scenario.peers.media_address, peer_sockets.clone());
+    world.set_ports(Box::new(ports));
+    world
 }
 
 impl Shared {
@@ -127,8 +159,9 @@ impl Simulator {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let (peer_sockets, opened) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            world: Mutex::new(World::new(&opts.scenario, start_epoch_ms, 0)),
+            world: Mutex::new(new_world(&opts.scenario, start_epoch_ms, 0, &peer_sockets)),
             connections: Mutex::new(HashMap::new()),
             scenario: opts.scenario,
             start: Instant::now(),
@@ -138,10 +171,12 @@ impl Simulator {
             world_replaced: Notify::new(),
             requests: AtomicU64::new(0),
             operations: AtomicU64::new(0),
+            peer_sockets,
         });
         let stop = CancellationToken::new();
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
         let clock_task = tokio::spawn(clock_loop(shared.clone(), stop.clone()));
+        let peers_task = tokio::spawn(peers_loop(shared.clone(), opened, stop.clone()));
         tracing::info!(%addr, "simulated KMS listening");
         Ok(Simulator {
             shared,
@@ -149,6 +184,7 @@ impl Simulator {
             stop,
             accept_task,
             clock_task,
+            peers_task,
         })
     }
 
@@ -172,7 +208,8 @@ impl Simulator {
             let mut world = self.shared.world();
             let log = std::mem::take(&mut world.log);
             let clock = world.media_clock();
-            *world = World::new(&self.shared.scenario, now, generation);
+            let scenario = &self.shared.scenario;
+            *world = new_world(scenario, now, generation, &self.shared.peer_sockets);
             world.log = log;
             world.set_media_clock(clock);
         }
@@ -187,6 +224,7 @@ impl Simulator {
         self.stop.cancel();
         let _ = (&mut self.accept_task).await;
         let _ = (&mut self.clock_task).await;
+        let _ = (&mut self.peers_task).await;
     }
 
     pub fn object_exists(&self, id: &str) -> bool {
@@ -271,6 +309,7 @@ impl Simulator {
         let frames = {
             let mut world = self.shared.world();
             f(&mut world, now);
+            world.settle(now);
             std::mem::take(&mut world.outbox)
         };
         self.shared.deliver(frames);
@@ -301,6 +340,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Cancellat
     drop(listener);
     shared.drop_all_connections();
     while tasks.join_next().await.is_some() {}
+}
+
+/// Serves the UDP socket of every endpoint the world negotiates until the simulator stops.
+async fn peers_loop(
+    shared: Arc<Shared>,
+    mut opened: mpsc::UnboundedReceiver<Opened>,
+    stop: CancellationToken,
+) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(socket) = opened.recv() => {
+                tasks.spawn(udp::serve_peer(shared.clone(), socket));
+            }
+        }
+    }
+    tasks.shutdown().await;
 }
 
 async fn clock_loop(shared: Arc<Shared>, stop: CancellationToken) {

@@ -7,10 +7,16 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use serde_json::{Value, json};
 
+mod live;
+
+pub use live::{DetachedPorts, PeerPorts};
+
 use super::classes::{self, Class, Kind};
 use super::clock::MediaClock;
 use super::fault::{Fault, LoggedRequest};
+use super::flow::Flows;
 use super::media::{FlowSnapshot, Media, MediaType, TotalsMap, empty_totals};
+use super::peer::Peer;
 use super::rng::{Rng, mix};
 use super::scenario::{ConnectionRef, Dialect, MediaProfile, PipelineSpec, Scenario};
 use crate::kurento::protocol::{Event, SERVER_MANAGER};
@@ -61,6 +67,17 @@ pub struct Object {
     pub uri_state: &'static str,
     /// `MediaPipeline.latencyStats`.
     pub latency_stats: bool,
+    /// Created by an application (not the scenario) without `dynamic_profile`: its flows follow
+    /// its peer and connections ([`World::settle`]) instead of a profile.
+    pub live: bool,
+    /// The negotiated peer of a live WebRtcEndpoint/RtpEndpoint (`None` until negotiation).
+    pub peer: Option<Peer>,
+    /// A live element's flows as last computed and announced.
+    pub live_flows: Flows,
+    /// Dispatcher routes `(source port, sink port)`.
+    pub hub_routes: Vec<(String, String)>,
+    /// DispatcherOneToMany source port.
+    pub hub_source: Option<String>,
 }
 
 impl Object {
@@ -151,6 +168,12 @@ pub struct World {
     transitions: BinaryHeap<Reverse<(u64, String)>>,
     /// New elements' media starts this long before their creation (the scenario's warm-up).
     backdate_ms: u64,
+    /// Binds and closes the UDP sockets of negotiated endpoints.
+    ports: Box<dyn PeerPorts>,
+    /// Pipelines whose live elements' flows and peer states must be recomputed.
+    dirty: BTreeSet<String>,
+    /// Instants at which a peer's view changes by itself (silence), per endpoint.
+    peer_checks: BinaryHeap<Reverse<(u64, String)>>,
 }
 
 impl World {
@@ -192,6 +215,9 @@ impl World {
             media_clock: MediaClock::default(),
             transitions: BinaryHeap::new(),
             backdate_ms: scenario.timing.media_warmup.as_millis() as u64,
+            ports: Box::new(DetachedPorts::new(scenario.peers.media_address)),
+            dirty: BTreeSet::new(),
+            peer_checks: BinaryHeap::new(),
         };
         world.objects.insert(
             SERVER_MANAGER.to_owned(),
@@ -244,6 +270,11 @@ impl World {
             uri: None,
             uri_state: "STOP",
             latency_stats: false,
+            live: false,
+            peer: None,
+            live_flows: Flows::default(),
+            hub_routes: Vec::new(),
+            hub_source: None,
         }
     }
 
@@ -310,12 +341,17 @@ impl World {
         };
         let mut object = World::new_object(id.clone(), class, parent.map(str::to_owned), now_ms);
         let media_now = self.media_now(now_ms);
+        let profile = profile.or_else(|| self.dynamic_profile());
         if class.is_element() {
-            let profile = profile.unwrap_or_else(|| self.dynamic_profile());
-            let ordinal = self.next_ordinal;
-            self.next_ordinal += 1;
-            let started = media_now.saturating_sub(self.backdate_ms);
-            object.media = Some(Media::new(profile, ordinal, started, &mut self.rng));
+            match profile {
+                Some(profile) => {
+                    let ordinal = self.next_ordinal;
+                    self.next_ordinal += 1;
+                    let started = media_now.saturating_sub(self.backdate_ms);
+                    object.media = Some(Media::new(profile, ordinal, started, &mut self.rng));
+                }
+                None => object.live = true,
+            }
         }
         if let Some(p) = parent.and_then(|p| self.objects.get_mut(p)) {
             p.children.push(id.clone());
@@ -338,14 +374,14 @@ impl World {
         id
     }
 
-    fn dynamic_profile(&self) -> MediaProfile {
+    /// The scenario's profile for application-created elements, if it sets one.
+    fn dynamic_profile(&self) -> Option<MediaProfile> {
         self.scenario
             .server
             .dynamic_profile
             .as_ref()
             .and_then(|p| self.scenario.profiles.get(p))
             .cloned()
-            .unwrap_or_default()
     }
 
     /// Makes `session` an owner of `id` and all its ancestors and marks it in use
@@ -450,6 +486,13 @@ impl World {
         let Some(obj) = self.objects.remove(id) else {
             return;
         };
+        if obj.peer.is_some() {
+            self.ports.close(id);
+        }
+        if obj.live {
+            self.dirty
+                .insert(crate::kurento::protocol::pipeline_id(id).to_owned());
+        }
         if let Some(p) = obj.parent.as_ref().and_then(|p| self.objects.get_mut(p)) {
             p.children.retain(|c| c != id);
         }
@@ -489,6 +532,8 @@ impl World {
         sink_desc: &str,
         now_ms: u64,
     ) {
+        self.mark_dirty(source);
+        self.mark_dirty(sink);
         let medias = match media {
             Some(m) => vec![m],
             None => vec![MediaType::Audio, MediaType::Video, MediaType::Data],
@@ -527,6 +572,8 @@ impl World {
         media: Option<MediaType>,
         now_ms: u64,
     ) {
+        self.mark_dirty(source);
+        self.mark_dirty(sink);
         let matches =
             |l: &Link| l.source == source && l.sink == sink && media.is_none_or(|m| m == l.media);
         let removed: Vec<Link> = self
@@ -731,7 +778,10 @@ impl World {
             .transitions
             .peek()
             .and_then(|Reverse((t, _))| self.media_clock.wall_at(*t));
-        self.next_tick_ms().min(media.unwrap_or(u64::MAX))
+        let peers = self.peer_checks.peek().map(|Reverse((t, _))| *t);
+        self.next_tick_ms()
+            .min(media.unwrap_or(u64::MAX))
+            .min(peers.unwrap_or(u64::MAX))
     }
 
     /// The next keep-alive, GC or churn instant.
@@ -766,6 +816,8 @@ impl World {
             self.churn_tick(due);
         }
         self.run_media_transitions(now_ms);
+        self.run_peer_checks(now_ms);
+        self.settle(now_ms);
     }
 
     // ----- media time -----------------------------------------------------------------------
@@ -808,6 +860,9 @@ impl World {
         for o in self.objects.values().filter(|o| o.class.is_rtp()) {
             if let Some(media) = &o.media {
                 media.add_rtp_totals(t, &mut totals);
+            }
+            if let Some(peer) = &o.peer {
+                peer.add_totals(&mut totals);
             }
         }
         totals

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: a minimal HTTP/1.1 client and deadline polling.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod app;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

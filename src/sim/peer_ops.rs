@@ -1,0 +1,305 @@
+//! The object API of live (application-created) elements: negotiation, ICE, states, flows and
+//! stats from the element's real peer and connections (`world::live`), with KMS's error codes
+//! and texts for SDP mistakes (`SdpEndpointImpl.cpp`).
+
+use serde_json::{Map, Value, json};
+
+use super::classes::{Class, Kind};
+use super::media::MediaType;
+use super::ops::{InvokeOutcome, flavour};
+use super::peer::{IceState, Peer};
+use super::scenario::Dialect;
+use super::sdp;
+use super::world::World;
+use crate::kurento::protocol::{RpcError, codes};
+
+/// KMS's SDP error codes (KurentoException.hpp).
+const SDP_PARSE_ERROR: i64 = 40201;
+const SDP_END_POINT_PROCESS_OFFER_ERROR: i64 = 40205;
+const SDP_END_POINT_ALREADY_NEGOTIATED: i64 = 40208;
+const SDP_END_POINT_NOT_OFFER_GENERATED: i64 = 40209;
+const SDP_END_POINT_ANSWER_ALREADY_PROCCESED: i64 = 40210;
+const ICE_GATHER_CANDIDATES_ERROR: i64 = 40400;
+
+fn done(value: Value) -> Result<Option<InvokeOutcome>, RpcError> {
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
+}
+
+fn text_param(params: &Map<String, Value>, name: &str) -> Result<String, RpcError> {
+    params
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            RpcError::kms(
+                codes::MARSHALL_ERROR,
+                format!("'{name}' parameter is required"),
+            )
+        })
+}
+
+fn media_of(params: &Map<String, Value>, required: bool) -> Result<Option<MediaType>, RpcError> {
+    match params.get("mediaType").and_then(Value::as_str) {
+        None if required => Err(RpcError::kms(
+            codes::MARSHALL_ERROR,
+            "'mediaType' parameter is required",
+        )),
+        None => Ok(None),
+        Some(text) => match MediaType::parse(text) {
+            Some(MediaType::Data) if required => Err(RpcError::kms(
+                codes::MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,
+                "MediaType DATA is not supported for this operation; use AUDIO or VIDEO",
+            )),
+            Some(m) => Ok(Some(m)),
+            None => Err(RpcError::kms(
+                codes::MARSHALL_ERROR,
+                "Invalid value for 'MediaType'",
+            )),
+        },
+    }
+}
+
+/// Serves `operation` on a live element, or `None` to fall back to the common element methods.
+pub fn live_op(
+    w: &mut World,
+    class: &'static Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    // Connections made earlier in this frame (a transaction) must show in what is read now.
+    w.settle(now_ms);
+    let flows = w.live_flows(object).unwrap_or_default();
+    let pick = |pair: [bool; 2], m: Option<MediaType>| {
+        json!(pair[usize::from(m == Some(MediaType::Video))])
+    };
+    match operation {
+        "isMediaFlowingIn" => return done(pick(flows.flowing_in, media_of(params, true)?)),
+        "isMediaFlowingOut" => return done(pick(flows.flowing_out, media_of(params, true)?)),
+        "isMediaTranscoding" => {
+            media_of(params, true)?;
+            return done(json!(false));
+        }
+        "getStats" if !class.is_rtp() => return done(Value::Null),
+        _ => {}
+    }
+    if !class.is_rtp() {
+        return Ok(None);
+    }
+    let webrtc = class.kind == Kind::WebRtc;
+    let dialect = w.dialect();
+    let consent = w.consent_ms();
+    let media_now = w.media_now(now_ms);
+    let peer = w.get(object).and_then(|o| o.peer.as_ref());
+    let view = peer.map(|p| p.view(now_ms, consent));
+    let word = |on: bool| json!(if on { "CONNECTED" } else { "DISCONNECTED" });
+    let value = match operation {
+        "getStats" => {
+            let filter = media_of(params, false)?;
+            let stats = peer.map(|p| p.stats(filter, media_now, dialect));
+            match stats {
+                Some(map) if !map.is_empty() => Value::Object(map),
+                _ => Value::Null,
+            }
+        }
+        "getMediaState" => word(view.is_some_and(|v| v.media_connected)),
+        "getConnectionState" => word(view.is_some_and(|v| v.connection_connected)),
+        "getLocalSessionDescriptor" => match peer {
+            Some(p) => json!(p.local_sdp),
+            None => {
+                return Err(RpcError::kms(
+                    codes::SDP_END_POINT_NO_LOCAL_SDP_ERROR,
+                    "No local SDP",
+                ));
+            }
+        },
+        "getRemoteSessionDescriptor" => match peer.and_then(|p| p.remote_sdp.as_ref()) {
+            Some(s) => json!(s),
+            None => {
+                return Err(RpcError::kms(
+                    codes::SDP_END_POINT_NO_REMOTE_SDP_ERROR,
+                    "No remote SDP",
+                ));
+            }
+        },
+        "getICECandidatePairs" if webrtc => {
+            peer.map_or(json!([]), |p| p.candidate_pairs(now_ms, consent, dialect))
+        }
+        "getIceConnectionState" if webrtc => {
+            peer.map_or(json!([]), |p| p.ice_connection_state(now_ms, consent))
+        }
+        "getDtlsConnectionState" if webrtc && dialect == Dialect::V7 => {
+            match view.and_then(|v| v.ice) {
+                Some(IceState::Ready) => dtls("CONNECTED"),
+                Some(IceState::Failed) => dtls("FAILED"),
+                _ => json!([]),
+            }
+        }
+        "processOffer" => json!(process_offer(w, class, object, params, now_ms)?),
+        "generateOffer" => json!(generate_offer(w, class, object)?),
+        "processAnswer" => json!(process_answer(w, object, params, now_ms)?),
+        "gatherCandidates" if webrtc => {
+            gather_candidates(w, object, now_ms)?;
+            Value::Null
+        }
+        "addIceCandidate" if webrtc => {
+            let line = params
+                .get("candidate")
+                .and_then(|c| c.get("candidate").or(Some(c)))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    RpcError::kms(codes::MARSHALL_ERROR, "'candidate' parameter is required")
+                })?
+                .to_owned();
+            if let Some(peer) = w.get_mut(object).and_then(|o| o.peer.as_mut()) {
+                peer.add_remote_candidate(&line);
+            }
+            w.mark_dirty(object);
+            Value::Null
+        }
+        _ => return Ok(None),
+    };
+    done(value)
+}
+
+fn dtls(state: &str) -> Value {
+    json!([{"__module__":"kurento","__type__":"DtlsConnection","componentId":"1",
+        "connectionId":"1","state":state,"streamId":"1"}])
+}
+
+fn already_negotiated() -> RpcError {
+    RpcError::kms(
+        SDP_END_POINT_ALREADY_NEGOTIATED,
+        "Endpoint already negotiated",
+    )
+}
+
+fn parse_error(e: sdp::ParseError) -> RpcError {
+    RpcError::kms(SDP_PARSE_ERROR, e.0)
+}
+
+/// Binds the endpoint's socket; a failure is KMS's "cannot process" error of the operation.
+fn bind(
+    w: &mut World,
+    object: &str,
+    code: i64,
+    message: &str,
+) -> Result<std::net::SocketAddr, RpcError> {
+    w.open_port(object).map_err(|e| {
+        tracing::warn!(endpoint = object, error = %e, "cannot bind a media socket");
+        RpcError::kms(code, message)
+    })
+}
+
+fn process_offer(
+    w: &mut World,
+    class: &Class,
+    object: &str,
+    params: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<String, RpcError> {
+    let offer = text_param(params, "offer")?;
+    let lines = sdp::parse_media(&offer, "Empty offer not valid").map_err(parse_error)?;
+    if w.get(object).is_some_and(|o| o.peer.is_some()) {
+        return Err(already_negotiated());
+    }
+    let local = bind(
+        w,
+        object,
+        SDP_END_POINT_PROCESS_OFFER_ERROR,
+        "Error processing offer",
+    )?;
+    let version = w.rng.next_u64() % 1_000_000_000;
+    let answer = sdp::answer(&offer, local, flavour(class), version);
+    let mut peer = Peer::new(local, flavour(class), answer.clone(), w.rng.next_u64());
+    peer.lines = lines;
+    peer.remote_sdp = Some(offer);
+    w.attach_peer(object, peer);
+    w.emit(object, "MediaSessionStarted", json!({}), now_ms);
+    Ok(answer)
+}
+
+fn generate_offer(w: &mut World, class: &Class, object: &str) -> Result<String, RpcError> {
+    if w.get(object).is_some_and(|o| o.peer.is_some()) {
+        return Err(already_negotiated());
+    }
+    let local = bind(w, object, 40204, "Error generating offer")?;
+    let version = w.rng.next_u64() % 1_000_000_000;
+    let offer = sdp::offer(local, flavour(class), version);
+    let mut peer = Peer::new(local, flavour(class), offer.clone(), w.rng.next_u64());
+    peer.awaiting_answer = true;
+    w.attach_peer(object, peer);
+    Ok(offer)
+}
+
+fn process_answer(
+    w: &mut World,
+    object: &str,
+    params: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<String, RpcError> {
+    let answer = text_param(params, "answer")?;
+    if answer.is_empty() {
+        return Err(RpcError::kms(SDP_PARSE_ERROR, "Empty answer not valid"));
+    }
+    let Some(peer) = w.get(object).and_then(|o| o.peer.as_ref()) else {
+        return Err(RpcError::kms(
+            SDP_END_POINT_NOT_OFFER_GENERATED,
+            "Offer not generated. It is not possible to process an answer.",
+        ));
+    };
+    if peer.remote_sdp.is_some() && !peer.awaiting_answer {
+        return Err(RpcError::kms(
+            SDP_END_POINT_NOT_OFFER_GENERATED,
+            "Offer not generated. It is not possible to process an answer.",
+        ));
+    }
+    let lines = sdp::parse_media(&answer, "Empty answer not valid").map_err(parse_error)?;
+    let local_sdp = peer.local_sdp.clone();
+    let Some(peer) = w.get_mut(object).and_then(|o| o.peer.as_mut()) else {
+        return Err(already_negotiated());
+    };
+    if peer.remote_sdp.is_some() {
+        return Err(RpcError::kms(
+            SDP_END_POINT_ANSWER_ALREADY_PROCCESED,
+            "Sdp Answer already processed",
+        ));
+    }
+    peer.lines = lines;
+    peer.remote_sdp = Some(answer);
+    w.mark_dirty(object);
+    w.emit(object, "MediaSessionStarted", json!({}), now_ms);
+    Ok(local_sdp)
+}
+
+/// `gatherCandidates`: GATHERING, one `IceCandidateFound` per local candidate, then
+/// `IceGatheringDone`, in KMS's order (protocol §3.3).
+fn gather_candidates(w: &mut World, object: &str, now_ms: u64) -> Result<(), RpcError> {
+    let extra = w.scenario.peers.local_candidates;
+    let Some(peer) = w.get_mut(object).and_then(|o| o.peer.as_mut()) else {
+        return Err(RpcError::kms(
+            ICE_GATHER_CANDIDATES_ERROR,
+            "Error gathering candidates",
+        ));
+    };
+    if peer.gathering {
+        return Ok(());
+    }
+    peer.gathering = true;
+    let candidates = peer.local_candidates(extra);
+    let announce_gathering = peer.reported.ice.is_none();
+    if announce_gathering {
+        peer.reported.ice = Some(IceState::Gathering);
+        let data = json!({"componentId":1,"state":"GATHERING","streamId":1});
+        w.emit(object, "IceComponentStateChanged", data, now_ms);
+    }
+    for candidate in candidates {
+        let data = json!({"candidate": {"__module__":"kurento","__type__":"IceCandidate",
+            "candidate": candidate,"sdpMLineIndex":0,"sdpMid":"0"}});
+        w.emit(object, "IceCandidateFound", data, now_ms);
+    }
+    w.emit(object, "IceGatheringDone", json!({}), now_ms);
+    w.mark_dirty(object);
+    Ok(())
+}
