@@ -16,8 +16,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # kurento-client@7.3.0 needs --ignore-scripts (its postinstall script is not shipped); the
-# reconnect-ws override lives in tests/node/package.json.
-if [ ! -d tests/node/node_modules/kurento-client ]; then
+# reconnect-ws override and the 6.18.0 alias (kurento-client-6) live in tests/node/package.json.
+if [ ! -d tests/node/node_modules/kurento-client ] || [ ! -d tests/node/node_modules/kurento-client-6 ]; then
   npm ci --ignore-scripts --no-audit --no-fund --prefix tests/node
 fi
 

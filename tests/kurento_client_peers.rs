@@ -1,0 +1,190 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A scripted browser with a real UDP media peer (tests/node/peer_session.js) drives one
+//! application session through the real `kurento-client`, 7.3.0 and 6.18.0, against the
+//! simulator on either KMS dialect: negotiation with a loopback host candidate, RTP sent to it and
+//! looped back by the endpoint, stats counting exactly what was sent, and the endpoint noticing
+//! the silence afterwards. Needs `npm ci --ignore-scripts --prefix tests/node`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
+use serde_json::Value;
+
+/// A KMS of `dialect` whose WebRtcEndpoints get their media from real peers: no dynamic profile,
+/// so nothing flows until packets arrive, and ICE consent expires 6 s after the peer goes quiet.
+fn scenario(dialect: &str) -> String {
+    let version = if dialect == "6" { "6.18.0" } else { "7.3.0" };
+    format!(
+        r#"
+[server]
+dialect = "{dialect}"
+version = "{version}"
+
+[timing]
+seed = 23
+
+[peers]
+consent_timeout = "6s"
+"#
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs the UDP peer simulator"]
+async fn client_7_peer_session_on_a_7_server() {
+    peer_session("7", "7").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the UDP peer simulator"]
+async fn client_7_peer_session_on_a_6_server() {
+    peer_session("7", "6").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the UDP peer simulator"]
+async fn client_6_peer_session_on_a_6_server() {
+    peer_session("6", "6").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the UDP peer simulator"]
+async fn client_6_peer_session_on_a_7_server() {
+    peer_session("6", "7").await;
+}
+
+/// Runs peer_session.js with kurento-client `client` ("6" or "7") against a simulated KMS of
+/// `dialect` and checks its summary.
+async fn peer_session(client: &str, dialect: &str) {
+    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let package = if client == "6" {
+        "kurento-client-6"
+    } else {
+        "kurento-client"
+    };
+    assert!(
+        node_dir.join("node_modules").join(package).is_dir(),
+        "tests/node/node_modules/{package} is missing: run `npm ci --ignore-scripts --prefix tests/node` first"
+    );
+    let sim = Simulator::start(SimOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        scenario: Scenario::from_toml_str(&scenario(dialect)).unwrap(),
+    })
+    .await
+    .unwrap();
+
+    let run = tokio::process::Command::new("node")
+        .arg(node_dir.join("peer_session.js"))
+        .arg(sim.url())
+        .args(["--client", client, "--dialect", dialect])
+        .current_dir(&node_dir)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("node did not finish within 60 s")
+        .expect("cannot run `node` (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "peer session failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("OK peer session"), "{stdout}");
+    // kurento-client logs to stdout too: the summary is the last line that is a JSON object.
+    let summary: Value = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("summary is JSON"))
+        .expect("no JSON summary on stdout");
+    let count = |pointer: &str| {
+        summary
+            .pointer(pointer)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("summary lacks {pointer}: {summary}"))
+    };
+
+    let version = if client == "6" { "6.18.0" } else { "7.3.0" };
+    assert_eq!(summary["client"]["version"], version);
+    assert_eq!(summary["dialect"], dialect);
+
+    // Event names: legacy ones only where both sides speak them, and every kind delivered.
+    let legacy = client == "6" && dialect == "6";
+    let (flow_out, flow_in, ice, candidate, done) = if legacy {
+        (
+            "MediaFlowOutStateChange",
+            "MediaFlowInStateChange",
+            "OnIceComponentStateChanged",
+            "OnIceCandidate",
+            "OnIceGatheringDone",
+        )
+    } else {
+        (
+            "MediaFlowOutStateChanged",
+            "MediaFlowInStateChanged",
+            "IceComponentStateChanged",
+            "IceCandidateFound",
+            "IceGatheringDone",
+        )
+    };
+    let subscribed: Vec<&str> = summary["subscribed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for name in [flow_out, flow_in, ice, candidate, done, "MediaStateChanged"] {
+        assert!(subscribed.contains(&name), "{name} not in {subscribed:?}");
+    }
+    assert_eq!(
+        subscribed.contains(&"NewCandidatePairSelected"),
+        !legacy,
+        "{subscribed:?}"
+    );
+    // FLOWING and NOT_FLOWING per media; ICE up then FAILED; CONNECTED then DISCONNECTED.
+    assert!(count(&format!("/events/{flow_out}")) >= 4, "{summary}");
+    assert!(count(&format!("/events/{flow_in}")) >= 1, "{summary}");
+    assert!(count(&format!("/events/{ice}")) >= 2, "{summary}");
+    assert!(count("/events/MediaStateChanged") >= 2, "{summary}");
+    assert!(count(&format!("/events/{candidate}")) >= 1, "{summary}");
+    assert!(count(&format!("/events/{done}")) >= 1, "{summary}");
+
+    // The endpoint's loopback host candidate was the only address the peer used.
+    let used = summary["candidates"]["used"].as_array().unwrap();
+    assert!(!used.is_empty(), "{summary}");
+    assert!(
+        used.iter()
+            .all(|c| c.as_str().unwrap().contains(" 127.0.0.1 ")),
+        "{summary}"
+    );
+
+    // Media both ways, and getStats counting exactly what the peer sent, under its SSRCs.
+    let (audio, video) = (count("/sent/audio"), count("/sent/video"));
+    assert!(audio > 0 && video > 0, "{summary}");
+    assert_eq!(count("/sent/errors"), 0);
+    assert_eq!(count("/stats/audio/packetsReceived"), audio);
+    assert_eq!(count("/stats/video/packetsReceived"), video);
+    assert_eq!(
+        summary["stats"]["audio"]["ssrc"],
+        count("/ssrc/audio").to_string()
+    );
+    assert_eq!(
+        summary["stats"]["video"]["ssrc"],
+        count("/ssrc/video").to_string()
+    );
+    assert!(count("/received/fromEndpoint") > 0, "{summary}");
+    assert_eq!(count("/received/fromElsewhere"), 0, "{summary}");
+
+    // The application released its pipeline, the only one there was.
+    assert!(
+        !sim.object_ids()
+            .iter()
+            .any(|id| id.ends_with("_kurento.MediaPipeline")),
+        "{:?}",
+        sim.object_ids()
+    );
+    sim.shutdown().await;
+}
