@@ -31,25 +31,21 @@ consent_timeout = "6s"
 }
 
 #[tokio::test]
-
 async fn client_7_peer_session_on_a_7_server() {
     peer_session("7", "7").await;
 }
 
 #[tokio::test]
-
 async fn client_7_peer_session_on_a_6_server() {
     peer_session("7", "6").await;
 }
 
 #[tokio::test]
-
 async fn client_6_peer_session_on_a_6_server() {
     peer_session("6", "6").await;
 }
 
 #[tokio::test]
-
 async fn client_6_peer_session_on_a_7_server() {
     peer_session("6", "7").await;
 }
