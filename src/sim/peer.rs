@@ -175,46 +175,19 @@ impl Peer {
 
     /// A datagram from `from` arrived at `now_ms`.
     pub fn receive(&mut self, from: SocketAddr, datagram: &[u8], now_ms: u64) {
-        if self.selected.as_ref().is_none_or(|(a, _)| *a != from) {
-            let line = self
-                .remote_candidates
-                .iter()
-                .find(|(a, _)| *a == from)
-                .map(|(_, l)| l.clone())
-                .unwrap_or_else(|| {
-                    // Learnt from the check itself: peer-reflexive (RFC 8445 §7.2.5.3.1).
-                    format!(
-                        "candidate:{} 1 udp 1845501695 {} {} typ prflx generation 0",
-                        mix(u64::from(from.port())) % 1_000_000_000,
-                        from.ip(),
-                        from.port()
-                    )
-                });
-            self.selected = Some((from, line));
-        }
+        self.select_remote(from);
         self.last_heard_ms = Some(now_ms);
         if rtp::is_rtcp(datagram) {
             return;
         }
-        let header = match rtp::parse(datagram) {
-            Some(h) => h,
-            // Neither RTP nor RTCP: it still proves the peer is there and carries bytes; count
-            // it on the first media the peer sends, as one packet of a synthetic stream.
-            None => match self.lines.iter().find(|l| l.peer_sends) {
-                Some(line) => RtpHeader {
-                    payload_type: line.codecs.first().map_or(0, |c| c.0),
-                    sequence: self
-                        .inbound
-                        .iter()
-                        .find(|s| s.stats.ssrc == synthetic_ssrc(from))
-                        .map_or(0, |s| s.stats.packets as u16),
-                    timestamp: 0,
-                    ssrc: synthetic_ssrc(from),
-                    payload_len: datagram.len(),
-                },
+        let (header, is_rtp) = match rtp::parse(datagram) {
+            Some(h) => (h, true),
+            None => match self.plain_datagram_header(from, datagram.len(), now_ms) {
+                Some(h) => (h, false),
                 None => return,
             },
         };
+        // Packets of a payload type the peer did not negotiate are dropped, as KMS does.
         let Some(line) = self
             .lines
             .iter()
@@ -224,12 +197,12 @@ impl Peer {
         };
         let media = line.media;
         let clock_rate = line.clock_rate(header.payload_type).unwrap_or(90_000);
-        if rtp::parse(datagram).is_none() {
+        if is_rtp {
+            self.last_media_ms[index(media)] = Some(now_ms);
+        } else {
             for l in self.lines.iter().filter(|l| l.peer_sends) {
                 self.last_media_ms[index(l.media)] = Some(now_ms);
             }
-        } else {
-            self.last_media_ms[index(media)] = Some(now_ms);
         }
         let stream = match self
             .inbound
@@ -249,6 +222,55 @@ impl Peer {
             }
         };
         stream.stats.receive(&header, now_ms, clock_rate);
+    }
+
+    /// The sender becomes the remote side of the selected pair: the candidate the peer announced
+    /// for that address, else a peer-reflexive one (RFC 8445 §7.2.5.3.1).
+    fn select_remote(&mut self, from: SocketAddr) {
+        if self.selected.as_ref().is_some_and(|(a, _)| *a == from) {
+            return;
+        }
+        let line = self
+            .remote_candidates
+            .iter()
+            .find(|(a, _)| *a == from)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "candidate:{} 1 udp 1845501695 {} {} typ prflx generation 0",
+                    mix(u64::from(from.port())) % 1_000_000_000,
+                    from.ip(),
+                    from.port()
+                )
+            });
+        self.selected = Some((from, line));
+    }
+
+    /// A datagram that is neither RTP nor RTCP still proves the peer is there and carries
+    /// bytes: it counts as the next packet of a stream of its own on the first media the peer
+    /// sends (`None` when the peer sends nothing).
+    fn plain_datagram_header(
+        &self,
+        from: SocketAddr,
+        len: usize,
+        now_ms: u64,
+    ) -> Option<RtpHeader> {
+        let line = self.lines.iter().find(|l| l.peer_sends)?;
+        let &(payload_type, clock_rate) = line.codecs.first()?;
+        let ssrc = synthetic_ssrc(from);
+        let sequence = self
+            .inbound
+            .iter()
+            .find(|s| s.stats.ssrc == ssrc)
+            .map_or(0, |s| s.stats.packets as u16);
+        Some(RtpHeader {
+            payload_type,
+            sequence,
+            // Stamped on arrival: such a stream has no jitter of its own.
+            timestamp: (now_ms * u64::from(clock_rate) / 1000) as u32,
+            ssrc,
+            payload_len: len,
+        })
     }
 
     /// What the endpoint reports at `now_ms` with ICE consent expiring after `consent_ms`.

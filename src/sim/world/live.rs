@@ -313,3 +313,119 @@ impl World {
         self.mark_dirty(endpoint);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::sim::rpc::serve_frame;
+    use crate::sim::scenario::Scenario;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    struct App {
+        world: World,
+        next: u64,
+    }
+
+    impl App {
+        fn new() -> App {
+            let scenario = Scenario::from_toml_str("[peers]\nconsent_timeout = \"3s\"").unwrap();
+            App {
+                world: World::new(&scenario, T0, 0),
+                next: 0,
+            }
+        }
+
+        fn call(&mut self, method: &str, params: Value, now: u64) -> Value {
+            self.next += 1;
+            let req = json!({"jsonrpc":"2.0","id":self.next,"method":method,"params":params});
+            let served = serve_frame(&mut self.world, 1, &req.to_string(), now);
+            serde_json::from_str(&served.reply.unwrap()).unwrap()
+        }
+
+        fn create(&mut self, kind: &str, ctor: Value) -> String {
+            let reply = self.call("create", json!({"type":kind,"constructorParams":ctor}), T0);
+            reply["result"]["value"].as_str().unwrap().to_owned()
+        }
+
+        fn invoke(&mut self, object: &str, op: &str, params: Value, now: u64) -> Value {
+            let reply = self.call(
+                "invoke",
+                json!({"object":object,"operation":op,"operationParams":params}),
+                now,
+            );
+            reply["result"]["value"].clone()
+        }
+
+        fn flowing(&mut self, object: &str, direction: &str, now: u64) -> bool {
+            let op = format!("isMediaFlowing{direction}");
+            self.invoke(object, &op, json!({"mediaType":"VIDEO"}), now) == json!(true)
+        }
+    }
+
+    const OFFER: &str = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+
+    #[test]
+    fn a_dispatcher_routes_a_live_peer_to_the_chosen_port_until_the_peer_falls_silent() {
+        let mut app = App::new();
+        let p = app.create("MediaPipeline", json!({}));
+        let hub = app.create("Dispatcher", json!({"mediaPipeline": p}));
+        let (mut endpoints, mut ports) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let e = app.create("WebRtcEndpoint", json!({"mediaPipeline": p}));
+            let port = app.create("HubPort", json!({"hub": hub}));
+            app.invoke(&e, "connect", json!({"sink": port}), T0);
+            app.invoke(&port, "connect", json!({"sink": e}), T0);
+            endpoints.push(e);
+            ports.push(port);
+        }
+        let answer = app.invoke(&endpoints[0], "processOffer", json!({"offer": OFFER}), T0);
+        assert!(answer.as_str().unwrap().contains("typ host"));
+        let again = app.call(
+            "invoke",
+            json!({"object":endpoints[0],"operation":"processOffer","operationParams":{"offer":OFFER}}),
+            T0,
+        );
+        assert_eq!(again["error"]["code"], 40208);
+        app.invoke(
+            &hub,
+            "connect",
+            json!({"source": ports[0], "sink": ports[2]}),
+            T0,
+        );
+        assert!(
+            !app.flowing(&endpoints[0], "Out", T0),
+            "negotiated, but no datagram yet"
+        );
+
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let rtp = crate::sim::rtp::packet(96, 1, 0, 7, 100);
+        app.world.peer_datagram(&endpoints[0], peer, &rtp, T0 + 10);
+        assert!(app.flowing(&endpoints[0], "Out", T0 + 10));
+        assert!(
+            app.flowing(&endpoints[2], "In", T0 + 10),
+            "routed to port 2's endpoint"
+        );
+        assert!(
+            !app.flowing(&endpoints[1], "In", T0 + 10),
+            "port 1 gets nothing"
+        );
+        assert!(
+            app.world.packets_to_peer(&endpoints[0], T0 + 10).is_none(),
+            "nothing flows back to the publisher"
+        );
+
+        // Silence: the flow stops after the flow timeout, without any request.
+        app.world.outbox.clear();
+        let due = app.world.next_due_ms();
+        assert_eq!(due, T0 + 10 + crate::sim::peer::FLOW_TIMEOUT_MS);
+        app.world.advance(due);
+        assert!(!app.flowing(&endpoints[2], "In", due));
+        let events: Vec<String> = app.world.outbox.iter().map(|(_, f)| f.clone()).collect();
+        assert!(events.is_empty(), "nobody subscribed: {events:?}");
+        app.call("release", json!({"object": p}), due);
+        assert!(app.world.object_ids().is_empty());
+    }
+}
