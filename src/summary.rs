@@ -23,9 +23,11 @@ pub enum StateFamily {
     IceState,
     /// (candidate type)
     Candidates,
-    /// (media): WebRTC endpoints with media flowing in (publishers).
+    /// (media): WebRTC endpoints whose media flows out into the pipeline: their peer sends
+    /// media to KMS (publishers). KMS names flows from the pipeline's side (protocol §3.6).
     Sending,
-    /// (media): WebRTC endpoints with media flowing out (subscribers).
+    /// (media): WebRTC endpoints with media flowing in from the pipeline: KMS sends it on to
+    /// their peer (subscribers).
     Receiving,
 }
 
@@ -114,16 +116,20 @@ impl MediaSummary {
         let webrtc = ElementKind::of(&r.element_type) == ElementKind::WebRtc;
         for m in Media::ALL {
             let i = m as usize;
+            // isMediaFlowingIn: media arrives from the pipeline at the element's sink, so a
+            // WebRTC endpoint flowing in sends it to its peer (a subscriber).
             if r.flowing_in[i] == Some(true) {
                 self.count(StateFamily::Flowing, &r.scope, &[m.label(), "in"]);
                 if webrtc {
-                    self.count(StateFamily::Sending, &r.scope, &[m.label()]);
+                    self.count(StateFamily::Receiving, &r.scope, &[m.label()]);
                 }
             }
+            // isMediaFlowingOut: the element pushes media into the pipeline, so a WebRTC
+            // endpoint flowing out gets it from its peer (a publisher).
             if r.flowing_out[i] == Some(true) {
                 self.count(StateFamily::Flowing, &r.scope, &[m.label(), "out"]);
                 if webrtc {
-                    self.count(StateFamily::Receiving, &r.scope, &[m.label()]);
+                    self.count(StateFamily::Sending, &r.scope, &[m.label()]);
                 }
             }
             if r.transcoding[i] == Some(true) {
@@ -237,9 +243,15 @@ mod tests {
             2
         );
         assert_eq!(flowing.len(), 2, "false and unknown flows are not counted");
+        // Audio flows in (from the pipeline, on to the peer): receiving; video flows out
+        // (from the peer into the pipeline): sending.
         assert_eq!(
-            s.states[&StateFamily::Sending][&(room.clone(), vec!["audio".into()])],
-            2
+            s.states[&StateFamily::Receiving],
+            Counts::from([((room.clone(), vec!["audio".into()]), 2)])
+        );
+        assert_eq!(
+            s.states[&StateFamily::Sending],
+            Counts::from([((room.clone(), vec!["video".into()]), 2)])
         );
         assert_eq!(s.states[&StateFamily::Transcoding].len(), 1);
         let obs = &s.observations;
@@ -260,5 +272,66 @@ mod tests {
             !obs.contains_key(&Observed::RoundTrip),
             "RTT 0 means no report yet"
         );
+    }
+
+    fn endpoint(element_type: &str, flowing_in: bool, flowing_out: bool) -> ElementReading {
+        ElementReading {
+            element_type: element_type.into(),
+            flowing_in: [Some(flowing_in); 2],
+            flowing_out: [Some(flowing_out); 2],
+            ..ElementReading::default()
+        }
+    }
+
+    fn count(s: &MediaSummary, family: StateFamily, labels: &[&str]) -> u64 {
+        let key = (
+            Scope::default(),
+            labels.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>(),
+        );
+        s.states
+            .get(&family)
+            .and_then(|c| c.get(&key))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn publishers_flow_out_and_subscribers_flow_in() {
+        // KMS names flows from the pipeline's side (protocol §3.6): a publisher's endpoint
+        // pushes what its browser sends into the pipeline (flowing out); a subscriber's takes
+        // media from the pipeline and sends it to its browser (flowing in).
+        let publisher = ElementReading {
+            element_type: "WebRtcEndpoint".into(),
+            flowing_in: [Some(false), None],
+            flowing_out: [Some(true), None],
+            ..ElementReading::default()
+        };
+        let s = MediaSummary::of(std::slice::from_ref(&publisher));
+        assert_eq!(count(&s, StateFamily::Sending, &["audio"]), 1);
+        assert_eq!(count(&s, StateFamily::Receiving, &["audio"]), 0);
+        assert_eq!(count(&s, StateFamily::Flowing, &["audio", "out"]), 1);
+        assert_eq!(count(&s, StateFamily::Flowing, &["audio", "in"]), 0);
+
+        // One presenter and five viewers: one publisher, five subscribers.
+        let mut room = vec![endpoint("WebRtcEndpoint", false, true)];
+        room.extend((0..5).map(|_| endpoint("WebRtcEndpoint", true, false)));
+        let s = MediaSummary::of(&room);
+        for media in ["audio", "video"] {
+            assert_eq!(count(&s, StateFamily::Sending, &[media]), 1, "{media}");
+            assert_eq!(count(&s, StateFamily::Receiving, &[media]), 5, "{media}");
+        }
+
+        // A loopback endpoint (hello world) is both; players and recorders are neither,
+        // though they flow out and in respectively.
+        let others = [
+            endpoint("WebRtcEndpoint", true, true),
+            endpoint("PlayerEndpoint", false, true),
+            endpoint("RecorderEndpoint", true, false),
+        ];
+        let s = MediaSummary::of(&others);
+        assert_eq!(count(&s, StateFamily::Sending, &["video"]), 1);
+        assert_eq!(count(&s, StateFamily::Receiving, &["video"]), 1);
+        assert_eq!(count(&s, StateFamily::Flowing, &["video", "out"]), 2);
+        assert_eq!(count(&s, StateFamily::Flowing, &["video", "in"]), 2);
     }
 }

@@ -102,6 +102,40 @@ mesh = true
 elements = [{ type = "WebRtcEndpoint", count = 3 }]
 "#;
 
+/// A webinar: one presenter whose browser publishes and five viewers whose browsers subscribe.
+/// KMS names flows from the pipeline's side (protocol §3.6): the presenter's endpoint pushes
+/// what it receives (inboundrtp) into the pipeline, so it flows out; each viewer's endpoint
+/// takes media from the pipeline, so it flows in, and sends it on (outboundrtp).
+const WEBINAR: &str = r#"
+[timing]
+seed = 9
+media_warmup = "1m"
+
+[profiles.presenter]
+flowing_out = true
+ice = "host"
+jitter_ms = 3.0
+rtt_ms = 30.0
+
+[profiles.viewer]
+flowing_in = true
+ice = "host"
+jitter_ms = 3.0
+rtt_ms = 30.0
+
+[[pipelines]]
+name = "webinar"
+elements = [
+  { type = "WebRtcEndpoint", profile = "presenter" },
+  { type = "WebRtcEndpoint", count = 5, profile = "viewer" },
+]
+connections = [
+  "WebRtcEndpoint[0] -> WebRtcEndpoint[1]", "WebRtcEndpoint[0] -> WebRtcEndpoint[2]",
+  "WebRtcEndpoint[0] -> WebRtcEndpoint[3]", "WebRtcEndpoint[0] -> WebRtcEndpoint[4]",
+  "WebRtcEndpoint[0] -> WebRtcEndpoint[5]",
+]
+"#;
+
 type Totals = BTreeMap<(String, String, &'static str), u64>;
 
 const COUNTERS: [&str; 6] = [
@@ -309,6 +343,71 @@ async fn capped_detail_folds_into_the_remainder_without_losing_data() {
         );
         assert!(family_sum(&text, family) > 0.0);
     }
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_webinar_reports_one_publisher_and_five_subscribers() {
+    let sim = start_sim(Scenario::from_toml_str(WEBINAR).unwrap()).await;
+    sim.freeze_media();
+    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
+        .await
+        .unwrap();
+    let text = wait_for_sample(
+        exporter.local_addr(),
+        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+        DEADLINE,
+        |n| n == 1.0,
+    )
+    .await;
+    let value = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}"));
+    for media in ["audio", "video"] {
+        let labels = format!("kms=\"kms\",media=\"{media}\"");
+        assert_eq!(
+            value(&format!("kurento_webrtc_endpoints_sending{{{labels}}}")),
+            1.0,
+            "one publisher ({media})"
+        );
+        assert_eq!(
+            value(&format!("kurento_webrtc_endpoints_receiving{{{labels}}}")),
+            5.0,
+            "five subscribers ({media})"
+        );
+        let flowing = |d: &str| {
+            value(&format!(
+                "kurento_media_flowing_elements{{{labels},direction=\"{d}\"}}"
+            ))
+        };
+        assert_eq!((flowing("in"), flowing("out")), (5.0, 1.0), "{media}");
+        // Network view: jitter of what KMS receives (the presenter's stream), RTT of what it
+        // sends (one stream per viewer).
+        assert_eq!(
+            value(&format!("kurento_rtp_jitter_seconds_count{{{labels}}}")),
+            1.0
+        );
+        assert_eq!(
+            value(&format!(
+                "kurento_rtp_round_trip_time_seconds_count{{{labels}}}"
+            )),
+            5.0
+        );
+    }
+    let totals = exporter_totals(&text);
+    assert_eq!(totals, sim_totals(&sim), "KMS's own sums");
+    let bytes = |direction: &str| {
+        totals[&(
+            "video".to_owned(),
+            direction.to_owned(),
+            "kurento_rtp_bytes_total",
+        )]
+    };
+    assert!(bytes("inbound") > 0, "the presenter's stream reaches KMS");
+    assert_eq!(
+        bytes("outbound"),
+        5 * bytes("inbound"),
+        "KMS sends it to five viewers"
+    );
     exporter.shutdown().await;
     sim.shutdown().await;
 }

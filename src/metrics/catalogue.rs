@@ -356,7 +356,7 @@ pub const MEDIA_FLOWING: MetricDef = MetricDef {
     unit: None,
     kind: Kind::Gauge,
     labels: &["kms", "media", "direction"],
-    help: "Media elements with media flowing in (direction=in) or out (direction=out).",
+    help: "Media elements with media flowing, named from the pipeline's side as KMS does: in = media arriving from the pipeline at the element's sink (a subscriber's WebRTC endpoint, a recorder); out = media the element pushes into the pipeline (a publisher's WebRTC endpoint, a player).",
     source: "MediaElement.isMediaFlowingIn/isMediaFlowingOut",
     detail: true,
 };
@@ -419,8 +419,8 @@ pub const WEBRTC_SENDING: MetricDef = MetricDef {
     unit: None,
     kind: Kind::Gauge,
     labels: &["kms", "media"],
-    help: "WebRTC endpoints whose peer is sending media to KMS (publishers: media flowing in).",
-    source: "WebRtcEndpoint.isMediaFlowingIn",
+    help: "WebRTC endpoints whose peer sends media to KMS (publishers: KMS reports their media flowing out, into the pipeline).",
+    source: "WebRtcEndpoint.isMediaFlowingOut",
     detail: true,
 };
 pub const WEBRTC_RECEIVING: MetricDef = MetricDef {
@@ -428,8 +428,8 @@ pub const WEBRTC_RECEIVING: MetricDef = MetricDef {
     unit: None,
     kind: Kind::Gauge,
     labels: &["kms", "media"],
-    help: "WebRTC endpoints whose peer is receiving media from KMS (subscribers: media flowing out).",
-    source: "WebRtcEndpoint.isMediaFlowingOut",
+    help: "WebRTC endpoints whose peer receives media from KMS (subscribers: KMS reports their media flowing in, from the pipeline).",
+    source: "WebRtcEndpoint.isMediaFlowingIn",
     detail: true,
 };
 pub const URI_ENDPOINTS: MetricDef = MetricDef {

@@ -234,19 +234,36 @@ impl Media {
         self.pauses.map_or(e, |p| p.active(e))
     }
 
-    /// Whether a stream of this direction exists at all (flowing now or paused).
-    fn carries(&self, media: MediaType, inbound: bool) -> bool {
+    /// Whether media of this kind reaches the element from the pipeline (`into_sink`: KMS's
+    /// "flowing in") or leaves it into the pipeline ("flowing out") at all, flowing now or
+    /// paused. KMS names flows from the pipeline's side (protocol §3.6).
+    fn flows(&self, media: MediaType, into_sink: bool) -> bool {
         let p = &self.profile;
-        let direction = if inbound { p.flowing_in } else { p.flowing_out };
-        self.has(media) && direction && p.ice.lets_media_through()
+        let flag = if into_sink {
+            p.flowing_in
+        } else {
+            p.flowing_out
+        };
+        self.has(media) && flag && p.ice.lets_media_through()
     }
 
+    /// Whether an RTP stream of this network direction exists at all (flowing now or paused).
+    /// `getStats` takes the network view: KMS receives RTP from the peer (`inboundrtp`) for
+    /// what the endpoint pushes into the pipeline (flowing out: the peer publishes), and sends
+    /// RTP to the peer (`outboundrtp`) for what reaches it from the pipeline (flowing in: the
+    /// peer subscribes).
+    fn carries(&self, media: MediaType, inbound: bool) -> bool {
+        self.flows(media, !inbound)
+    }
+
+    /// `isMediaFlowingIn`: media arrives from the pipeline at the element's sink.
     pub fn flowing_in(&self, media: MediaType, now_ms: u64) -> bool {
-        self.carries(media, true) && !self.paused(now_ms)
+        self.flows(media, true) && !self.paused(now_ms)
     }
 
+    /// `isMediaFlowingOut`: the element pushes media into the pipeline.
     pub fn flowing_out(&self, media: MediaType, now_ms: u64) -> bool {
-        self.carries(media, false) && !self.paused(now_ms)
+        self.flows(media, false) && !self.paused(now_ms)
     }
 
     /// Video transcodes per the profile, flipped in every odd toggle phase.
@@ -863,6 +880,47 @@ mod tests {
         let stats = m.rtp_stats("E", Some(MediaType::Audio), v7(START + 60_000));
         assert!(one(&stats, "inboundrtp")["packetsLost"].as_i64().unwrap() < 0);
         assert!(one(&stats, "outboundrtp")["packetsLost"].as_i64().unwrap() >= 0);
+    }
+
+    #[test]
+    fn rtp_directions_follow_kms_flow_names() {
+        // A publisher's peer sends to KMS: inbound RTP, media flowing out into the pipeline.
+        // A subscriber's peer receives from KMS: outbound RTP, media flowing in from it.
+        let t = START + 60_000;
+        for (flowing_in, flowing_out, inbound, outbound) in [
+            (false, true, 2, 0),
+            (true, false, 0, 2),
+            (true, true, 2, 2),
+            (false, false, 0, 0),
+        ] {
+            let m = media(MediaProfile {
+                flowing_in,
+                flowing_out,
+                ..MediaProfile::healthy()
+            });
+            let case = format!("in={flowing_in} out={flowing_out}");
+            let stats = m.rtp_stats("E", None, v7(t));
+            assert_eq!(entries(&stats, "inboundrtp").len(), inbound, "{case}");
+            assert_eq!(entries(&stats, "outboundrtp").len(), outbound, "{case}");
+            for kind in [MediaType::Audio, MediaType::Video] {
+                assert_eq!(m.flowing_in(kind, t), flowing_in, "{case}");
+                assert_eq!(m.flowing_out(kind, t), flowing_out, "{case}");
+            }
+            let mut totals = empty_totals();
+            m.add_rtp_totals(t, &mut totals);
+            for media_type in ["audio", "video"] {
+                let bytes = |dir: &str| totals[&(media_type.to_owned(), dir.to_owned())].bytes;
+                assert_eq!(bytes("inbound") > 0, flowing_out, "{case}");
+                assert_eq!(bytes("outbound") > 0, flowing_in, "{case}");
+            }
+            let connected = flowing_in || flowing_out;
+            let state = if connected {
+                "CONNECTED"
+            } else {
+                "DISCONNECTED"
+            };
+            assert_eq!(m.media_state(t), state, "{case}: RTCP either way");
+        }
     }
 
     #[test]

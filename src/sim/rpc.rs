@@ -294,7 +294,7 @@ fn dispatch(
             if !class.has_event(event, w.dialect()) {
                 return Err(RpcError::kms(
                     codes::MEDIA_OBJECT_EVENT_NOT_SUPPORTED,
-                    format!("Event '{event}' not supported on {}", class.name),
+                    format!("Event '{event}' not supported"),
                 ));
             }
             let subscription = w.subscribe(&session, object, event);
@@ -690,6 +690,7 @@ mod tests {
             sub["error"]["code"],
             codes::MEDIA_OBJECT_EVENT_NOT_SUPPORTED
         );
+        assert_eq!(sub["error"]["message"], "Event 'EndOfStream' not supported");
         call(&mut w, 1, req(5, "release", json!({"object":p})));
         assert_eq!(
             inv(&mut w, "getName", json!({}))["error"]["message"],

@@ -198,7 +198,12 @@ impl UriState {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaProfile {
+    /// KMS's `isMediaFlowingIn`, named from the pipeline's side (protocol §3.6): media reaches
+    /// the element from the pipeline (a subscriber's endpoint, a recorder). An RTP endpoint
+    /// then sends RTP to its peer: `outboundrtp` stats.
     pub flowing_in: bool,
+    /// `isMediaFlowingOut`: the element pushes media into the pipeline (a publisher's endpoint,
+    /// a player). An RTP endpoint then receives RTP from its peer: `inboundrtp` stats.
     pub flowing_out: bool,
     pub audio: bool,
     pub video: bool,

@@ -222,9 +222,14 @@ fn media_transitions_emit_events_to_subscribers() {
         transcoding_toggle_every = "30s"
         pause_every = "100s"
         pause_for = "10s"
+        [profiles.playing]
+        flowing_out = true
+        audio = false
+        pause_every = "100s"
+        pause_for = "10s"
         [[pipelines]]
         name = "p"
-        elements = [{ type = "WebRtcEndpoint", profile = "toggling" }, { type = "PlayerEndpoint", profile = "toggling" }]
+        elements = [{ type = "WebRtcEndpoint", profile = "toggling" }, { type = "PlayerEndpoint", profile = "playing" }]
     "#;
     let mut w = World::new(&Scenario::from_toml_str(text).unwrap(), T0, 0);
     let endpoint = ids_of(&w, "WebRtcEndpoint")[0].clone();
@@ -301,14 +306,18 @@ fn media_transitions_emit_events_to_subscribers() {
 #[test]
 fn uri_endpoints_report_their_state_and_flow_only_when_started() {
     let text = r#"
-        [profiles.stopped]
-        flowing_in = true
+        [profiles.stopped_player]
         flowing_out = true
+        uri_state = "stop"
+        [profiles.stopped_recorder]
+        flowing_in = true
         uri_state = "stop"
         [[pipelines]]
         name = "p"
-        profile = "stopped"
-        elements = [{ type = "PlayerEndpoint" }, { type = "RecorderEndpoint" }]
+        elements = [
+          { type = "PlayerEndpoint", profile = "stopped_player" },
+          { type = "RecorderEndpoint", profile = "stopped_recorder" },
+        ]
     "#;
     let mut w = World::new(&Scenario::from_toml_str(text).unwrap(), T0, 0);
     let recorder = ids_of(&w, "RecorderEndpoint")[0].clone();
@@ -335,6 +344,25 @@ fn uri_endpoints_report_their_state_and_flow_only_when_started() {
         "PAUSE"
     );
     assert_eq!(flowing(&mut w), false);
+    // KMS names flows from the pipeline's side: a started player pushes media into the
+    // pipeline (out), a recording recorder takes it from there (in); never the other way.
+    let player = ids_of(&w, "PlayerEndpoint")[0].clone();
+    invoke(&mut w, T0, &player, "play", json!({}));
+    invoke(&mut w, T0, &recorder, "record", json!({}));
+    let video = json!({"mediaType":"VIDEO"});
+    let flows = [
+        (&player, "isMediaFlowingOut", true),
+        (&player, "isMediaFlowingIn", false),
+        (&recorder, "isMediaFlowingIn", true),
+        (&recorder, "isMediaFlowingOut", false),
+    ];
+    for (element, operation, expected) in flows {
+        assert_eq!(
+            invoke(&mut w, T0, element, operation, video.clone()),
+            expected,
+            "{element} {operation}"
+        );
+    }
 }
 
 #[test]
