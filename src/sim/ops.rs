@@ -391,6 +391,9 @@ fn element_op(
         };
         return rtp_op(w, class, object, operation, params, &media, now_ms);
     }
+    if class.kind == Kind::Filter {
+        return filter_op(w, class, object, operation, params);
+    }
     Ok(None)
 }
 
@@ -491,6 +494,80 @@ fn connection_op(
         _ => return Ok(None),
     };
     Ok(Some(value))
+}
+
+fn float_param(params: &Map<String, Value>, name: &str) -> Result<f64, RpcError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Err(marshall(format!("'{name}' parameter is required"))),
+        Some(v) => v
+            .as_f64()
+            .ok_or_else(|| marshall(format!("'{name}' parameter should be a float"))),
+    }
+}
+
+fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, RpcError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Err(marshall(format!("'{name}' parameter is required"))),
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| marshall(format!("'{name}' parameter should be a boolean"))),
+    }
+}
+
+/// The methods of the filters module (kms-filters kmd): overlays are accepted and not drawn,
+/// `GStreamerFilter.getCommand` answers the constructor's `command`. Void methods answer null.
+fn filter_op(
+    w: &World,
+    class: &'static Class,
+    object: &str,
+    operation: &str,
+    params: &Map<String, Value>,
+) -> Result<Option<InvokeOutcome>, RpcError> {
+    let value = match (class.name, operation) {
+        ("FaceOverlayFilter", "setOverlayedImage") => {
+            str_param(params, "uri")?;
+            for name in [
+                "offsetXPercent",
+                "offsetYPercent",
+                "widthPercent",
+                "heightPercent",
+            ] {
+                float_param(params, name)?;
+            }
+            Value::Null
+        }
+        ("FaceOverlayFilter", "unsetOverlayedImage") => Value::Null,
+        ("ImageOverlayFilter", "addImage") => {
+            str_param(params, "id")?;
+            str_param(params, "uri")?;
+            for name in [
+                "offsetXPercent",
+                "offsetYPercent",
+                "widthPercent",
+                "heightPercent",
+            ] {
+                float_param(params, name)?;
+            }
+            bool_param(params, "keepAspectRatio")?;
+            bool_param(params, "center")?;
+            Value::Null
+        }
+        ("ImageOverlayFilter", "removeImage") => {
+            str_param(params, "id")?;
+            Value::Null
+        }
+        ("GStreamerFilter", "getCommand") => w
+            .get(object)
+            .and_then(|o| o.props.get("command").cloned())
+            .unwrap_or_else(|| json!("")),
+        ("GStreamerFilter", "setElementProperty") => {
+            str_param(params, "propertyName")?;
+            str_param(params, "propertyValue")?;
+            Value::Null
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
 }
 
 fn rtp_op(

@@ -418,9 +418,32 @@ fn create(w: &mut World, p: &Map<String, Value>, now_ms: u64) -> Result<Value, R
     } else {
         None
     };
+    // GStreamerFilter(mediaPipeline, command, filterType = AUTODETECT): `command` is a
+    // read-only property afterwards.
+    let command = if class.name == "GStreamerFilter" {
+        let command = ctor.get("command").and_then(Value::as_str).ok_or_else(|| {
+            RpcError::kms(codes::MARSHALL_ERROR, "'command' parameter is required")
+        })?;
+        match ctor.get("filterType") {
+            None | Some(Value::Null) => {}
+            Some(t) if matches!(t.as_str(), Some("AUDIO" | "AUTODETECT" | "VIDEO")) => {}
+            Some(_) => {
+                return Err(RpcError::kms(
+                    codes::MARSHALL_ERROR,
+                    "Invalid value for 'FilterType'",
+                ));
+            }
+        }
+        Some(command.to_owned())
+    } else {
+        None
+    };
     let id = w.create(&session, class, parent.as_deref(), None, now_ms);
     if let Some(o) = w.get_mut(&id) {
         o.uri = uri;
+        if let Some(command) = command {
+            o.props.insert("command".into(), command.into());
+        }
     }
     Ok(value_result(id.into(), &session))
 }
@@ -915,5 +938,142 @@ mod tests {
         let before = w.pipeline_ids().len();
         w.advance(T0 + 60_000);
         assert!(w.pipeline_ids().len() > before, "churn adds meetings");
+    }
+
+    #[test]
+    fn filters_of_the_magic_mirror_class() {
+        let mut w = world();
+        let p = create(&mut w, 1, json!({"type":"MediaPipeline"}));
+        let try_create =
+            |w: &mut World, id: u64, params: Value| call(w, 1, req(id, "create", params));
+        let face = create(
+            &mut w,
+            2,
+            json!({"type":"FaceOverlayFilter","constructorParams":{"mediaPipeline":p}}),
+        );
+        let image = create(
+            &mut w,
+            3,
+            json!({"type":"kurento.ImageOverlayFilter","constructorParams":{"mediaPipeline":p}}),
+        );
+        let gst = create(
+            &mut w,
+            4,
+            json!({"type":"GStreamerFilter","constructorParams":{"mediaPipeline":p,
+                "command":"videobalance saturation=0.0","filterType":"VIDEO"}}),
+        );
+        let zbar = create(
+            &mut w,
+            5,
+            json!({"type":"ZBarFilter","constructorParams":{"mediaPipeline":p}}),
+        );
+        let inv = |w: &mut World, object: &str, op: &str, params: Value| {
+            call(
+                w,
+                1,
+                req(
+                    6,
+                    "invoke",
+                    json!({"object":object,"operation":op,"operationParams":params}),
+                ),
+            )
+        };
+        let void = [
+            (
+                &face,
+                "setOverlayedImage",
+                json!({"uri":"http://files/mario-wings.png","offsetXPercent":-0.35,
+                    "offsetYPercent":-1.2,"widthPercent":1.6,"heightPercent":1.6}),
+            ),
+            (&face, "unsetOverlayedImage", json!({})),
+            (
+                &image,
+                "addImage",
+                json!({"id":"logo","uri":"http://files/logo.png","offsetXPercent":0.1,
+                    "offsetYPercent":0.1,"widthPercent":0.2,"heightPercent":0.2,
+                    "keepAspectRatio":true,"center":false}),
+            ),
+            (&image, "removeImage", json!({"id":"logo"})),
+            (
+                &gst,
+                "setElementProperty",
+                json!({"propertyName":"saturation","propertyValue":"0.5"}),
+            ),
+        ];
+        for (object, op, params) in void {
+            let reply = inv(&mut w, object, op, params);
+            assert!(reply.get("error").is_none(), "{op}: {reply}");
+            assert_eq!(reply["result"]["value"], Value::Null, "{op} is void");
+        }
+        assert_eq!(
+            inv(&mut w, &gst, "getCommand", json!({}))["result"]["value"],
+            "videobalance saturation=0.0"
+        );
+        // The kmd has no filterType property (it is a constructor parameter only): KMS
+        // answers as for any unknown method.
+        assert_eq!(
+            inv(&mut w, &gst, "getFilterType", json!({}))["error"]["code"],
+            codes::MALFORMED_TRANSACTION
+        );
+        let bad = [
+            (
+                &face,
+                "setOverlayedImage",
+                json!({"uri":"u"}),
+                "'offsetXPercent' parameter is required",
+            ),
+            (
+                &image,
+                "addImage",
+                json!({"id":"x","uri":"u","offsetXPercent":0,"offsetYPercent":0,
+                "widthPercent":1,"heightPercent":1,"keepAspectRatio":"yes","center":true}),
+                "'keepAspectRatio' parameter should be a boolean",
+            ),
+            (
+                &image,
+                "removeImage",
+                json!({}),
+                "'id' parameter is required",
+            ),
+            (
+                &face,
+                "addImage",
+                json!({}),
+                "Method 'addImage' with 0 parameters not found",
+            ),
+        ];
+        for (object, op, params, message) in bad {
+            assert_eq!(
+                inv(&mut w, object, op, params)["error"]["message"],
+                message,
+                "{op}"
+            );
+        }
+        let no_command = try_create(
+            &mut w,
+            7,
+            json!({"type":"GStreamerFilter","constructorParams":{"mediaPipeline":p}}),
+        );
+        assert_eq!(no_command["error"]["code"], codes::MARSHALL_ERROR);
+        let bad_type = try_create(
+            &mut w,
+            8,
+            json!({"type":"GStreamerFilter","constructorParams":{"mediaPipeline":p,
+                "command":"capsfilter","filterType":"DATA"}}),
+        );
+        assert_eq!(bad_type["error"]["code"], codes::MARSHALL_ERROR);
+        // ZBarFilter's CodeFound can be subscribed; other filters do not have it.
+        let sub = call(
+            &mut w,
+            1,
+            req(9, "subscribe", json!({"object":zbar,"type":"CodeFound"})),
+        );
+        assert!(sub["result"]["value"].is_string(), "{sub}");
+        let sub = call(
+            &mut w,
+            1,
+            req(10, "subscribe", json!({"object":face,"type":"CodeFound"})),
+        );
+        assert_eq!(sub["error"]["message"], "Event 'CodeFound' not supported");
     }
 }
