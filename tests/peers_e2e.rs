@@ -90,6 +90,28 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
         peer.start(target, Browser::Subscriber);
         viewers.push((viewer, peer));
     }
+    // The presenter publishes (its endpoint flows out), the 5 viewers subscribe (flow in).
+    let counts = |publishers: f64, subscribers: f64| {
+        move |text: &str| {
+            ["audio", "video"].iter().all(|m| {
+                let series = |family: &str| format!("{family}{{kms=\"kms\",media=\"{m}\"}}");
+                sample(text, &series("kurento_webrtc_endpoints_sending")) == Some(publishers)
+                    && sample(text, &series("kurento_webrtc_endpoints_receiving"))
+                        == Some(subscribers)
+            })
+        }
+    };
+    let broadcast_only = counts(1.0, 5.0);
+    eventually(
+        "1 publisher and 5 subscribers per media",
+        DEADLINE,
+        || async {
+            let text = scrape(addr).await;
+            broadcast_only(&text).then_some(text)
+        },
+    )
+    .await;
+
     // The hello-world tutorial next to it: one endpoint in loopback, a sendrecv browser.
     let hello = app.create("MediaPipeline", json!({})).await;
     let mirror = app
@@ -103,18 +125,7 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
 
     // Publishers flow out (the presenter and the mirror), subscribers flow in (5 viewers and
     // the mirror), per media.
-    let healthy = |text: &str| {
-        ["audio", "video"].iter().all(|m| {
-            sample(
-                text,
-                &format!("kurento_webrtc_endpoints_sending{{kms=\"kms\",media=\"{m}\"}}"),
-            ) == Some(2.0)
-                && sample(
-                    text,
-                    &format!("kurento_webrtc_endpoints_receiving{{kms=\"kms\",media=\"{m}\"}}"),
-                ) == Some(6.0)
-        })
-    };
+    let healthy = counts(2.0, 6.0);
     let text = eventually(
         "2 publishers and 6 subscribers per media",
         DEADLINE,
