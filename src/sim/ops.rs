@@ -46,7 +46,10 @@ fn opt_str<'a>(params: &'a Map<String, Value>, name: &str, default: &'a str) -> 
     params.get(name).and_then(Value::as_str).unwrap_or(default)
 }
 
-fn media_param(params: &Map<String, Value>, required: bool) -> Result<Option<MediaType>, RpcError> {
+pub(super) fn media_param(
+    params: &Map<String, Value>,
+    required: bool,
+) -> Result<Option<MediaType>, RpcError> {
     match params.get("mediaType") {
         None | Some(Value::Null) if required => Err(marshall("'mediaType' parameter is required")),
         None | Some(Value::Null) => Ok(None),
@@ -59,7 +62,7 @@ fn media_param(params: &Map<String, Value>, required: bool) -> Result<Option<Med
 }
 
 /// AUDIO or VIDEO only (DATA gives 40107, as in `isMediaFlowingIn`).
-fn audio_or_video(params: &Map<String, Value>) -> Result<MediaType, RpcError> {
+pub(super) fn audio_or_video(params: &Map<String, Value>) -> Result<MediaType, RpcError> {
     match media_param(params, true)? {
         Some(MediaType::Data) | None => Err(RpcError::kms(
             codes::MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,

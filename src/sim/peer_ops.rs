@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::classes::{Class, Kind};
 use super::media::MediaType;
-use super::ops::{InvokeOutcome, flavour};
+use super::ops::{InvokeOutcome, audio_or_video, flavour, media_param};
 use super::peer::{IceState, Peer};
 use super::scenario::Dialect;
 use super::sdp;
@@ -38,27 +38,6 @@ fn text_param(params: &Map<String, Value>, name: &str) -> Result<String, RpcErro
         })
 }
 
-fn media_of(params: &Map<String, Value>, required: bool) -> Result<Option<MediaType>, RpcError> {
-    match params.get("mediaType").and_then(Value::as_str) {
-        None if required => Err(RpcError::kms(
-            codes::MARSHALL_ERROR,
-            "'mediaType' parameter is required",
-        )),
-        None => Ok(None),
-        Some(text) => match MediaType::parse(text) {
-            Some(MediaType::Data) if required => Err(RpcError::kms(
-                codes::MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,
-                "MediaType DATA is not supported for this operation; use AUDIO or VIDEO",
-            )),
-            Some(m) => Ok(Some(m)),
-            None => Err(RpcError::kms(
-                codes::MARSHALL_ERROR,
-                "Invalid value for 'MediaType'",
-            )),
-        },
-    }
-}
-
 /// Serves `operation` on a live element, or `None` to fall back to the common element methods.
 pub fn live_op(
     w: &mut World,
@@ -71,14 +50,12 @@ pub fn live_op(
     // Connections made earlier in this frame (a transaction) must show in what is read now.
     w.settle(now_ms);
     let flows = w.live_flows(object).unwrap_or_default();
-    let pick = |pair: [bool; 2], m: Option<MediaType>| {
-        json!(pair[usize::from(m == Some(MediaType::Video))])
-    };
+    let pick = |pair: [bool; 2], m: MediaType| json!(pair[usize::from(m == MediaType::Video)]);
     match operation {
-        "isMediaFlowingIn" => return done(pick(flows.flowing_in, media_of(params, true)?)),
-        "isMediaFlowingOut" => return done(pick(flows.flowing_out, media_of(params, true)?)),
+        "isMediaFlowingIn" => return done(pick(flows.flowing_in, audio_or_video(params)?)),
+        "isMediaFlowingOut" => return done(pick(flows.flowing_out, audio_or_video(params)?)),
         "isMediaTranscoding" => {
-            media_of(params, true)?;
+            audio_or_video(params)?;
             return done(json!(false));
         }
         "getStats" if !class.is_rtp() => return done(Value::Null),
@@ -96,7 +73,7 @@ pub fn live_op(
     let word = |on: bool| json!(if on { "CONNECTED" } else { "DISCONNECTED" });
     let value = match operation {
         "getStats" => {
-            let filter = media_of(params, false)?;
+            let filter = media_param(params, false)?;
             let stats = peer.map(|p| p.stats(filter, media_now, dialect));
             match stats {
                 Some(map) if !map.is_empty() => Value::Object(map),
