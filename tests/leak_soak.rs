@@ -1,6 +1,6 @@
-//! A leak soak with a real client: an application on the real `kurento-client`
-//! (tests/node/leak_app.js) runs 30 hello-world sessions whose browsers (real UDP peers) send RTP
-//! until media flows and then leave; it releases each pipeline except every tenth, which it
+//! A leak soak with a real client: an application on the real `kurento-client` (7.3.0 and
+//! 6.18.0, tests/node/leak_app.js) runs 30 hello-world sessions whose browsers (real UDP peers)
+//! send RTP until media flows and then leave; it releases each pipeline except every tenth, which it
 //! forgets while keeping its KMS session alive. `kurento_zombie_pipelines` must sum to the
 //! number forgotten within a bound derived from the settings, the zombie API must list exactly
 //! the forgotten pipelines, and once the application exits and KMS collects its session nothing
@@ -43,9 +43,11 @@ const MARGIN: Duration = Duration::from_secs(3);
 const APP_DEADLINE: Duration = Duration::from_secs(90);
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn scenario() -> String {
+/// A KMS of the application's major (`dialect` "6" or "7"), as a deployment would pair them.
+fn scenario(dialect: &str) -> String {
+    let version = if dialect == "6" { "6.18.0" } else { "7.3.0" };
     format!(
-        "[peers]\nconsent_timeout = \"{}s\"\n\n[timing]\ngc_period = \"{}s\"\n",
+        "[server]\ndialect = \"{dialect}\"\nversion = \"{version}\"\n\n[peers]\nconsent_timeout = \"{}s\"\n\n[timing]\ngc_period = \"{}s\"\n",
         CONSENT.as_secs(),
         GC_PERIOD.as_secs()
     )
@@ -96,13 +98,28 @@ fn sim_pipelines(ids: &[String]) -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn forgotten_pipelines_are_counted_as_zombies() {
+async fn forgotten_pipelines_of_a_kurento_client_7_application_are_zombies() {
+    leak_soak("7").await;
+}
+
+#[tokio::test]
+async fn forgotten_pipelines_of_a_kurento_client_6_application_are_zombies() {
+    leak_soak("6").await;
+}
+
+/// The soak with kurento-client `client` ("6" or "7") against a simulated KMS of the same major.
+async fn leak_soak(client: &str) {
     let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let (package, version) = if client == "6" {
+        ("kurento-client-6", "6.18.0")
+    } else {
+        ("kurento-client", "7.3.0")
+    };
     assert!(
-        node_dir.join("node_modules/kurento-client").is_dir(),
-        "tests/node/node_modules/kurento-client is missing: run `npm ci --ignore-scripts --prefix tests/node` first"
+        node_dir.join("node_modules").join(package).is_dir(),
+        "tests/node/node_modules/{package} is missing: run `npm ci --ignore-scripts --prefix tests/node` first"
     );
-    let sim = start_sim(Scenario::from_toml_str(&scenario()).unwrap()).await;
+    let sim = start_sim(Scenario::from_toml_str(&scenario(client)).unwrap()).await;
     let mut config = test_config(&[("kms", sim.url())]);
     assert_eq!(config.poll.interval, POLL);
     config.zombie.idle_after = IDLE_AFTER;
@@ -115,7 +132,7 @@ async fn forgotten_pipelines_are_counted_as_zombies() {
         .arg(sim.url())
         .args(["--sessions", &SESSIONS.to_string()])
         .args(["--forget-every", &FORGET_EVERY.to_string()])
-        .args(["--concurrency", "5"])
+        .args(["--concurrency", "5", "--client", client])
         .current_dir(&node_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -192,7 +209,7 @@ async fn forgotten_pipelines_are_counted_as_zombies() {
     assert_eq!(forgotten.len(), SESSIONS / FORGET_EVERY, "{summary}");
     assert_eq!(summary["released"], SESSIONS - SESSIONS / FORGET_EVERY);
     assert_eq!(released.len(), SESSIONS - SESSIONS / FORGET_EVERY);
-    assert_eq!(summary["client"]["version"], "7.3.0");
+    assert_eq!(summary["client"]["version"], version);
     // How long before the summary was read the last forgotten browser went quiet.
     let quiet_before = Duration::from_millis(summary["lastForgottenQuietMsAgo"].as_u64().unwrap());
 
@@ -231,7 +248,7 @@ async fn forgotten_pipelines_are_counted_as_zombies() {
     let detected = read_at.elapsed() + quiet_before;
     let (_, reasons) = zombie_pipeline_sum(&text);
     eprintln!(
-        "leak soak: app {app_ms} ms, {} forgotten detected {detected:?} after the last forgotten browser went quiet (bound {bound:?}), reasons {reasons:?}",
+        "leak soak (kurento-client {version}, KMS {client}.x): app {app_ms} ms, {} forgotten detected {detected:?} after the last forgotten browser went quiet (bound {bound:?}), reasons {reasons:?}",
         forgotten.len()
     );
     assert!(
