@@ -4,10 +4,11 @@
 //! for, so the 6.18 client listens to the legacy 6.x event names. Needs
 //! `npm ci --ignore-scripts --prefix tests/node`.
 
-use std::path::Path;
-use std::time::Duration;
+mod common;
 
-use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
+use common::node::run_script;
+use common::start_sim;
+use kurento_exporter::sim::Scenario;
 
 /// The scenario for a KMS of `dialect` ("6" or "7").
 fn scenario(dialect: &str) -> String {
@@ -52,41 +53,8 @@ async fn real_kurento_client_6_completes_an_application_session_on_a_6_server() 
 /// Runs app_session.js with kurento-client `client` ("6" or "7") against a simulated KMS of
 /// `dialect`.
 async fn app_session(client: &str, dialect: &str) {
-    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    let package = if client == "6" {
-        "kurento-client-6"
-    } else {
-        "kurento-client"
-    };
-    assert!(
-        node_dir.join("node_modules").join(package).is_dir(),
-        "tests/node/node_modules/{package} is missing: run `npm ci --ignore-scripts --prefix tests/node` first"
-    );
-    let sim = Simulator::start(SimOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        scenario: Scenario::from_toml_str(&scenario(dialect)).unwrap(),
-    })
-    .await
-    .unwrap();
-
-    let run = tokio::process::Command::new("node")
-        .arg(node_dir.join("app_session.js"))
-        .arg(sim.url())
-        .args(["--client", client, "--dialect", dialect])
-        .current_dir(&node_dir)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("node did not finish within 60 s")
-        .expect("cannot run `node` (is Node.js installed?)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "kurento-client session failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
+    let sim = start_sim(Scenario::from_toml_str(&scenario(dialect)).unwrap()).await;
+    let stdout = run_script("app_session.js", &sim.url(), client, dialect).await;
     let version = if client == "6" { "6.18.0" } else { "7.3.0" };
     assert!(
         stdout.contains(&format!(

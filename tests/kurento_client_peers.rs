@@ -5,10 +5,11 @@
 //! looped back by the endpoint, stats counting exactly what was sent, and the endpoint noticing
 //! the silence afterwards. Needs `npm ci --ignore-scripts --prefix tests/node`.
 
-use std::path::Path;
-use std::time::Duration;
+mod common;
 
-use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
+use common::node::run_script;
+use common::start_sim;
+use kurento_exporter::sim::Scenario;
 use serde_json::Value;
 
 /// A KMS of `dialect` whose WebRtcEndpoints get their media from real peers: no dynamic profile,
@@ -53,41 +54,8 @@ async fn client_6_peer_session_on_a_7_server() {
 /// Runs peer_session.js with kurento-client `client` ("6" or "7") against a simulated KMS of
 /// `dialect` and checks its summary.
 async fn peer_session(client: &str, dialect: &str) {
-    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    let package = if client == "6" {
-        "kurento-client-6"
-    } else {
-        "kurento-client"
-    };
-    assert!(
-        node_dir.join("node_modules").join(package).is_dir(),
-        "tests/node/node_modules/{package} is missing: run `npm ci --ignore-scripts --prefix tests/node` first"
-    );
-    let sim = Simulator::start(SimOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        scenario: Scenario::from_toml_str(&scenario(dialect)).unwrap(),
-    })
-    .await
-    .unwrap();
-
-    let run = tokio::process::Command::new("node")
-        .arg(node_dir.join("peer_session.js"))
-        .arg(sim.url())
-        .args(["--client", client, "--dialect", dialect])
-        .current_dir(&node_dir)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("node did not finish within 60 s")
-        .expect("cannot run `node` (is Node.js installed?)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "peer session failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
+    let sim = start_sim(Scenario::from_toml_str(&scenario(dialect)).unwrap()).await;
+    let stdout = run_script("peer_session.js", &sim.url(), client, dialect).await;
     assert!(stdout.contains("OK peer session"), "{stdout}");
     // kurento-client logs to stdout too: the summary is the last line that is a JSON object.
     let summary: Value = stdout

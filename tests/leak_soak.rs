@@ -11,7 +11,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,16 +108,8 @@ async fn forgotten_pipelines_of_a_kurento_client_6_application_are_zombies() {
 
 /// The soak with kurento-client `client` ("6" or "7") against a simulated KMS of the same major.
 async fn leak_soak(client: &str) {
-    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    let (package, version) = if client == "6" {
-        ("kurento-client-6", "6.18.0")
-    } else {
-        ("kurento-client", "7.3.0")
-    };
-    assert!(
-        node_dir.join("node_modules").join(package).is_dir(),
-        "tests/node/node_modules/{package} is missing: run `npm ci --ignore-scripts --prefix tests/node` first"
-    );
+    let node_dir = common::node::node_dir(client);
+    let version = if client == "6" { "6.18.0" } else { "7.3.0" };
     let sim = start_sim(Scenario::from_toml_str(&scenario(client)).unwrap()).await;
     let mut config = test_config(&[("kms", sim.url())]);
     assert_eq!(config.poll.interval, POLL);

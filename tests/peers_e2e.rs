@@ -27,36 +27,25 @@ async fn zombies(addr: SocketAddr) -> Value {
     serde_json::from_slice(&resp.body).unwrap()
 }
 
-fn zombie_element_ids(report: &Value) -> Vec<(String, String)> {
-    report["elements"]
+/// `(id, reason)` of every zombie in the report's `pipelines` or `elements` list.
+fn zombie_ids(report: &Value, list: &str) -> Vec<(String, String)> {
+    let field = |z: &Value, key: &str| z[key].as_str().unwrap().to_owned();
+    report[list]
         .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|e| {
-                    (
-                        e["id"].as_str().unwrap().to_owned(),
-                        e["reason"].as_str().unwrap().to_owned(),
-                    )
-                })
+        .map(|zs| {
+            zs.iter()
+                .map(|z| (field(z, "id"), field(z, "reason")))
                 .collect()
         })
         .unwrap_or_default()
 }
 
+fn zombie_element_ids(report: &Value) -> Vec<(String, String)> {
+    zombie_ids(report, "elements")
+}
+
 fn zombie_pipeline_ids(report: &Value) -> Vec<(String, String)> {
-    report["pipelines"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|p| {
-                    (
-                        p["id"].as_str().unwrap().to_owned(),
-                        p["reason"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    zombie_ids(report, "pipelines")
 }
 
 #[tokio::test]

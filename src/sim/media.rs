@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::rng::{Rng, mix, unit};
 use super::scenario::{Dialect, IceOutcome, LocalCandidate, MediaProfile};
+use super::stats_entry::RtpEntry;
 use super::timeline::{Pauses, Periodic};
 
 /// AUDIO, VIDEO or DATA, as KMS spells them.
@@ -339,19 +340,9 @@ impl Media {
         if !self.profile.ice.connected() {
             return json!([]);
         }
-        let mut pair = Map::new();
-        pair.insert("__module__".into(), "kurento".into());
-        pair.insert("__type__".into(), "IceCandidatePair".into());
-        pair.insert("componentId".into(), 1.into());
-        pair.insert("streamId".into(), "1".into());
-        if dialect == Dialect::V6 {
-            pair.insert("componentID".into(), 1.into());
-            pair.insert("streamID".into(), "1".into());
-        }
         let local = self.local_candidates().pop().unwrap_or_default();
-        pair.insert("localCandidate".into(), local.into());
-        pair.insert("remoteCandidate".into(), self.remote_candidate().into());
-        Value::Array(vec![Value::Object(pair)])
+        let pair = super::peer::candidate_pair(dialect, local, self.remote_candidate());
+        Value::Array(vec![pair])
     }
 
     /// KMS's own candidates in gathering order: host, then srflx and relay as configured. The
@@ -543,59 +534,39 @@ impl Media {
         } else {
             0
         };
-        let mut e = Map::new();
-        e.insert("__module__".into(), "kurento".into());
-        e.insert("associateStatsId".into(), "".into());
-        e.insert("codecId".into(), "".into());
-        e.insert("firCount".into(), c.firs.into());
-        e.insert("fractionLost".into(), double(fraction_lost));
-        e.insert("id".into(), stats_id.clone().into());
-        e.insert("isRemote".into(), false.into());
-        e.insert("mediaTrackId".into(), "".into());
-        e.insert("nackCount".into(), c.nacks.into());
-        e.insert("packetsLost".into(), c.packets_lost.into());
-        e.insert("pliCount".into(), c.plis.into());
-        e.insert("remb".into(), remb.into());
-        e.insert("sliCount".into(), 0.into());
-        e.insert("ssrc".into(), ssrc.to_string().into());
-        e.insert("timestampMillis".into(), ctx.now_ms.into());
-        e.insert("transportId".into(), "".into());
-        if ctx.dialect == Dialect::V6 {
-            // Stats.timestamp is a double set from time(): whole seconds.
-            e.insert("timestamp".into(), double((ctx.now_ms / 1000) as f64));
-        }
+        let (mut jitter, mut round_trip_time, mut target_bitrate) = (0.0, 0.0, 0.0);
         if stream.inbound {
-            e.insert("__type__".into(), "RTCInboundRTPStreamStats".into());
-            e.insert("bytesReceived".into(), c.bytes.into());
-            e.insert("packetsReceived".into(), c.packets.into());
             // RTP jitter is in clock-rate units, divided in single precision (float artifacts).
             let clock = if video { 90_000.0 } else { 48_000.0 };
             let units = (p.jitter_ms / 1000.0 * self.wobble(ctx, salt + 2) * clock).round();
-            e.insert(
-                "jitter".into(),
-                double(f64::from(units as f32 / clock as f32)),
-            );
-            e.insert("type".into(), "inboundrtp".into());
+            jitter = f64::from(units as f32 / clock as f32);
         } else {
-            e.insert("__type__".into(), "RTCOutboundRTPStreamStats".into());
-            e.insert("bytesSent".into(), c.bytes.into());
-            e.insert("packetsSent".into(), c.packets.into());
             // 0 before the first receiver report; RTCP RR resolution is 1/65536 s.
-            let rtt = if c.active_ms < FIRST_RR_MS {
-                0.0
-            } else {
-                (p.rtt_ms / 1000.0 * self.wobble(ctx, salt + 3) * 65536.0).round() / 65536.0
-            };
-            e.insert("roundTripTime".into(), double(rtt));
-            let target = if paused {
-                0.0
-            } else {
-                (kbps * 1000.0 * self.wobble(ctx, salt + 4)).round()
-            };
-            e.insert("targetBitrate".into(), double(target));
-            e.insert("type".into(), "outboundrtp".into());
+            if c.active_ms >= FIRST_RR_MS {
+                round_trip_time =
+                    (p.rtt_ms / 1000.0 * self.wobble(ctx, salt + 3) * 65536.0).round() / 65536.0;
+            }
+            if !paused {
+                target_bitrate = (kbps * 1000.0 * self.wobble(ctx, salt + 4)).round();
+            }
         }
-        (stats_id, Value::Object(e))
+        let entry = RtpEntry {
+            inbound: stream.inbound,
+            stats_id: stats_id.clone(),
+            ssrc,
+            packets: c.packets,
+            bytes: c.bytes,
+            packets_lost: c.packets_lost,
+            fraction_lost,
+            nacks: c.nacks,
+            plis: c.plis,
+            firs: c.firs,
+            remb,
+            jitter,
+            round_trip_time,
+            target_bitrate,
+        };
+        (stats_id, entry.to_json(ctx.now_ms, ctx.dialect))
     }
 
     fn latency_entry(

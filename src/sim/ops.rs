@@ -33,13 +33,24 @@ fn marshall(message: impl Into<String>) -> RpcError {
     RpcError::kms(codes::MARSHALL_ERROR, message)
 }
 
-fn str_param<'a>(params: &'a Map<String, Value>, name: &str) -> Result<&'a str, RpcError> {
+/// A required operation parameter of one JSON type, with KMS's 40001 messages.
+fn typed_param<'a, T>(
+    params: &'a Map<String, Value>,
+    name: &str,
+    kind: &str,
+    get: impl FnOnce(&'a Value) -> Option<T>,
+) -> Result<T, RpcError> {
     match params.get(name) {
         None | Some(Value::Null) => Err(marshall(format!("'{name}' parameter is required"))),
-        Some(v) => v
-            .as_str()
-            .ok_or_else(|| marshall(format!("'{name}' parameter should be a string"))),
+        Some(v) => get(v).ok_or_else(|| marshall(format!("'{name}' parameter should be a {kind}"))),
     }
+}
+
+pub(super) fn str_param<'a>(
+    params: &'a Map<String, Value>,
+    name: &str,
+) -> Result<&'a str, RpcError> {
+    typed_param(params, name, "string", Value::as_str)
 }
 
 fn opt_str<'a>(params: &'a Map<String, Value>, name: &str, default: &'a str) -> &'a str {
@@ -373,7 +384,8 @@ fn element_op(
     let Some(obj) = w.get(object) else {
         return Err(not_found(object));
     };
-    if obj.live {
+    let live = obj.live;
+    if live {
         if let Some(outcome) = peer_ops::live_op(w, class, object, operation, params, now_ms)? {
             return Ok(Some(outcome));
         }
@@ -384,7 +396,6 @@ fn element_op(
     if let Some(value) = connection_op(w, session, object, operation, params, now_ms)? {
         return Ok(Some(InvokeOutcome { value, delay_ms: 0 }));
     }
-    let live = w.get(object).is_some_and(|o| o.live);
     if class.is_uri() {
         return uri_op(w, class, object, operation, params, now_ms, media_now);
     }
@@ -499,23 +510,13 @@ fn connection_op(
     Ok(Some(value))
 }
 
-fn float_param(params: &Map<String, Value>, name: &str) -> Result<f64, RpcError> {
-    match params.get(name) {
-        None | Some(Value::Null) => Err(marshall(format!("'{name}' parameter is required"))),
-        Some(v) => v
-            .as_f64()
-            .ok_or_else(|| marshall(format!("'{name}' parameter should be a float"))),
-    }
-}
-
-fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, RpcError> {
-    match params.get(name) {
-        None | Some(Value::Null) => Err(marshall(format!("'{name}' parameter is required"))),
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| marshall(format!("'{name}' parameter should be a boolean"))),
-    }
-}
+/// The placement arguments of the overlay filters' methods.
+const OVERLAY_PERCENTS: [&str; 4] = [
+    "offsetXPercent",
+    "offsetYPercent",
+    "widthPercent",
+    "heightPercent",
+];
 
 /// The methods of the filters module (kms-filters kmd): overlays are accepted and not drawn,
 /// `GStreamerFilter.getCommand` answers the constructor's `command`. Void methods answer null.
@@ -529,13 +530,8 @@ fn filter_op(
     let value = match (class.name, operation) {
         ("FaceOverlayFilter", "setOverlayedImage") => {
             str_param(params, "uri")?;
-            for name in [
-                "offsetXPercent",
-                "offsetYPercent",
-                "widthPercent",
-                "heightPercent",
-            ] {
-                float_param(params, name)?;
+            for name in OVERLAY_PERCENTS {
+                typed_param(params, name, "float", Value::as_f64)?;
             }
             Value::Null
         }
@@ -543,16 +539,12 @@ fn filter_op(
         ("ImageOverlayFilter", "addImage") => {
             str_param(params, "id")?;
             str_param(params, "uri")?;
-            for name in [
-                "offsetXPercent",
-                "offsetYPercent",
-                "widthPercent",
-                "heightPercent",
-            ] {
-                float_param(params, name)?;
+            for name in OVERLAY_PERCENTS {
+                typed_param(params, name, "float", Value::as_f64)?;
             }
-            bool_param(params, "keepAspectRatio")?;
-            bool_param(params, "center")?;
+            for name in ["keepAspectRatio", "center"] {
+                typed_param(params, name, "boolean", Value::as_bool)?;
+            }
             Value::Null
         }
         ("ImageOverlayFilter", "removeImage") => {
@@ -648,7 +640,7 @@ fn rtp_op(
         "getIceConnectionState" if webrtc => media.ice_connection_state(),
         "getDtlsConnectionState" if webrtc && dialect == Dialect::V7 => {
             if media.profile.ice.connected() {
-                json!([{"__module__":"kurento","__type__":"DtlsConnection","componentId":"1","connectionId":"1","state":"CONNECTED","streamId":"1"}])
+                dtls_connection("CONNECTED")
             } else {
                 json!([])
             }
@@ -666,6 +658,12 @@ fn rtp_op(
 /// on the media address (never sent to).
 fn placeholder(w: &World) -> std::net::SocketAddr {
     std::net::SocketAddr::new(w.scenario.peers.media_address, 9)
+}
+
+/// `getDtlsConnectionState` with one bundled connection in `state` (7.x).
+pub(super) fn dtls_connection(state: &str) -> Value {
+    json!([{"__module__":"kurento","__type__":"DtlsConnection","componentId":"1",
+        "connectionId":"1","state":state,"streamId":"1"}])
 }
 
 pub fn flavour(class: &Class) -> sdp::Flavour {

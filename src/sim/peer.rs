@@ -100,10 +100,9 @@ pub struct Peer {
     pub flavour: Flavour,
     /// The peer's m-lines (from its offer or answer); empty while an offer awaits its answer.
     pub lines: Vec<MediaLine>,
-    pub remote_sdp: Option<String>,
-    pub local_sdp: String,
-    /// `generateOffer` was called and no answer processed yet.
-    pub awaiting_answer: bool,
+    /// KMS generated the offer (`generateOffer`), so only `processAnswer` may follow (KMS's
+    /// `waitingAnswer`).
+    pub offer_generated: bool,
     pub gathering: bool,
     /// Candidates the peer announced with `addIceCandidate`: address and the line.
     remote_candidates: Vec<(SocketAddr, String)>,
@@ -125,14 +124,12 @@ fn index(media: MediaType) -> usize {
 }
 
 impl Peer {
-    pub fn new(local: SocketAddr, flavour: Flavour, local_sdp: String, seed: u64) -> Peer {
+    pub fn new(local: SocketAddr, flavour: Flavour, seed: u64) -> Peer {
         Peer {
             local,
             flavour,
             lines: Vec::new(),
-            remote_sdp: None,
-            local_sdp,
-            awaiting_answer: false,
+            offer_generated: false,
             gathering: false,
             remote_candidates: Vec::new(),
             selected: None,
@@ -339,21 +336,11 @@ impl Peer {
     /// The selected pair as `IceCandidatePair`, whatever the ICE state.
     pub fn selected_pair(&self, dialect: Dialect) -> Option<Value> {
         let (_, remote) = self.selected.as_ref()?;
-        let mut pair = Map::new();
-        pair.insert("__module__".into(), "kurento".into());
-        pair.insert("__type__".into(), "IceCandidatePair".into());
-        pair.insert("componentId".into(), 1.into());
-        pair.insert("streamId".into(), "1".into());
-        if dialect == Dialect::V6 {
-            pair.insert("componentID".into(), 1.into());
-            pair.insert("streamID".into(), "1".into());
-        }
-        pair.insert(
-            "localCandidate".into(),
-            sdp::host_candidate(self.local).into(),
-        );
-        pair.insert("remoteCandidate".into(), remote.clone().into());
-        Some(Value::Object(pair))
+        Some(candidate_pair(
+            dialect,
+            sdp::host_candidate(self.local),
+            remote.clone(),
+        ))
     }
 
     /// Packets KMS sends to the peer now: one per media flowing into the endpoint from the
@@ -495,6 +482,22 @@ impl Peer {
     }
 }
 
+/// An `IceCandidatePair` (one bundled component) as KMS writes it; 6.x adds the old `…ID` names.
+pub fn candidate_pair(dialect: Dialect, local: String, remote: String) -> Value {
+    let mut pair = Map::new();
+    pair.insert("__module__".into(), "kurento".into());
+    pair.insert("__type__".into(), "IceCandidatePair".into());
+    pair.insert("componentId".into(), 1.into());
+    pair.insert("streamId".into(), "1".into());
+    if dialect == Dialect::V6 {
+        pair.insert("componentID".into(), 1.into());
+        pair.insert("streamID".into(), "1".into());
+    }
+    pair.insert("localCandidate".into(), local.into());
+    pair.insert("remoteCandidate".into(), remote.into());
+    Value::Object(pair)
+}
+
 fn add(t: &mut RtpTotals, bytes: u64, packets: u64, lost: i64) {
     t.bytes += bytes;
     t.packets += packets;
@@ -518,7 +521,7 @@ mod tests {
 
     fn negotiated(peer_offer: &str) -> Peer {
         let local = addr("127.0.0.1:40000");
-        let mut p = Peer::new(local, Flavour::WebRtc, String::new(), 7);
+        let mut p = Peer::new(local, Flavour::WebRtc, 7);
         p.lines = sdp::parse_media(peer_offer, "").unwrap();
         p
     }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::classes::{Class, Kind};
 use super::media::MediaType;
-use super::ops::{InvokeOutcome, audio_or_video, flavour, media_param};
+use super::ops::{InvokeOutcome, audio_or_video, dtls_connection, flavour, media_param, str_param};
 use super::peer::{IceState, Peer};
 use super::scenario::Dialect;
 use super::sdp;
@@ -23,19 +23,6 @@ const ICE_GATHER_CANDIDATES_ERROR: i64 = 40400;
 
 fn done(value: Value) -> Result<Option<InvokeOutcome>, RpcError> {
     Ok(Some(InvokeOutcome { value, delay_ms: 0 }))
-}
-
-fn text_param(params: &Map<String, Value>, name: &str) -> Result<String, RpcError> {
-    params
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            RpcError::kms(
-                codes::MARSHALL_ERROR,
-                format!("'{name}' parameter is required"),
-            )
-        })
 }
 
 /// Serves `operation` on a live element, or `None` to fall back to the common element methods.
@@ -68,7 +55,10 @@ pub fn live_op(
     let dialect = w.dialect();
     let consent = w.consent_ms();
     let media_now = w.media_now(now_ms);
-    let peer = w.get(object).and_then(|o| o.peer.as_ref());
+    let Some(obj) = w.get(object) else {
+        return Ok(None);
+    };
+    let peer = obj.peer.as_ref();
     let view = peer.map(|p| p.view(now_ms, consent));
     let word = |on: bool| json!(if on { "CONNECTED" } else { "DISCONNECTED" });
     let value = match operation {
@@ -82,8 +72,8 @@ pub fn live_op(
         }
         "getMediaState" => word(view.is_some_and(|v| v.media_connected)),
         "getConnectionState" => word(view.is_some_and(|v| v.connection_connected)),
-        "getLocalSessionDescriptor" => match peer {
-            Some(p) => json!(p.local_sdp),
+        "getLocalSessionDescriptor" => match obj.local_sdp.as_ref() {
+            Some(sdp) => json!(sdp),
             None => {
                 return Err(RpcError::kms(
                     codes::SDP_END_POINT_NO_LOCAL_SDP_ERROR,
@@ -91,7 +81,7 @@ pub fn live_op(
                 ));
             }
         },
-        "getRemoteSessionDescriptor" => match peer.and_then(|p| p.remote_sdp.as_ref()) {
+        "getRemoteSessionDescriptor" => match obj.remote_sdp.as_ref() {
             Some(s) => json!(s),
             None => {
                 return Err(RpcError::kms(
@@ -108,8 +98,8 @@ pub fn live_op(
         }
         "getDtlsConnectionState" if webrtc && dialect == Dialect::V7 => {
             match view.and_then(|v| v.ice) {
-                Some(IceState::Ready) => dtls("CONNECTED"),
-                Some(IceState::Failed) => dtls("FAILED"),
+                Some(IceState::Ready) => dtls_connection("CONNECTED"),
+                Some(IceState::Failed) => dtls_connection("FAILED"),
                 _ => json!([]),
             }
         }
@@ -138,11 +128,6 @@ pub fn live_op(
         _ => return Ok(None),
     };
     done(value)
-}
-
-fn dtls(state: &str) -> Value {
-    json!([{"__module__":"kurento","__type__":"DtlsConnection","componentId":"1",
-        "connectionId":"1","state":state,"streamId":"1"}])
 }
 
 fn already_negotiated() -> RpcError {
@@ -176,7 +161,7 @@ fn process_offer(
     params: &Map<String, Value>,
     now_ms: u64,
 ) -> Result<String, RpcError> {
-    let offer = text_param(params, "offer")?;
+    let offer = str_param(params, "offer")?.to_owned();
     let lines = sdp::parse_media(&offer, "Empty offer not valid").map_err(parse_error)?;
     if w.get(object).is_some_and(|o| o.peer.is_some()) {
         return Err(already_negotiated());
@@ -189,10 +174,9 @@ fn process_offer(
     )?;
     let version = w.rng.next_u64() % 1_000_000_000;
     let answer = sdp::answer(&offer, local, flavour(class), version);
-    let mut peer = Peer::new(local, flavour(class), answer.clone(), w.rng.next_u64());
+    let mut peer = Peer::new(local, flavour(class), w.rng.next_u64());
     peer.lines = lines;
-    peer.remote_sdp = Some(offer);
-    w.attach_peer(object, peer);
+    w.attach_peer(object, peer, answer.clone(), Some(offer));
     w.emit(object, "MediaSessionStarted", json!({}), now_ms);
     Ok(answer)
 }
@@ -204,47 +188,46 @@ fn generate_offer(w: &mut World, class: &Class, object: &str) -> Result<String, 
     let local = bind(w, object, 40204, "Error generating offer")?;
     let version = w.rng.next_u64() % 1_000_000_000;
     let offer = sdp::offer(local, flavour(class), version);
-    let mut peer = Peer::new(local, flavour(class), offer.clone(), w.rng.next_u64());
-    peer.awaiting_answer = true;
-    w.attach_peer(object, peer);
+    let mut peer = Peer::new(local, flavour(class), w.rng.next_u64());
+    peer.offer_generated = true;
+    w.attach_peer(object, peer, offer.clone(), None);
     Ok(offer)
 }
 
+/// `processAnswer`, with KMS's checks in KMS's order (`SdpEndpointImpl::processAnswer`).
 fn process_answer(
     w: &mut World,
     object: &str,
     params: &Map<String, Value>,
     now_ms: u64,
 ) -> Result<String, RpcError> {
-    let answer = text_param(params, "answer")?;
+    let answer = str_param(params, "answer")?.to_owned();
     if answer.is_empty() {
         return Err(RpcError::kms(SDP_PARSE_ERROR, "Empty answer not valid"));
     }
-    let Some(peer) = w.get(object).and_then(|o| o.peer.as_ref()) else {
+    let Some(obj) = w
+        .get(object)
+        .filter(|o| o.peer.as_ref().is_some_and(|p| p.offer_generated))
+    else {
         return Err(RpcError::kms(
             SDP_END_POINT_NOT_OFFER_GENERATED,
             "Offer not generated. It is not possible to process an answer.",
         ));
     };
-    if peer.remote_sdp.is_some() && !peer.awaiting_answer {
-        return Err(RpcError::kms(
-            SDP_END_POINT_NOT_OFFER_GENERATED,
-            "Offer not generated. It is not possible to process an answer.",
-        ));
-    }
     let lines = sdp::parse_media(&answer, "Empty answer not valid").map_err(parse_error)?;
-    let local_sdp = peer.local_sdp.clone();
-    let Some(peer) = w.get_mut(object).and_then(|o| o.peer.as_mut()) else {
-        return Err(already_negotiated());
-    };
-    if peer.remote_sdp.is_some() {
+    if obj.remote_sdp.is_some() {
         return Err(RpcError::kms(
             SDP_END_POINT_ANSWER_ALREADY_PROCCESED,
             "Sdp Answer already processed",
         ));
     }
-    peer.lines = lines;
-    peer.remote_sdp = Some(answer);
+    let local_sdp = obj.local_sdp.clone().unwrap_or_default();
+    if let Some(o) = w.get_mut(object) {
+        o.remote_sdp = Some(answer);
+        if let Some(peer) = o.peer.as_mut() {
+            peer.lines = lines;
+        }
+    }
     w.mark_dirty(object);
     w.emit(object, "MediaSessionStarted", json!({}), now_ms);
     Ok(local_sdp)

@@ -82,14 +82,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl PeerHost for Shared {
     fn with_world<T>(&self, f: impl FnOnce(&mut World, u64) -> T) -> T {
         let now = self.now_ms();
-        let (out, frames) = {
+        let (out, frames, sooner) = {
             let mut world = self.world();
+            let due = world.next_due_ms();
             let out = f(&mut world, now);
-            (out, std::mem::take(&mut world.outbox))
+            let sooner = world.next_due_ms() < due;
+            (out, std::mem::take(&mut world.outbox), sooner)
         };
         self.deliver(frames);
-        // A peer's silence deadlines may now come before what the clock task waits for.
-        self.world_replaced.notify_one();
+        if sooner {
+            // The clock task sleeps until the old instant: wake it to wait for the new one.
+            self.world_replaced.notify_one();
+        }
         out
     }
 }
@@ -305,14 +309,10 @@ impl Simulator {
 
     /// Runs `f` on the world at the current time and delivers the events it emitted.
     fn with_world(&self, f: impl FnOnce(&mut World, u64)) {
-        let now = self.shared.now_ms();
-        let frames = {
-            let mut world = self.shared.world();
-            f(&mut world, now);
-            world.settle(now);
-            std::mem::take(&mut world.outbox)
-        };
-        self.shared.deliver(frames);
+        self.shared.with_world(|w, now| {
+            f(w, now);
+            w.settle(now);
+        });
     }
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod node;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -70,12 +70,17 @@ impl World {
 
     /// A datagram reached `endpoint`'s socket from `from`.
     pub fn peer_datagram(&mut self, endpoint: &str, from: SocketAddr, data: &[u8], now_ms: u64) {
+        let consent = self.consent_ms();
         let Some(peer) = self.objects.get_mut(endpoint).and_then(|o| o.peer.as_mut()) else {
             return;
         };
         peer.receive(from, data, now_ms);
-        self.dirty.insert(pipeline_id(endpoint).to_owned());
-        self.settle(now_ms);
+        // Most datagrams change nothing KMS reports; only a change (or a peer with no silence
+        // check scheduled yet) needs its pipeline recomputed.
+        if peer.view(now_ms, consent) != peer.reported || peer.scheduled_ms.is_none() {
+            self.dirty.insert(pipeline_id(endpoint).to_owned());
+            self.settle(now_ms);
+        }
     }
 
     /// The packets `endpoint` sends to its peer now (media flowing into it from the pipeline).
@@ -176,8 +181,7 @@ impl World {
 
     /// Emits the events of a peer's state change and records it as announced.
     fn announce_peer(&mut self, id: &str, before: PeerView, after: PeerView, now_ms: u64) {
-        let component =
-            |state: IceState| json!({"componentId":1,"state":state.as_str(),"streamId":1});
+        let component = |state: &str| json!({"componentId":1,"state":state,"streamId":1});
         if before.ice != after.ice
             && let Some(state) = after.ice
         {
@@ -187,7 +191,7 @@ impl World {
                     self.emit(
                         id,
                         "IceComponentStateChanged",
-                        component(IceState::Connecting),
+                        component(IceState::Connecting.as_str()),
                         now_ms,
                     );
                 }
@@ -204,10 +208,15 @@ impl World {
                         now_ms,
                     );
                 }
-                let connected = json!({"componentId":1,"state":"CONNECTED","streamId":1});
+                let connected = component("CONNECTED");
                 self.emit(id, "IceComponentStateChanged", connected, now_ms);
             }
-            self.emit(id, "IceComponentStateChanged", component(state), now_ms);
+            self.emit(
+                id,
+                "IceComponentStateChanged",
+                component(state.as_str()),
+                now_ms,
+            );
         }
         let word = |on: bool| if on { "CONNECTED" } else { "DISCONNECTED" };
         if before.connection_connected != after.connection_connected {
@@ -305,10 +314,19 @@ impl World {
             .map(|o| o.live_flows)
     }
 
-    /// Gives `endpoint` its negotiated peer (the caller opened its socket).
-    pub fn attach_peer(&mut self, endpoint: &str, peer: Peer) {
+    /// Gives `endpoint` its negotiated peer (the caller opened its socket) and the session
+    /// descriptions so far.
+    pub fn attach_peer(
+        &mut self,
+        endpoint: &str,
+        peer: Peer,
+        local_sdp: String,
+        remote_sdp: Option<String>,
+    ) {
         if let Some(o) = self.objects.get_mut(endpoint) {
             o.peer = Some(peer);
+            o.local_sdp = Some(local_sdp);
+            o.remote_sdp = remote_sdp;
         }
         self.mark_dirty(endpoint);
     }
@@ -395,6 +413,12 @@ mod tests {
             json!({"source": ports[0], "sink": ports[2]}),
             T0,
         );
+        let sub = app.call(
+            "subscribe",
+            json!({"object": endpoints[2], "type": "MediaFlowInStateChanged"}),
+            T0,
+        );
+        assert!(sub["result"]["value"].is_string(), "{sub}");
         assert!(
             !app.flowing(&endpoints[0], "Out", T0),
             "negotiated, but no datagram yet"
@@ -423,8 +447,27 @@ mod tests {
         assert_eq!(due, T0 + 10 + crate::sim::peer::FLOW_TIMEOUT_MS);
         app.world.advance(due);
         assert!(!app.flowing(&endpoints[2], "In", due));
-        let events: Vec<String> = app.world.outbox.iter().map(|(_, f)| f.clone()).collect();
-        assert!(events.is_empty(), "nobody subscribed: {events:?}");
+        let events: Vec<Value> = app
+            .world
+            .outbox
+            .iter()
+            .map(|(_, f)| serde_json::from_str(f).unwrap())
+            .collect();
+        let states: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| {
+                let data = &e["params"]["value"]["data"];
+                (
+                    data["mediaType"].as_str().unwrap(),
+                    data["state"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [("VIDEO", "NOT_FLOWING")],
+            "only the routed video stopped: {events:?}"
+        );
         app.call("release", json!({"object": p}), due);
         assert!(app.world.object_ids().is_empty());
     }
