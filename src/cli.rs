@@ -6,22 +6,8 @@ use std::sync::LazyLock;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, CliOverrides, LogFormat, LogLevel};
-
-/// The crate version.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The git revision baked in at build time through `KURENTO_EXPORTER_REVISION`, or `"unknown"`.
-pub fn revision() -> &'static str {
-    option_env!("KURENTO_EXPORTER_REVISION")
-        .filter(|r| !r.is_empty())
-        .unwrap_or("unknown")
-}
-
-/// What `--version` prints after the program name, e.g. `0.1.0 (revision 1a2b3c4)`.
-pub fn version_string() -> String {
-    format!("{VERSION} (revision {})", revision())
-}
+use crate::app::build::version_string;
+use crate::app::config::{self, CliOverrides, LogFormat, LogLevel};
 
 static LONG_VERSION: LazyLock<String> = LazyLock::new(version_string);
 
@@ -282,7 +268,11 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
         assert_eq!(
             err.to_string(),
-            format!("kurento_exporter {VERSION} (revision {})\n", revision())
+            format!(
+                "kurento_exporter {} (revision {})\n",
+                crate::app::build::VERSION,
+                crate::app::build::revision()
+            )
         );
     }
 

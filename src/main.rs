@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use kurento_exporter::app::{config, telemetry};
 use kurento_exporter::cli::{self, Cli, Command};
-use kurento_exporter::{config, sim, telemetry};
+use kurento_exporter::sim;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
+use kurento_exporter::app::config::CliOverrides;
 use kurento_exporter::cli::{self, Cli, EXIT_INVALID_CONFIG, EXIT_OK};
-use kurento_exporter::config::CliOverrides;
 
 fn file(content: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use kurento_exporter::http::{self, HttpOptions};
 use kurento_exporter::metrics::{ExpositionFormat, MetricsSource};
+use kurento_exporter::web::server::{self as http, HttpOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use kurento_exporter::Exporter;
-use kurento_exporter::config::{Config, DetailLevel};
+use kurento_exporter::analysis::detail::DetailLevel;
+use kurento_exporter::app::config::Config;
 use kurento_exporter::sim::{Fault, Scenario, Simulator};
 
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kurento_exporter::Exporter;
-use kurento_exporter::config::DetailLevel;
+use kurento_exporter::analysis::detail::DetailLevel;
 use kurento_exporter::metrics::{BuildInfo, Exposition, ExpositionFormat, MetricsSource};
 use kurento_exporter::sim::Scenario;
 

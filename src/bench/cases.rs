@@ -1,6 +1,6 @@
 //! The benchmark cases of design §8 and how `--quick` shrinks them.
 
-use crate::config::DetailLevel;
+use crate::analysis::detail::DetailLevel;
 use crate::sim::Scenario;
 
 /// A named benchmark case (`--case`).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::DetailLevel;
+use crate::analysis::detail::DetailLevel;
 
 use super::scrape::TargetReading;
 

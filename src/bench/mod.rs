@@ -50,7 +50,7 @@ pub struct BenchArgs {
 /// The exporter refuses intervals under a second.
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    if interval < crate::config::MIN_INTERVAL {
+    if interval < crate::app::config::MIN_INTERVAL {
         return Err(format!("must be at least 1s, got {text}"));
     }
     Ok(interval)
@@ -59,19 +59,22 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
-        Cli::try_parse_from(std::iter::once("kurento_exporter").chain(args.iter().copied()))
-            .map(|cli| cli.command_or_default())
+    /// `bench`'s flags as the command line parses them (the first word is the command name).
+    #[derive(Debug, Parser)]
+    struct Bench {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        Bench::try_parse_from(args).map(|bench| bench.args)
     }
 
     #[test]
     fn bench_flags_and_defaults() {
-        let Command::Bench(args) = parse(&["bench"]).unwrap() else {
-            panic!("not bench");
-        };
+        let args = parse(&["bench"]).unwrap();
         assert_eq!(
             args,
             BenchArgs {
@@ -84,7 +87,7 @@ mod tests {
                 quick: false,
             }
         );
-        let Command::Bench(args) = parse(&[
+        let args = parse(&[
             "bench",
             "--case",
             "1kms-1k",
@@ -100,9 +103,7 @@ mod tests {
             "--connections",
             "4",
         ])
-        .unwrap() else {
-            panic!("not bench");
-        };
+        .unwrap();
         assert_eq!(
             args.cases,
             vec![BenchCase::OneKms1k, BenchCase::OneKms10kElement]

@@ -155,8 +155,8 @@ Notes:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::detail::DetailLevel;
     use crate::bench::figures::{CaseMeasurement, figures, verdicts};
-    use crate::config::DetailLevel;
     use std::time::Duration;
 
     fn sample_figures() -> CaseFigures {

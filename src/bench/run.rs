@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::DetailLevel;
+use crate::analysis::detail::DetailLevel;
 use crate::sim::{self, Scenario, SimOptions, Simulator};
 
 use super::BenchArgs;
@@ -83,7 +83,7 @@ pub enum BenchError {
 pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     tokio::select! {
         result = run_cases(args) => result,
-        _ = crate::shutdown_signal() => Err(BenchError::Interrupted),
+        _ = crate::app::signals::shutdown_signal() => Err(BenchError::Interrupted),
     }
 }
 
@@ -91,7 +91,7 @@ async fn run_cases(args: &BenchArgs) -> Result<(), BenchError> {
     let mut out = std::io::stdout();
     let facts = RunFacts {
         command: command_line(),
-        version: crate::cli::version_string(),
+        version: crate::app::build::version_string(),
         interval: humantime::format_duration(args.interval).to_string(),
         cycles: args.cycles,
         connections: args.connections,
@@ -447,7 +447,7 @@ impl Running<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::app::config::Config;
 
     #[test]
     fn exporter_config_is_valid_and_complete() {

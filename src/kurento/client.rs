@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::telemetry::redact_url;
+use crate::kurento::redact::redact_url;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -78,30 +78,6 @@ pub enum ClientError {
     Rpc(RpcError),
     #[error("unexpected reply: {0}")]
     Decode(String),
-}
-
-impl ClientError {
-    /// A label from a closed set, for metrics.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ClientError::Connect(_) => "connect",
-            ClientError::Timeout { .. } => "timeout",
-            ClientError::Disconnected => "disconnected",
-            ClientError::Overloaded => "overloaded",
-            ClientError::Rpc(_) => "kms_error",
-            ClientError::Decode(_) => "decode",
-        }
-    }
-
-    /// Every label [`ClientError::reason`] can return.
-    pub const REASONS: [&'static str; 6] = [
-        "connect",
-        "timeout",
-        "disconnected",
-        "overloaded",
-        "kms_error",
-        "decode",
-    ];
 }
 
 /// Process-wide request id source. KMS caches replies by (session, id) for 20 s (protocol §1.2),
@@ -720,20 +696,6 @@ mod tests {
             encode_request_raw(7, "transaction", &raw).unwrap(),
             encode_request(7, "transaction", params).unwrap()
         );
-    }
-
-    #[test]
-    fn reasons_are_a_closed_set() {
-        let errors = [
-            ClientError::Connect("x".into()),
-            ClientError::Timeout { method: "m".into() },
-            ClientError::Disconnected,
-            ClientError::Overloaded,
-            ClientError::Rpc(RpcError::kms(40101, "gone")),
-            ClientError::Decode("d".into()),
-        ];
-        let reasons: Vec<_> = errors.iter().map(ClientError::reason).collect();
-        assert_eq!(reasons, ClientError::REASONS);
     }
 
     #[test]

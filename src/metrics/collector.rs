@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::catalogue::{self as cat, MetricDef};
 use super::writer::{ExpositionWriter, Histogram, Value};
-use crate::model::{PollErrorReason, TargetSnapshot};
-use crate::store::Store;
+use crate::analysis::snapshot::{PollErrorReason, TargetSnapshot};
+use crate::poll::store::Store;
 
 /// Version and revision for `kurento_exporter_build_info`.
 #[derive(Debug, Clone)]

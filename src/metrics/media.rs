@@ -12,9 +12,10 @@ use smallvec::SmallVec;
 
 use super::catalogue::{self as cat, MetricDef};
 use super::writer::{ExpositionWriter, Histogram, Label, Value};
+use crate::analysis::model::{Media, RtpTotals, Scope};
+use crate::analysis::snapshot::TargetSnapshot;
+use crate::analysis::summary::{Counts, Observed, StateFamily};
 use crate::kurento::stats::CandidateType;
-use crate::model::{Media, RtpTotals, Scope, TargetSnapshot};
-use crate::summary::{Counts, Observed, StateFamily};
 
 /// A sample's labels, on the stack: `kms`, the scope's (up to three) and the family's own.
 type Labels<'a> = SmallVec<[Label<'a>; 8]>;
@@ -299,7 +300,7 @@ pub(super) fn write(w: &mut ExpositionWriter, snaps: &[Arc<TargetSnapshot>]) {
 
 /// Zombie pipelines by reason (every reason listed) and zombie elements by type and reason.
 fn zombies(w: &mut ExpositionWriter, snaps: &[Arc<TargetSnapshot>]) {
-    let reports: Vec<(&str, &crate::zombie::ZombieReport)> = snaps
+    let reports: Vec<(&str, &crate::analysis::zombie::ZombieReport)> = snaps
         .iter()
         .filter_map(|s| s.zombies.as_ref().map(|z| (s.kms.as_str(), z)))
         .collect();

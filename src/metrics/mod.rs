@@ -13,7 +13,7 @@ pub use collector::BuildInfo;
 use collector::StoreCollector;
 use writer::ExpositionWriter;
 
-use crate::store::Store;
+use crate::poll::store::Store;
 /// The two exposition formats `/metrics` can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpositionFormat {
@@ -117,7 +117,7 @@ impl MetricsSource for Exposition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TargetSnapshot;
+    use crate::analysis::snapshot::TargetSnapshot;
     use std::time::Duration;
 
     #[test]

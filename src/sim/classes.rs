@@ -1,6 +1,6 @@
 //! The KMS class catalogue the simulator knows: hierarchy, kind and events (protocol §3).
 
-use super::scenario::Dialect;
+use super::dialect::Dialect;
 
 /// What an object is, as far as the simulator's behaviour goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

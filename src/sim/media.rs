@@ -2,68 +2,17 @@
 //! the media time. Pure: every value is a function of (profile, seed, draws made at creation,
 //! media time), so a frozen media clock gives identical answers.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
 
+use super::dialect::Dialect;
+use super::media_types::{DISCONNECT_AFTER_MS, MediaType, RtpTotals, TotalsMap};
 use super::rng::{Rng, mix, unit};
-use super::scenario::{Dialect, IceOutcome, LocalCandidate, MediaProfile};
-use super::stats_entry::RtpEntry;
+use super::scenario::{IceOutcome, LocalCandidate, MediaProfile};
+use super::stats_entry::{RtpEntry, double};
 use super::timeline::{Pauses, Periodic};
-
-/// AUDIO, VIDEO or DATA, as KMS spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum MediaType {
-    Audio,
-    Video,
-    Data,
-}
-
-impl MediaType {
-    pub fn parse(text: &str) -> Option<MediaType> {
-        match text {
-            "AUDIO" => Some(MediaType::Audio),
-            "VIDEO" => Some(MediaType::Video),
-            "DATA" => Some(MediaType::Data),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaType::Audio => "AUDIO",
-            MediaType::Video => "VIDEO",
-            MediaType::Data => "DATA",
-        }
-    }
-
-    /// `"audio"` / `"video"` / `"data"` (the keys of [`RtpTotals`] maps).
-    pub fn lower(self) -> &'static str {
-        match self {
-            MediaType::Audio => "audio",
-            MediaType::Video => "video",
-            MediaType::Data => "data",
-        }
-    }
-}
-
-/// mediaState turns DISCONNECTED after this long without RTCP (protocol §3.3).
-pub const DISCONNECT_AFTER_MS: u64 = 5_000;
 
 /// The first RTCP receiver report (hence a non-zero roundTripTime) comes after this much media.
 const FIRST_RR_MS: u64 = 2_000;
-
-/// Sums of RTP counters over streams, as `getStats` reports them (inbound: bytesReceived and
-/// packetsReceived; outbound: bytesSent and packetsSent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RtpTotals {
-    pub bytes: u64,
-    pub packets: u64,
-    pub packets_lost: i64,
-    pub nacks: u64,
-    pub plis: u64,
-    pub firs: u64,
-}
 
 impl RtpTotals {
     fn add(&mut self, c: &StreamCounters) {
@@ -74,23 +23,6 @@ impl RtpTotals {
         self.plis += c.plis;
         self.firs += c.firs;
     }
-}
-
-/// `(media, direction)` → totals, e.g. `("video", "inbound")`.
-pub type TotalsMap = BTreeMap<(String, String), RtpTotals>;
-
-/// The four keys of a [`TotalsMap`], all zero.
-pub fn empty_totals() -> TotalsMap {
-    let mut map = TotalsMap::new();
-    for media in ["audio", "video"] {
-        for direction in ["inbound", "outbound"] {
-            map.insert(
-                (media.to_owned(), direction.to_owned()),
-                RtpTotals::default(),
-            );
-        }
-    }
-    map
 }
 
 /// One RTP stream slot of an endpoint. Its stats id and SSRC are derived from `base` and the
@@ -157,15 +89,6 @@ fn media_types() -> [MediaType; 2] {
 
 fn ms(d: std::time::Duration) -> u64 {
     d.as_millis() as u64
-}
-
-/// A double as jsoncpp prints it in KMS captures: whole values without a decimal point.
-pub fn double(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        Value::from(x as i64)
-    } else {
-        Value::from(x)
-    }
 }
 
 impl Media {
@@ -633,6 +556,7 @@ impl Media {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::media_types::empty_totals;
     use std::collections::BTreeSet;
     use std::time::Duration;
 

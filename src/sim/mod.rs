@@ -8,9 +8,12 @@
 
 pub mod classes;
 pub mod clock;
+pub mod dialect;
 pub mod fault;
 pub mod flow;
+mod invoke;
 pub mod media;
+pub mod media_types;
 pub mod ops;
 pub mod peer;
 mod peer_ops;
@@ -29,7 +32,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use fault::{Fault, LoggedRequest};
-pub use media::RtpTotals;
+pub use media_types::RtpTotals;
 pub use scenario::Scenario;
 pub use server::{ServedStats, Simulator};
 

@@ -14,10 +14,11 @@ use std::net::SocketAddr;
 
 use serde_json::{Map, Value, json};
 
-use super::media::{DISCONNECT_AFTER_MS, MediaType, RtpTotals};
+use super::dialect::Dialect;
+use super::media_types::{DISCONNECT_AFTER_MS, MediaType, RtpTotals};
 use super::rng::{Rng, mix};
 use super::rtp::{self, ReceiveStats, RtpHeader};
-use super::scenario::{Dialect, LocalCandidate};
+use super::scenario::LocalCandidate;
 use super::sdp::{self, Flavour, MediaLine};
 use super::stats_entry::RtpEntry;
 
@@ -463,8 +464,8 @@ impl Peer {
         out
     }
 
-    /// Adds this peer's streams into `totals` (keys as `media::TotalsMap`).
-    pub fn add_totals(&self, totals: &mut super::media::TotalsMap) {
+    /// Adds this peer's streams into `totals` (keys as `media_types::TotalsMap`).
+    pub fn add_totals(&self, totals: &mut super::media_types::TotalsMap) {
         for s in &self.inbound {
             let key = (s.media.lower().to_owned(), "inbound".to_owned());
             let t = totals.entry(key).or_default();
@@ -651,7 +652,7 @@ mod tests {
             plain["bytesReceived"], 11,
             "a non-RTP datagram counts whole"
         );
-        let mut totals = super::super::media::empty_totals();
+        let mut totals = super::super::media_types::empty_totals();
         p.add_totals(&mut totals);
         assert_eq!(totals[&("video".into(), "inbound".into())].packets, 4);
         assert_eq!(totals[&("audio".into(), "outbound".into())].bytes, 480);

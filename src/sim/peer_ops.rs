@@ -5,10 +5,12 @@
 use serde_json::{Map, Value, json};
 
 use super::classes::{Class, Kind};
-use super::media::MediaType;
-use super::ops::{InvokeOutcome, audio_or_video, dtls_connection, flavour, media_param, str_param};
+use super::dialect::Dialect;
+use super::invoke::{
+    InvokeOutcome, audio_or_video, dtls_connection, flavour, media_param, str_param,
+};
+use super::media_types::MediaType;
 use super::peer::{IceState, Peer};
-use super::scenario::Dialect;
 use super::sdp;
 use super::world::World;
 use crate::kurento::protocol::{RpcError, codes};

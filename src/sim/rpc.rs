@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 use super::classes;
 use super::classes::Kind;
 use super::fault::{Fault, LoggedRequest};
-use super::ops::{self, not_found};
+use super::invoke::not_found;
+use super::ops;
 use super::world::{ConnId, World};
 use crate::kurento::protocol::{Response, RpcError, codes};
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::SimError;
 use super::classes::{self, Kind};
+use super::dialect::Dialect;
 
 /// The built-in lively scenario used by `demo` (`scenarios/demo.toml`).
 const DEMO_TOML: &str = include_str!("../../scenarios/demo.toml");
@@ -53,16 +54,6 @@ impl Default for PeerSpec {
             local_candidates: LocalCandidate::Host,
         }
     }
-}
-
-/// Which KMS major version the simulator imitates (field and event names, `getChilds`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum Dialect {
-    #[serde(rename = "6")]
-    V6,
-    #[default]
-    #[serde(rename = "7")]
-    V7,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::media::{RtpTotals, TotalsMap, empty_totals};
+use super::media_types::{RtpTotals, TotalsMap, empty_totals};
 use super::rpc::serve_frame;
 use super::scenario::Scenario;
 use super::world::World;

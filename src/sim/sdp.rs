@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::media::MediaType;
+use super::media_types::MediaType;
 
 /// One negotiated m-line, seen from the peer's side.
 #[derive(Debug, Clone, PartialEq, Eq)]

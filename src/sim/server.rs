@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
 use super::fault::{Fault, LoggedRequest};
-use super::media::RtpTotals;
+use super::media_types::RtpTotals;
 use super::rpc;
 use super::scenario::Scenario;
 use super::udp::{self, Opened, PeerHost, UdpPorts};

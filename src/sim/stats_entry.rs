@@ -3,8 +3,16 @@
 
 use serde_json::{Map, Value};
 
-use super::media::double;
-use super::scenario::Dialect;
+use super::dialect::Dialect;
+
+/// A double as jsoncpp prints it in KMS captures: whole values without a decimal point.
+pub fn double(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        Value::from(x as i64)
+    } else {
+        Value::from(x)
+    }
+}
 
 /// The numbers of one RTP stream entry.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,12 +13,14 @@ pub use live::{DetachedPorts, PeerPorts};
 
 use super::classes::{self, Class, Kind};
 use super::clock::MediaClock;
+use super::dialect::Dialect;
 use super::fault::{Fault, LoggedRequest};
 use super::flow::Flows;
-use super::media::{FlowSnapshot, Media, MediaType, TotalsMap, empty_totals};
+use super::media::{FlowSnapshot, Media};
+use super::media_types::{MediaType, TotalsMap, empty_totals};
 use super::peer::Peer;
 use super::rng::{Rng, mix};
-use super::scenario::{ConnectionRef, Dialect, MediaProfile, PipelineSpec, Scenario};
+use super::scenario::{ConnectionRef, MediaProfile, PipelineSpec, Scenario};
 use crate::kurento::protocol::{Event, SERVER_MANAGER};
 
 /// Identifies one WebSocket connection.

@@ -124,7 +124,7 @@ where
     }
 }
 
-use kurento_exporter::config::{Config, TargetConfig};
+use kurento_exporter::app::config::{Config, TargetConfig};
 use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
 
 /// An exporter config for tests: listens on 127.0.0.1:0 and polls every second.

@@ -239,7 +239,7 @@ pub fn anchor(heading: &str) -> String {
 
 /// The exporter configuration of the ops tests: polls every second and declares a pipeline a
 /// zombie after 2 s.
-pub fn ops_config(url: &str) -> kurento_exporter::config::Config {
+pub fn ops_config(url: &str) -> kurento_exporter::app::config::Config {
     let text = format!(
         "[web]\nlisten_address = \"127.0.0.1:0\"\n\
          [poll]\ninterval = \"1s\"\ntimeout = \"900ms\"\ncpu_sample = \"50ms\"\nready_timeout = \"1h\"\n\

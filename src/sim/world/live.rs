@@ -12,7 +12,7 @@ use super::World;
 use crate::kurento::protocol::pipeline_id;
 use crate::sim::classes::Kind;
 use crate::sim::flow::{self, Flows, Graph, HubRule, Role};
-use crate::sim::media::MediaType;
+use crate::sim::media_types::MediaType;
 use crate::sim::peer::{IceState, Peer, PeerView};
 
 /// Opens and closes the UDP sockets of negotiated endpoints. The simulator's server binds real

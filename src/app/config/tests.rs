@@ -2,6 +2,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::*;
+use crate::analysis::detail::DetailLevel;
 use figment::Jail;
 use std::io::Write;
 

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::analysis::snapshot::{ObjectsState, PipelineState};
 use crate::kurento::protocol::{ManagerEvent, object_type, parent_id};
-use crate::model::{ObjectsState, PipelineState};
 
 /// What the exporter remembers of an object beyond its id (read once, when first seen).
 #[derive(Debug, Clone, Default, PartialEq)]

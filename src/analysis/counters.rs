@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::model::{Direction, Media, RtpStream, RtpTotals, Scope};
+use crate::analysis::model::{Direction, Media, RtpStream, RtpTotals, Scope};
 
 /// One stream of an element as last seen: its identity within the element and high-water marks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,43 +11,15 @@ use futures_util::stream;
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use crate::analysis::model::{Direction, ElementReading, Media, RtpStream, Scope};
+use crate::kurento::kinds::ElementKind;
 use crate::kurento::protocol;
 use crate::kurento::stats::{self, CandidateType, StatsEntry};
 use crate::kurento::{Kms, KmsError, Op, OpOutcome};
-use crate::model::{Direction, ElementReading, Media, RtpStream, Scope};
 
 /// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
 /// small enough that one transaction does not hold a KMS socket for long.
 const OPS_PER_TRANSACTION: usize = 64;
-
-/// What an element answers, by its class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElementKind {
-    /// WebRtcEndpoint: RTP reads plus ICE.
-    WebRtc,
-    /// RtpEndpoint (and other BaseRtpEndpoints).
-    Rtp,
-    /// PlayerEndpoint, RecorderEndpoint: flow states plus the UriEndpoint state.
-    Uri,
-    /// Any other MediaElement: filters, PassThrough, HubPort, HttpPostEndpoint, custom modules.
-    Plain,
-    /// Hubs are not MediaElements (protocol §3.1): nothing to read.
-    Hub,
-}
-
-impl ElementKind {
-    pub fn of(element_type: &str) -> ElementKind {
-        match element_type {
-            "WebRtcEndpoint" => ElementKind::WebRtc,
-            "RtpEndpoint" => ElementKind::Rtp,
-            "PlayerEndpoint" | "RecorderEndpoint" => ElementKind::Uri,
-            "Composite" | "Dispatcher" | "DispatcherOneToMany" | "AlphaBlending" | "Mixer" => {
-                ElementKind::Hub
-            }
-            _ => ElementKind::Plain,
-        }
-    }
-}
 
 /// One getter of one element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,6 @@
 //! Scrapes do no I/O: they render the latest snapshots through [`MetricsSource`]. Rendering and
 //! gzip run on the blocking pool so that a large exposition never stalls the runtime.
 
-mod negotiate;
-mod routes;
-
 use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -26,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{ExpositionFormat, MetricsSource};
 
-pub use negotiate::{accepts_gzip, negotiate};
-pub use routes::{HEALTHY_PATH, READY_PATH, Route, route};
+pub use super::negotiate::{accepts_gzip, negotiate};
+pub use super::routes::{HEALTHY_PATH, READY_PATH, Route, route};
 
 /// How long a client may take to send request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -102,7 +99,7 @@ pub async fn serve(
     opts: HttpOptions,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
-    let landing = routes::landing_page(&opts.version, &opts.telemetry_path, &opts.targets);
+    let landing = super::routes::landing_page(&opts.version, &opts.telemetry_path, &opts.targets);
     let state = Arc::new(State {
         source: app,
         telemetry_path: opts.telemetry_path,
@@ -172,7 +169,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
             response.headers_mut().insert(
                 header::ALLOW,
-                HeaderValue::from_static(routes::ALLOWED_METHODS),
+                HeaderValue::from_static(super::routes::ALLOWED_METHODS),
             );
             response
         }

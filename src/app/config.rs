@@ -18,7 +18,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::{Figment, Provider};
 use serde::{Deserialize, Serialize};
 
-use crate::telemetry::redact_url;
+use crate::analysis::detail::DetailLevel;
+use crate::kurento::redact::redact_url;
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "KURENTO_EXPORTER_";
@@ -137,19 +138,6 @@ impl Default for PollConfig {
             ready_timeout: Duration::from_secs(60),
         }
     }
-}
-
-/// How much detail the media and state families carry (design §4 "Detail").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DetailLevel {
-    /// One series per KMS (and media/direction/state): bounded whatever the load.
-    #[default]
-    Aggregated,
-    /// Adds series labelled with the pipeline (its name, else its id).
-    Pipeline,
-    /// Adds series labelled with the pipeline, the element id and its type.
-    Element,
 }
 
 /// `[metrics]`: what the exposition carries beyond the per-KMS aggregates.

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Direction, ElementReading, Media, Scope};
-use crate::reads::ElementKind;
+use crate::analysis::model::{Direction, ElementReading, Media, Scope};
+use crate::kurento::kinds::ElementKind;
 
 /// The state families: elements counted by (scope, label values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -197,7 +197,7 @@ impl MediaSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RtpStream;
+    use crate::analysis::model::RtpStream;
 
     #[test]
     fn counts_states_per_scope_and_converts_units() {

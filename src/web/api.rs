@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::model::TargetSnapshot;
-use crate::store::Store;
+use crate::analysis::snapshot::TargetSnapshot;
+use crate::poll::store::Store;
 
 /// Answers API paths from the store.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ pub fn zombies(s: &TargetSnapshot) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zombie::{ZombieElement, ZombiePipeline, ZombieReason, ZombieReport};
+    use crate::analysis::zombie::{ZombieElement, ZombiePipeline, ZombieReason, ZombieReport};
     use std::time::Duration;
 
     fn store_with_zombie() -> Arc<Store> {

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::ElementReading;
-use crate::reads::ElementKind;
+use crate::analysis::model::ElementReading;
+use crate::kurento::kinds::ElementKind;
 
 /// Why something is a zombie. The order is the precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -3,6 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use super::model::{Direction, Media, RtpTotals, Scope};
+use super::summary::MediaSummary;
+use super::zombie::ZombieReport;
+use crate::kurento::ClientError;
+
 /// Why a poll cycle (or one of its reads) failed. A closed set: it becomes the `reason` label of
 /// `kurento_exporter_poll_errors_total`, and every reason is always exported (0 until it happens).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,13 +46,18 @@ impl PollErrorReason {
             PollErrorReason::Decode => "decode",
         }
     }
+}
 
-    /// The reason for a label produced by the client; unknown labels count as KMS errors.
-    pub fn from_label(label: &str) -> PollErrorReason {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.label() == label)
-            .unwrap_or(PollErrorReason::KmsError)
+impl From<&ClientError> for PollErrorReason {
+    fn from(err: &ClientError) -> Self {
+        match err {
+            ClientError::Connect(_) => PollErrorReason::Connect,
+            ClientError::Timeout { .. } => PollErrorReason::Timeout,
+            ClientError::Disconnected => PollErrorReason::Disconnected,
+            ClientError::Overloaded => PollErrorReason::Overloaded,
+            ClientError::Rpc(_) => PollErrorReason::KmsError,
+            ClientError::Decode(_) => PollErrorReason::Decode,
+        }
     }
 }
 
@@ -130,7 +140,7 @@ pub struct TargetSnapshot {
     /// survive reconnects and KMS restarts.
     pub media: Option<MediaState>,
     /// Zombies as of the last cycle (`None` while KMS is unreachable).
-    pub zombies: Option<crate::zombie::ZombieReport>,
+    pub zombies: Option<ZombieReport>,
 }
 
 impl TargetSnapshot {
@@ -149,139 +159,11 @@ impl TargetSnapshot {
     }
 }
 
-/// The media kind of a stream or state (`media` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Media {
-    Audio,
-    Video,
-}
-
-impl Media {
-    pub const ALL: [Media; 2] = [Media::Audio, Media::Video];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Media::Audio => "audio",
-            Media::Video => "video",
-        }
-    }
-
-    /// As KMS spells it in `mediaType` parameters.
-    pub fn kms(self) -> &'static str {
-        match self {
-            Media::Audio => "AUDIO",
-            Media::Video => "VIDEO",
-        }
-    }
-
-    pub fn from_kms(text: &str) -> Option<Media> {
-        match text {
-            "AUDIO" => Some(Media::Audio),
-            "VIDEO" => Some(Media::Video),
-            _ => None,
-        }
-    }
-}
-
-/// Direction of an RTP stream as seen from KMS (`direction` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Direction {
-    /// Received by KMS from the peer.
-    Inbound,
-    /// Sent by KMS to the peer.
-    Outbound,
-}
-
-impl Direction {
-    pub fn label(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-}
-
-/// One RTP stream of an endpoint, in KMS's units (see `kurento::stats`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RtpStream {
-    pub media: Option<Media>,
-    pub direction: Option<Direction>,
-    /// The stats id: a new one after an SSRC change.
-    pub stats_id: String,
-    pub bytes: u64,
-    pub packets: u64,
-    /// Cumulative, possibly negative.
-    pub packets_lost: i64,
-    pub nacks: u64,
-    pub plis: u64,
-    pub firs: u64,
-    /// Raw 0–255.
-    pub fraction_lost: Option<f64>,
-    /// Seconds (inbound).
-    pub jitter_seconds: Option<f64>,
-    /// Seconds (outbound); 0 means "no receiver report yet" and is not a measurement.
-    pub round_trip_seconds: Option<f64>,
-    /// bps; 0 means none.
-    pub remb_bps: u64,
-    /// bps (outbound).
-    pub target_bitrate_bps: Option<f64>,
-}
-
-/// Which labelled series an element's data goes to (design §4 "Detail"). With the default
-/// aggregated detail every element shares the empty scope; at pipeline or element detail,
-/// pipelines and elements beyond `max_series` or outside the filter share the remainder scope,
-/// whose labels are empty strings, so sums over a family are always the KMS total.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Scope {
-    /// `pipeline` label (name, else id), at pipeline and element detail.
-    pub pipeline: Option<String>,
-    /// `element` and `element_type` labels, at element detail.
-    pub element: Option<(String, String)>,
-}
-
-/// What one cycle read of one media element. `None` = not read (not applicable, or failed).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ElementReading {
-    pub id: String,
-    pub element_type: String,
-    pub scope: Scope,
-    /// Indexed by `Media as usize` (audio, video).
-    pub flowing_in: [Option<bool>; 2],
-    pub flowing_out: [Option<bool>; 2],
-    pub transcoding: [Option<bool>; 2],
-    /// `getMediaState` / `getConnectionState` of BaseRtpEndpoints, lower case.
-    pub media_state: Option<String>,
-    pub connection_state: Option<String>,
-    /// The endpoint's ICE state (lower case; see `ice_state_of`), WebRtcEndpoints only.
-    pub ice_state: Option<String>,
-    /// The most indirect candidate type of the selected pairs (the TURN share rule).
-    pub selected_candidate: Option<crate::kurento::stats::CandidateType>,
-    /// `UriEndpoint.getState` of players and recorders, lower case.
-    pub uri_state: Option<String>,
-    /// Source plus sink connections (`getSourceConnections` + `getSinkConnections`).
-    pub connections: Option<usize>,
-    pub streams: Vec<RtpStream>,
-    /// (media, seconds) averages, only where the application enabled latency stats.
-    pub e2e_latency: Vec<(Media, f64)>,
-    pub input_latency: Vec<(Media, f64)>,
-}
-
-/// Monotonic RTP counter totals of one series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RtpTotals {
-    pub bytes: u64,
-    pub packets: u64,
-    pub packets_lost: u64,
-    pub nacks: u64,
-    pub plis: u64,
-    pub firs: u64,
-}
-
 /// The media side of a snapshot.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaState {
     /// The cycle's readings aggregated into what the media families show.
-    pub summary: crate::summary::MediaSummary,
+    pub summary: MediaSummary,
     /// Per (scope, media, direction), monotonic while the scope lives.
     pub rtp_totals: BTreeMap<(Scope, Media, Direction), RtpTotals>,
     /// NOT_TRANSCODING → TRANSCODING changes seen, per media.
@@ -312,13 +194,20 @@ mod tests {
     }
 
     #[test]
-    fn reason_labels_round_trip_and_unknown_is_kms_error() {
-        for reason in PollErrorReason::ALL {
-            assert_eq!(PollErrorReason::from_label(reason.label()), reason);
-        }
-        assert_eq!(
-            PollErrorReason::from_label("weird"),
-            PollErrorReason::KmsError
-        );
+    fn every_client_error_has_its_own_reason() {
+        use crate::kurento::protocol::RpcError;
+        let errors = [
+            ClientError::Connect("x".into()),
+            ClientError::Timeout { method: "m".into() },
+            ClientError::Disconnected,
+            ClientError::Overloaded,
+            ClientError::Rpc(RpcError::kms(40101, "gone")),
+            ClientError::Decode("d".into()),
+        ];
+        let reasons: Vec<_> = errors.iter().map(PollErrorReason::from).collect();
+        assert_eq!(reasons, PollErrorReason::ALL);
+        let labels: std::collections::BTreeSet<_> =
+            PollErrorReason::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), PollErrorReason::ALL.len());
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::model::TargetSnapshot;
+use crate::analysis::snapshot::TargetSnapshot;
 
 #[derive(Debug)]
 pub struct Store {

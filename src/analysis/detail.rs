@@ -12,9 +12,22 @@
 use std::collections::{BTreeSet, HashMap};
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
-use crate::config::DetailLevel;
-use crate::model::Scope;
+use super::model::Scope;
+
+/// How much detail the media and state families carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetailLevel {
+    /// One series per KMS (and media/direction/state): bounded whatever the load.
+    #[default]
+    Aggregated,
+    /// Adds series labelled with the pipeline (its name, else its id).
+    Pipeline,
+    /// Adds series labelled with the pipeline, the element id and its type.
+    Element,
+}
 
 /// The detail configuration of one target.
 #[derive(Debug, Clone)]

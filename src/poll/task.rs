@@ -18,22 +18,24 @@ use tokio_util::sync::CancellationToken;
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
-use crate::detail::{DetailPolicy, Placement, ScopeAssigner};
-use crate::inventory::{Applied, Inventory};
-use crate::kurento::api::{Kms, KmsError, KmsOptions};
+use crate::analysis::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
+use crate::analysis::detail::{DetailPolicy, Placement, ScopeAssigner};
+use crate::analysis::model::{ElementReading, Media, Scope};
+use crate::analysis::snapshot::{
+    ExporterStats, MediaState, PollErrorReason, ServerState, TargetSnapshot,
+};
+use crate::analysis::summary::MediaSummary;
+use crate::analysis::zombie::{
+    ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker,
+};
 use crate::kurento::client::{RequestCounter, RequestIds};
+use crate::kurento::ops::{Kms, KmsError, KmsOptions};
 use crate::kurento::protocol::ManagerEvent;
 use crate::kurento::reconnect::{Backoff, wait_before_retry};
-use crate::model::{
-    ElementReading, ExporterStats, Media, MediaState, PollErrorReason, Scope, ServerState,
-    TargetSnapshot,
-};
-use crate::reads::{self, CycleReads, Target};
-use crate::schedule::Schedule;
-use crate::store::Store;
-use crate::summary::MediaSummary;
-use crate::zombie::{ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker};
+use crate::poll::inventory::{Applied, Inventory};
+use crate::poll::reads::{self, CycleReads, Target};
+use crate::poll::schedule::Schedule;
+use crate::poll::store::Store;
 
 /// How one target is polled.
 #[derive(Debug, Clone)]
@@ -295,7 +297,7 @@ fn unix_now() -> f64 {
 }
 
 fn reason_of(err: &KmsError) -> PollErrorReason {
-    PollErrorReason::from_label(err.reason())
+    PollErrorReason::from(&err.source)
 }
 
 /// Static server facts read once per connection.
@@ -342,7 +344,7 @@ pub async fn run(
                 state.lost(reason, detail);
             }
             Err(err) => {
-                tracing::warn!(kms = %spec.name, reason = err.reason(), error = %err, "cannot connect to KMS");
+                tracing::warn!(kms = %spec.name, reason = reason_of(&err).label(), error = %err, "cannot connect to KMS");
                 state.lost(reason_of(&err), err.to_string());
                 state.attempt_failed(attempt.elapsed());
             }
@@ -594,7 +596,7 @@ mod tests {
 
     fn aggregated() -> DetailPolicy {
         DetailPolicy {
-            level: crate::config::DetailLevel::Aggregated,
+            level: crate::analysis::detail::DetailLevel::Aggregated,
             max_series: 10,
             pipelines: None,
         }

@@ -1,0 +1,224 @@
+//! The running exporter: one poller per target and the HTTP server over one store; and the
+//! `run`, `simulate` and `demo` commands built from it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::build;
+use super::config::{self, Config, ResolvedTarget};
+use super::signals::shutdown_signal;
+use crate::analysis::detail::DetailPolicy;
+use crate::analysis::zombie::ZombiePolicy;
+use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
+use crate::metrics::{self, BuildInfo, Exposition, MetricsSource};
+use crate::poll::schedule::Schedule;
+use crate::poll::store::Store;
+use crate::poll::task::{self as poller, TargetSpec};
+use crate::sim;
+use crate::web::{api, server as http};
+
+/// Why the exporter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration:\n{0}")]
+    Config(#[from] config::ConfigErrors),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+}
+
+/// How a configured target is polled.
+fn target_spec(
+    target: &ResolvedTarget,
+    schedule: Schedule,
+    detail: &DetailPolicy,
+    zombie: &ZombiePolicy,
+) -> TargetSpec {
+    TargetSpec {
+        name: target.name.clone(),
+        kms: KmsOptions {
+            url: target.url.clone(),
+            connections: target.connections as usize,
+            client: ClientOptions {
+                call_timeout: target.timeout,
+                tls_ca_file: target.tls_ca_file.clone(),
+                tls_insecure_skip_verify: target.tls_insecure_skip_verify,
+                ..ClientOptions::default()
+            },
+        },
+        schedule,
+        reconcile_interval: target.reconcile_interval,
+        cpu_sample: target.cpu_sample,
+        detail: detail.clone(),
+        zombie: *zombie,
+    }
+}
+
+/// What the HTTP layer serves: the exposition and the JSON API over one store.
+struct Service {
+    exposition: Exposition,
+    api: api::Api,
+}
+
+impl MetricsSource for Service {
+    fn render(&self, format: metrics::ExpositionFormat) -> bytes::Bytes {
+        self.exposition.render(format)
+    }
+
+    fn ready(&self) -> bool {
+        self.exposition.ready()
+    }
+
+    fn api(&self, path: &str) -> Option<String> {
+        self.api.get(path).map(|v| v.to_string())
+    }
+}
+
+/// A running exporter: one poller per target and the HTTP server.
+pub struct Exporter {
+    addr: SocketAddr,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Exporter {
+    /// Validates the config, binds the listen address (port 0 works: see `local_addr`), and
+    /// starts polling every target.
+    pub async fn start(config: Config) -> Result<Exporter, StartError> {
+        config.validate()?;
+        let listen = config
+            .listen_addr()
+            .map_err(|e| config::ConfigErrors(vec![e]))?;
+        let listener = http::bind(listen).await?;
+        let addr = http::local_addr(&listener)?;
+        let targets = config.targets();
+        let store = Arc::new(Store::new(
+            targets.iter().map(|t| t.name.as_str()),
+            config.poll.ready_timeout,
+        ));
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let ids = Arc::new(RequestIds::new());
+        let detail = DetailPolicy {
+            level: config.metrics.detail,
+            max_series: config.metrics.max_series as usize,
+            pipelines: config.metrics.pipeline_filter(),
+        };
+        let zombie = ZombiePolicy {
+            idle_after: config.zombie.idle_after,
+            max_age: config.zombie.max_age,
+        };
+        let epoch = tokio::time::Instant::now();
+        for (index, target) in targets.iter().enumerate() {
+            tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
+            let schedule = Schedule::spread(epoch, index, targets.len(), target.interval);
+            tasks.spawn(poller::run(
+                target_spec(target, schedule, &detail, &zombie),
+                store.clone(),
+                ids.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
+            api: api::Api::new(store.clone()),
+            exposition: Exposition::new(
+                store.clone(),
+                BuildInfo {
+                    version: build::VERSION.to_owned(),
+                    revision: build::revision().to_owned(),
+                },
+            ),
+        });
+        let options = http::HttpOptions {
+            telemetry_path: config.web.telemetry_path.clone(),
+            targets: targets.iter().map(|t| t.name.clone()).collect(),
+            ..http::HttpOptions::default()
+        };
+        let http_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(err) = http::serve(listener, exposition, options, http_shutdown).await {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        });
+        tracing::info!(address = %addr, "listening");
+        Ok(Exporter {
+            addr,
+            store,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The address the HTTP server really listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Stops polling, lets in-flight scrapes finish, and waits for every task.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Runs the exporter until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let exporter = Exporter::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    exporter.shutdown().await;
+    Ok(())
+}
+
+/// Runs the simulated KMS alone until SIGINT/SIGTERM (`simulate`).
+pub async fn run_simulator(
+    listen: SocketAddr,
+    scenario: sim::Scenario,
+) -> Result<(), sim::SimError> {
+    let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
+    tracing::info!(url = %simulator.url(), "simulated KMS listening");
+    shutdown_signal().await;
+    simulator.shutdown().await;
+    Ok(())
+}
+
+/// Why `demo` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot start the simulated KMS: {0}")]
+    Simulator(#[from] sim::SimError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// Runs the simulated KMS on a free loopback port and the exporter watching it (`demo`).
+pub async fn run_demo(mut config: Config, scenario: sim::Scenario) -> Result<(), DemoError> {
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
+    config.targets = vec![config::TargetConfig {
+        name: "demo".to_owned(),
+        url: simulator.url(),
+        interval: None,
+        timeout: None,
+        connections: None,
+        tls_ca_file: None,
+        tls_insecure_skip_verify: false,
+    }];
+    let exporter = Exporter::start(config).await?;
+    tracing::info!(
+        metrics = %format!("http://{}/metrics", exporter.local_addr()),
+        kms = %simulator.url(),
+        "demo running: the exporter watches the simulated KMS"
+    );
+    shutdown_signal().await;
+    exporter.shutdown().await;
+    simulator.shutdown().await;
+    Ok(())
+}
