@@ -1,4 +1,5 @@
-//! Helpers shared by the end-to-end tests: a minimal HTTP/1.1 client and deadline polling.
+//! Helpers shared by the end-to-end tests: a minimal HTTP/1.1 client, deadline polling, and
+//! golden-file comparison with a line diff.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
@@ -199,8 +200,8 @@ pub fn mask_volatile(exposition: &str) -> String {
         .collect()
 }
 
-/// Compares with `tests/golden/<name>`, showing the first differing lines; `UPDATE_GOLDEN=1`
-/// rewrites the file instead.
+/// Compares with `tests/golden/<name>`, failing with a unified line diff (golden → this run);
+/// `UPDATE_GOLDEN=1` rewrites the file instead.
 pub fn compare_golden(name: &str, masked: &str) {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -210,21 +211,19 @@ pub fn compare_golden(name: &str, masked: &str) {
     }
     let want = std::fs::read_to_string(&golden)
         .unwrap_or_else(|_| panic!("{} missing (UPDATE_GOLDEN=1 writes it)", golden.display()));
-    let diff: Vec<String> = want
-        .lines()
-        .zip(masked.lines())
-        .filter(|(w, g)| w != g)
-        .take(10)
-        .map(|(w, g)| format!("- {w}\n+ {g}"))
-        .collect();
-    assert!(
-        masked == want,
-        "exposition differs from {} ({} vs {} lines):\n{}",
-        golden.display(),
-        masked.lines().count(),
-        want.lines().count(),
-        diff.join("\n")
-    );
+    if masked != want {
+        let diff = similar::TextDiff::from_lines(want.as_str(), masked)
+            .unified_diff()
+            .context_radius(2)
+            .header(&format!("tests/golden/{name}"), "this run")
+            .to_string();
+        panic!(
+            "exposition differs from {} ({} lines, golden {}; UPDATE_GOLDEN=1 rewrites it):\n{diff}",
+            golden.display(),
+            masked.lines().count(),
+            want.lines().count(),
+        );
+    }
 }
 
 /// Runs `promtool check metrics` (Debian's prometheus package) on an exposition: (passed,
