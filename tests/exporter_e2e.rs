@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use kurento_exporter::Exporter;
 use kurento_exporter::kurento::{ClientOptions, Connection, RequestCounter, RequestIds};
-use kurento_exporter::sim::{Fault, Scenario};
+use kurento_exporter::sim::{Fault, Scenario, SimOptions, Simulator};
 use serde_json::json;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -24,21 +24,18 @@ fn steady_demo() -> Scenario {
 async fn golden_exposition_of_the_demo_scenario() {
     let sim = start_sim(steady_demo()).await;
     sim.freeze_media_at_start();
-    let exporter = Exporter::start(test_config(&[("demo", sim.url())]))
-        .await
-        .unwrap();
-    let addr = exporter.local_addr();
+    let config = test_config(&[("demo", sim.url())]);
+    let stack = Stack::watch(sim, config).await;
     // The first cycle reads every pipeline's creation time: wait until all ages are known.
-    let text = wait_for_sample(
-        addr,
-        "kurento_pipeline_age_seconds_count{kms=\"demo\"}",
-        DEADLINE,
-        |n| n == 9.0,
-    )
-    .await;
+    let text = stack
+        .wait_for_sample(
+            "kurento_pipeline_age_seconds_count{kms=\"demo\"}",
+            DEADLINE,
+            |n| n == 9.0,
+        )
+        .await;
     compare_golden("demo.prom", &mask_volatile(&text));
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }
 
 #[tokio::test]
@@ -73,7 +70,7 @@ async fn kms_absent_at_start_then_appearing() {
         "a finished (failed) first cycle makes the exporter ready"
     );
 
-    let sim = kurento_exporter::sim::Simulator::start(kurento_exporter::sim::SimOptions {
+    let sim = Simulator::start(SimOptions {
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
         scenario: steady_demo(),
     })
@@ -91,30 +88,29 @@ async fn kms_absent_at_start_then_appearing() {
 
 #[tokio::test]
 async fn kms_restart_is_counted_and_the_inventory_rebuilt() {
-    let sim = start_sim(steady_demo()).await;
-    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
-        .await
-        .unwrap();
-    let addr = exporter.local_addr();
-    wait_for_sample(addr, "kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0).await;
-    let before = sim.server_id();
-    sim.restart().await;
-    assert_ne!(sim.server_id(), before);
-    let text = wait_for_sample(
-        addr,
-        "kurento_server_restarts_total{kms=\"kms\"}",
-        DEADLINE,
-        |v| v == 1.0,
-    )
-    .await;
+    let stack = Stack::start(steady_demo(), |_| {}).await;
+    stack
+        .wait_for_sample("kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0)
+        .await;
+    let before = stack.sim.server_id();
+    stack.sim.restart().await;
+    assert_ne!(stack.sim.server_id(), before);
+    let text = stack
+        .wait_for_sample(
+            "kurento_server_restarts_total{kms=\"kms\"}",
+            DEADLINE,
+            |v| v == 1.0,
+        )
+        .await;
     let text = if sample(&text, "kurento_up{kms=\"kms\"}") == Some(1.0) {
         text
     } else {
-        wait_for_sample(addr, "kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0).await
+        stack
+            .wait_for_sample("kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0)
+            .await
     };
     assert_eq!(sample(&text, "kurento_pipelines{kms=\"kms\"}"), Some(9.0));
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }
 
 #[tokio::test]
@@ -126,18 +122,16 @@ async fn an_object_released_between_listing_and_reading_does_not_fail_the_cycle(
     sim.inject(Fault::ReleaseBeforeInvoke {
         operation: "getCreationTime".to_owned(),
     });
-    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
-        .await
-        .unwrap();
-    let addr = exporter.local_addr();
+    let config = test_config(&[("kms", sim.url())]);
+    let stack = Stack::watch(sim, config).await;
     // Two pipelines vanish under the exporter's feet; the other seven are fully reported.
-    let text = wait_for_sample(
-        addr,
-        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
-        DEADLINE,
-        |n| n == 7.0,
-    )
-    .await;
+    let text = stack
+        .wait_for_sample(
+            "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+            DEADLINE,
+            |n| n == 7.0,
+        )
+        .await;
     assert_eq!(sample(&text, "kurento_up{kms=\"kms\"}"), Some(1.0));
     assert_eq!(
         sample(
@@ -146,10 +140,9 @@ async fn an_object_released_between_listing_and_reading_does_not_fail_the_cycle(
         ),
         Some(0.0)
     );
-    let text = wait_for_sample(addr, "kurento_pipelines{kms=\"kms\"}", DEADLINE, |n| {
-        n == 7.0
-    })
-    .await;
+    let text = stack
+        .wait_for_sample("kurento_pipelines{kms=\"kms\"}", DEADLINE, |n| n == 7.0)
+        .await;
     assert_eq!(
         sample(
             &text,
@@ -157,8 +150,7 @@ async fn an_object_released_between_listing_and_reading_does_not_fail_the_cycle(
         ),
         Some(2.0)
     );
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }
 
 /// Design §3.1: an abandoned pipeline is collected by KMS's GC while the exporter polls, and the
@@ -190,22 +182,21 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     // ...the exporter starts (its getPipelines makes "" an owner too) and reads everything...
     let config = test_config(&[("kms", sim.url())]);
     let interval = config.poll.interval;
-    let exporter = Exporter::start(config).await.unwrap();
-    let addr = exporter.local_addr();
-    wait_for_sample(
-        addr,
-        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
-        DEADLINE,
-        |n| n == 1.0,
-    )
-    .await;
-    wait_for_sample(
-        addr,
-        "kurento_elements{kms=\"kms\",element_type=\"WebRtcEndpoint\"}",
-        DEADLINE,
-        |n| n == 1.0,
-    )
-    .await;
+    let stack = Stack::watch(sim, config).await;
+    stack
+        .wait_for_sample(
+            "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+            DEADLINE,
+            |n| n == 1.0,
+        )
+        .await;
+    stack
+        .wait_for_sample(
+            "kurento_elements{kms=\"kms\",element_type=\"WebRtcEndpoint\"}",
+            DEADLINE,
+            |n| n == 1.0,
+        )
+        .await;
 
     // ...and the application vanishes without releasing anything.
     app.close();
@@ -214,7 +205,7 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     eventually(
         "the abandoned pipeline to be collected",
         bound + Duration::from_secs(2),
-        || async { (!sim.object_exists(&pipeline)).then_some(()) },
+        async || !stack.sim.object_exists(&pipeline),
     )
     .await;
     let took = vanished.elapsed();
@@ -224,10 +215,9 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     );
 
     // Its series vanish from the exposition.
-    let text = wait_for_sample(addr, "kurento_pipelines{kms=\"kms\"}", DEADLINE, |n| {
-        n == 0.0
-    })
-    .await;
+    let text = stack
+        .wait_for_sample("kurento_pipelines{kms=\"kms\"}", DEADLINE, |n| n == 0.0)
+        .await;
     assert_eq!(
         sample(
             &text,
@@ -237,7 +227,7 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     );
 
     // The application was connection 1; everything else is the exporter's.
-    let log = sim.request_log();
+    let log = stack.sim.request_log();
     let exporter_requests: Vec<_> = log.iter().filter(|r| r.connection != 1).collect();
     assert!(
         exporter_requests
@@ -258,19 +248,17 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
         .filter(|r| r.operation.as_deref() == Some("getPipelines"))
         .count();
     assert_eq!(get_pipelines, 1, "getPipelines only at connect");
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }
 
 /// Design §9: `/metrics` holds under 100 concurrent scrapes (every one answered in full).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_scrapes_are_all_answered() {
-    let sim = start_sim(steady_demo()).await;
-    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
-        .await
-        .unwrap();
-    let addr = exporter.local_addr();
-    wait_for_sample(addr, "kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0).await;
+    let stack = Stack::start(steady_demo(), |_| {}).await;
+    stack
+        .wait_for_sample("kurento_up{kms=\"kms\"}", DEADLINE, |v| v == 1.0)
+        .await;
+    let addr = stack.addr;
     let scrapes: Vec<_> = (0..100)
         .map(|i| {
             tokio::spawn(async move {
@@ -298,6 +286,5 @@ async fn a_hundred_concurrent_scrapes_are_all_answered() {
         assert!(len > 1000, "scrape {i} got {len} bytes");
         assert_eq!(encoding.is_some(), i % 4 == 1, "scrape {i}");
     }
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }

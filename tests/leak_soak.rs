@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kurento_exporter::Exporter;
 use kurento_exporter::sim::Scenario;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -110,12 +109,15 @@ async fn forgotten_pipelines_of_a_kurento_client_6_application_are_zombies() {
 async fn leak_soak(client: &str) {
     let node_dir = common::node::node_dir(client);
     let version = if client == "6" { "6.18.0" } else { "7.3.0" };
-    let sim = start_sim(Scenario::from_toml_str(&scenario(client)).unwrap()).await;
-    let mut config = test_config(&[("kms", sim.url())]);
-    assert_eq!(config.poll.interval, POLL);
-    config.zombie.idle_after = IDLE_AFTER;
-    let exporter = Exporter::start(config).await.unwrap();
-    let addr = exporter.local_addr();
+    let stack = Stack::start(
+        Scenario::from_toml_str(&scenario(client)).unwrap(),
+        |config| {
+            assert_eq!(config.poll.interval, POLL);
+            config.zombie.idle_after = IDLE_AFTER;
+        },
+    )
+    .await;
+    let (sim, addr) = (&stack.sim, stack.addr);
 
     let started = Instant::now();
     let mut app = tokio::process::Command::new("node")
@@ -228,11 +230,15 @@ async fn leak_soak(client: &str) {
     let text = eventually(
         "sum(kurento_zombie_pipelines) to reach the number forgotten",
         DEADLINE,
-        || async {
+        async || {
             let text = scrape(addr).await;
             let (sum, reasons) = zombie_pipeline_sum(&text);
             assert!(sum <= want, "more zombies than forgotten: {reasons:?}");
-            (sum == want).then_some(text)
+            if sum == want {
+                Ok(text)
+            } else {
+                Err(format!("sum {sum} ({reasons:?})"))
+            }
         },
     )
     .await;
@@ -257,7 +263,7 @@ async fn leak_soak(client: &str) {
         );
     }
     // And it stays so while the application lives (one more poll).
-    let text = eventually("one more poll", DEADLINE, || async {
+    let text = eventually("one more poll", DEADLINE, async || {
         let r = zombie_report(addr).await;
         (r != report).then_some(scrape(addr).await)
     })
@@ -282,11 +288,18 @@ async fn leak_soak(client: &str) {
     eventually(
         "KMS to collect the application's session",
         DEADLINE,
-        || async { sim_pipelines(&sim.object_ids()).is_empty().then_some(()) },
+        async || {
+            let left = sim_pipelines(&sim.object_ids());
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("pipelines left {left:?}"))
+            }
+        },
     )
     .await;
     assert!(sim.object_ids().is_empty(), "{:?}", sim.object_ids());
-    eventually("the exporter to forget the zombies", DEADLINE, || async {
+    eventually("the exporter to forget the zombies", DEADLINE, async || {
         let text = scrape(addr).await;
         let report = zombie_report(addr).await;
         (sample(&text, "kurento_up{kms=\"kms\"}") == Some(1.0)
@@ -298,6 +311,5 @@ async fn leak_soak(client: &str) {
     })
     .await;
 
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use kurento_exporter::Exporter;
 use kurento_exporter::analysis::detail::DetailLevel;
 use kurento_exporter::app::config::Config;
 use kurento_exporter::sim::{Fault, Scenario, Simulator};
@@ -33,19 +32,18 @@ async fn frozen_exposition(scenario: &str, level: DetailLevel) -> String {
     let sim = start_sim(scenario_file(scenario)).await;
     sim.freeze_media_at_start();
     let config = with_detail(test_config(&[("kms", sim.url())]), level);
-    let exporter = Exporter::start(config).await.unwrap();
+    let stack = Stack::watch(sim, config).await;
     // Every pipeline's age known means the first full cycle (metadata, then media) is done.
-    let text = wait_for_sample(
-        exporter.local_addr(),
-        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
-        DEADLINE,
-        |n| n == 4.0,
-    )
-    .await;
+    let text = stack
+        .wait_for_sample(
+            "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+            DEADLINE,
+            |n| n == 4.0,
+        )
+        .await;
     let (ok, report) = promtool_check_metrics(&text);
     assert!(ok && report.trim().is_empty(), "promtool:\n{report}");
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
     mask_volatile(&text)
 }
 
@@ -188,49 +186,46 @@ fn plus(a: &Totals, b: &Totals, minus: &Totals) -> Totals {
 }
 
 /// Scrapes until the exporter's totals equal `want`, checking at every scrape that no counter
-/// ever went down.
-async fn expect_totals(addr: std::net::SocketAddr, want: &Totals, last: &mut Totals) {
-    let want = want.clone();
-    let mut previous = last.clone();
-    let got = eventually("exporter totals to equal KMS's sums", DEADLINE, || {
-        let want = want.clone();
-        let prev = previous.clone();
-        async move {
-            let now = exporter_totals(&scrape(addr).await);
+/// went down since the scrape before (`last` is the last scrape's totals, kept across calls).
+async fn expect_totals(stack: &Stack, want: &Totals, last: &mut Totals) {
+    eventually(
+        "exporter totals to equal KMS's sums",
+        DEADLINE,
+        async move || {
+            let now = exporter_totals(&stack.scrape().await);
             for (k, v) in &now {
-                assert!(
-                    *v >= prev.get(k).copied().unwrap_or(0),
-                    "{k:?} went down: {v} < {}",
-                    prev[k]
-                );
+                let before = last.get(k).copied().unwrap_or(0);
+                assert!(*v >= before, "{k:?} went down: {v} < {before}");
             }
-            (now == want).then_some(now)
-        }
-    })
+            *last = now;
+            if last == want {
+                Ok(())
+            } else {
+                Err(format!("{last:?}"))
+            }
+        },
+    )
     .await;
-    previous = got;
-    *last = previous;
 }
 
 #[tokio::test]
 async fn aggregated_counters_equal_kms_sums_and_never_decrease_across_churn() {
     let sim = start_sim(Scenario::from_toml_str(STEADY).unwrap()).await;
     sim.freeze_media();
-    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
-        .await
-        .unwrap();
-    let addr = exporter.local_addr();
+    let config = test_config(&[("kms", sim.url())]);
+    let stack = Stack::watch(sim, config).await;
+    let sim = &stack.sim;
     let mut last = Totals::new();
 
     // Right after start-up: exactly KMS's own sums.
-    let start = sim_totals(&sim);
+    let start = sim_totals(sim);
     assert!(start.values().any(|v| *v > 0), "the scenario has traffic");
-    expect_totals(addr, &start, &mut last).await;
+    expect_totals(&stack, &start, &mut last).await;
 
     // Media moves on: the totals follow.
     sim.advance_media(Duration::from_secs(10));
-    let moved = sim_totals(&sim);
-    expect_totals(addr, &moved, &mut last).await;
+    let moved = sim_totals(sim);
+    expect_totals(&stack, &moved, &mut last).await;
 
     // A meeting ends: KMS's sums drop, the exporter's counters keep what was counted and grow
     // only by what the survivors add.
@@ -240,14 +235,13 @@ async fn aggregated_counters_equal_kms_sums_and_never_decrease_across_churn() {
         .find(|id| id.ends_with("_kurento.MediaPipeline"))
         .unwrap();
     sim.release(&room);
-    let survivors = sim_totals(&sim);
+    let survivors = sim_totals(sim);
     assert!(survivors.values().sum::<u64>() < moved.values().sum::<u64>());
     sim.advance_media(Duration::from_secs(10));
-    let later = sim_totals(&sim);
-    expect_totals(addr, &plus(&moved, &later, &survivors), &mut last).await;
+    let later = sim_totals(sim);
+    expect_totals(&stack, &plus(&moved, &later, &survivors), &mut last).await;
 
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }
 
 #[tokio::test]
@@ -262,16 +256,15 @@ async fn one_failing_read_or_a_released_element_does_not_cost_the_others_their_d
         operation: "isMediaTranscoding".to_owned(),
         code: 40003,
     });
-    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
-        .await
-        .unwrap();
-    let text = wait_for_sample(
-        exporter.local_addr(),
-        "kurento_exporter_poll_errors_total{kms=\"kms\",reason=\"kms_error\"}",
-        DEADLINE,
-        |n| n == 1.0,
-    )
-    .await;
+    let config = test_config(&[("kms", sim.url())]);
+    let stack = Stack::watch(sim, config).await;
+    let text = stack
+        .wait_for_sample(
+            "kurento_exporter_poll_errors_total{kms=\"kms\",reason=\"kms_error\"}",
+            DEADLINE,
+            |n| n == 1.0,
+        )
+        .await;
     assert_eq!(sample(&text, "kurento_up{kms=\"kms\"}"), Some(1.0));
     // Six endpoints, one released mid-cycle: the five others report complete states.
     let connected = sample(
@@ -290,8 +283,7 @@ async fn one_failing_read_or_a_released_element_does_not_cost_the_others_their_d
     )
     .unwrap();
     assert_eq!((connected, ready, flowing), (5.0, 5.0, 5.0), "{text}");
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }
 
 /// Sum of every sample of a family in an exposition (whatever its labels).
@@ -310,14 +302,14 @@ async fn capped_detail_folds_into_the_remainder_without_losing_data() {
     sim.freeze_media_at_start();
     let mut config = with_detail(test_config(&[("kms", sim.url())]), DetailLevel::Pipeline);
     config.metrics.max_series = 1;
-    let exporter = Exporter::start(config).await.unwrap();
-    let text = wait_for_sample(
-        exporter.local_addr(),
-        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
-        DEADLINE,
-        |n| n == 4.0,
-    )
-    .await;
+    let stack = Stack::watch(sim, config).await;
+    let text = stack
+        .wait_for_sample(
+            "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+            DEADLINE,
+            |n| n == 4.0,
+        )
+        .await;
     // Four pipelines, one label: three fold into the remainder on every cycle.
     let dropped = sample(&text, "kurento_exporter_series_dropped_total{kms=\"kms\"}").unwrap();
     assert!(dropped >= 3.0 && dropped % 3.0 == 0.0, "dropped {dropped}");
@@ -344,24 +336,22 @@ async fn capped_detail_folds_into_the_remainder_without_losing_data() {
         );
         assert!(family_sum(&text, family) > 0.0);
     }
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_webinar_reports_one_publisher_and_five_subscribers() {
     let sim = start_sim(Scenario::from_toml_str(WEBINAR).unwrap()).await;
     sim.freeze_media();
-    let exporter = Exporter::start(test_config(&[("kms", sim.url())]))
-        .await
-        .unwrap();
-    let text = wait_for_sample(
-        exporter.local_addr(),
-        "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
-        DEADLINE,
-        |n| n == 1.0,
-    )
-    .await;
+    let config = test_config(&[("kms", sim.url())]);
+    let stack = Stack::watch(sim, config).await;
+    let text = stack
+        .wait_for_sample(
+            "kurento_pipeline_age_seconds_count{kms=\"kms\"}",
+            DEADLINE,
+            |n| n == 1.0,
+        )
+        .await;
     let value = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}"));
     for media in ["audio", "video"] {
         let labels = format!("kms=\"kms\",media=\"{media}\"");
@@ -395,7 +385,7 @@ async fn a_webinar_reports_one_publisher_and_five_subscribers() {
         );
     }
     let totals = exporter_totals(&text);
-    assert_eq!(totals, sim_totals(&sim), "KMS's own sums");
+    assert_eq!(totals, sim_totals(&stack.sim), "KMS's own sums");
     let bytes = |direction: &str| {
         totals[&(
             "video".to_owned(),
@@ -409,6 +399,5 @@ async fn a_webinar_reports_one_publisher_and_five_subscribers() {
         5 * bytes("inbound"),
         "KMS sends it to five viewers"
     );
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }

@@ -14,7 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use kurento_exporter::Exporter;
 use serde_json::Value as Json;
 use support::*;
 
@@ -97,30 +96,13 @@ async fn alertmanager_has(am: SocketAddr, alertname: &str) -> bool {
     })
 }
 
-/// Polls `check` until true or `deadline`; returns whether it became true.
-async fn within<F, Fut>(deadline: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundle_against_real_prometheus_and_alertmanager() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(ops_scenario()).await;
-    let exporter = Exporter::start(ops_config(&sim.url())).await.unwrap();
-    let exporter_addr = exporter.local_addr();
+    let config = ops_config(&sim.url());
+    let stack = Stack::watch(sim, config).await;
+    let exporter_addr = stack.addr;
 
     // Alertmanager: one null receiver; the API shows every alert it received.
     let am_port = free_port();
@@ -186,13 +168,19 @@ async fn bundle_against_real_prometheus_and_alertmanager() {
         )
     };
 
-    let up = within(Duration::from_secs(60), || async {
+    let up = poll_until(Duration::from_secs(60), async || {
         query(prom_addr, "kurento_up{job=\"kurento\",kms=\"ops\"} == 1")
             .await
             .is_some_and(|r| !r.is_empty())
     })
     .await;
-    assert!(up, "Prometheus never saw kurento_up 1\n{}", logs());
+    if let Err(timed_out) = up {
+        panic!(
+            "{}\n{}",
+            timed_out.message("Prometheus to see kurento_up 1"),
+            logs()
+        );
+    }
 
     // Every dashboard expression (as Grafana sends it with "All" selected and a 1m rate
     // interval), every recording rule and every alert expression without its threshold returns
@@ -221,20 +209,20 @@ async fn bundle_against_real_prometheus_and_alertmanager() {
             exprs.push((format!("recorded series {}", r.name), r.name.clone()));
         }
     }
+    // An expression that returned data once is not asked again; what still has none at the
+    // deadline is reported below.
     let mut pending = exprs.clone();
-    let until = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !pending.is_empty() && tokio::time::Instant::now() < until {
+    let _ = poll_until(Duration::from_secs(40), async || {
         let mut still = Vec::new();
-        for (place, expr) in pending {
+        for (place, expr) in pending.drain(..) {
             if query(prom_addr, &expr).await.is_none_or(|r| r.is_empty()) {
                 still.push((place, expr));
             }
         }
         pending = still;
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
+        pending.is_empty()
+    })
+    .await;
     let mut failures: Vec<String> = pending
         .iter()
         .map(|(place, expr)| format!("no data: {place}: {expr}"))
@@ -254,20 +242,23 @@ async fn bundle_against_real_prometheus_and_alertmanager() {
     }
 
     // Forgotten calls pile up as zombies: the growth alert reaches Alertmanager.
-    if !within(Duration::from_secs(60), || {
-        alertmanager_has(am_addr, "KurentoZombiePipelinesGrowing")
+    if poll_until(Duration::from_secs(60), async || {
+        alertmanager_has(am_addr, "KurentoZombiePipelinesGrowing").await
     })
     .await
+    .is_err()
     {
         failures.push("KurentoZombiePipelinesGrowing never reached Alertmanager".into());
     }
 
     // The KMS stops: kurento_up turns 0 and KurentoDown reaches Alertmanager.
+    let Stack { sim, exporter, .. } = stack;
     sim.shutdown().await;
-    if !within(Duration::from_secs(60), || {
-        alertmanager_has(am_addr, "KurentoDown")
+    if poll_until(Duration::from_secs(60), async || {
+        alertmanager_has(am_addr, "KurentoDown").await
     })
     .await
+    .is_err()
     {
         failures.push("KurentoDown never reached Alertmanager after the KMS stopped".into());
     }

@@ -14,7 +14,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use kurento_exporter::Exporter;
 use serde_norway::Value as Yaml;
 use support::*;
 
@@ -408,39 +407,36 @@ async fn every_metric_name_used_is_served_by_the_exporter() {
     let used = used_metric_names();
     assert!(used.len() > 30, "{used:?}");
     let sim = start_sim(ops_scenario()).await;
-    let exporter = Exporter::start(ops_config(&sim.url())).await.unwrap();
-    let addr = exporter.local_addr();
-    wait_for_sample(
-        addr,
-        "kurento_up{kms=\"ops\"}",
-        Duration::from_secs(20),
-        |v| v == 1.0,
-    )
-    .await;
+    let config = ops_config(&sim.url());
+    let stack = Stack::watch(sim, config).await;
+    stack
+        .wait_for_sample("kurento_up{kms=\"ops\"}", Duration::from_secs(20), |v| {
+            v == 1.0
+        })
+        .await;
     // Families appear as the world evolves (objects destroyed by GC, zombies after idle_after):
-    // poll until every used name is served, then report exactly the missing ones.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let missing = loop {
-        let served = served_names(&scrape(addr).await);
-        let missing: BTreeMap<&String, &Vec<String>> = used
+    // poll until every used name is served; on timeout, report exactly the missing ones.
+    let served = poll_until(Duration::from_secs(20), async || {
+        let served = served_names(&stack.scrape().await);
+        let missing: Vec<String> = used
             .iter()
             .filter(|(name, _)| !served.contains(*name))
+            .map(|(n, places)| format!("{n} (used by {})", places.join("; ")))
             .collect();
-        if missing.is_empty() || tokio::time::Instant::now() >= deadline {
-            break missing
-                .into_iter()
-                .map(|(n, places)| format!("{n} (used by {})", places.join("; ")))
-                .collect::<Vec<_>>();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("\n"))
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    exporter.shutdown().await;
-    sim.shutdown().await;
-    assert!(
-        missing.is_empty(),
-        "metric names used by dashboards or rules but not served by the exporter:\n{}",
-        missing.join("\n")
-    );
+    })
+    .await;
+    stack.shutdown().await;
+    if let Err(timed_out) = served {
+        panic!(
+            "metric names used by dashboards or rules but not served by the exporter:\n{}",
+            timed_out.last.unwrap_or_default()
+        );
+    }
 }
 
 #[test]

@@ -8,11 +8,11 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::app::{Browser, KmsApp, UdpPeer};
 use common::*;
-use kurento_exporter::Exporter;
 use kurento_exporter::sim::Scenario;
 use serde_json::{Value, json};
 
@@ -50,12 +50,12 @@ fn zombie_pipeline_ids(report: &Value) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
-    let sim = start_sim(Scenario::from_toml_str(SCENARIO).unwrap()).await;
-    let mut config = test_config(&[("kms", sim.url())]);
-    config.zombie.idle_after = Duration::from_secs(2);
-    let exporter = Exporter::start(config).await.unwrap();
-    let addr = exporter.local_addr();
-    let mut app = KmsApp::connect(&sim.url()).await;
+    let stack = Stack::start(Scenario::from_toml_str(SCENARIO).unwrap(), |config| {
+        config.zombie.idle_after = Duration::from_secs(2);
+    })
+    .await;
+    let addr = stack.addr;
+    let mut app = KmsApp::connect(&stack.sim.url()).await;
 
     // The one2many tutorial: the presenter's endpoint feeds every viewer's.
     let broadcast = app.create("MediaPipeline", json!({})).await;
@@ -94,10 +94,7 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
     eventually(
         "1 publisher and 5 subscribers per media",
         DEADLINE,
-        || async {
-            let text = scrape(addr).await;
-            broadcast_only(&text).then_some(text)
-        },
+        async || broadcast_only(&scrape(addr).await),
     )
     .await;
 
@@ -118,7 +115,7 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
     let text = eventually(
         "2 publishers and 6 subscribers per media",
         DEADLINE,
-        || async {
+        async || {
             let text = scrape(addr).await;
             healthy(&text).then_some(text)
         },
@@ -133,16 +130,23 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
         "{text}"
     );
     // The viewers' browsers get what the presenter sends; the mirror gets its own media back.
-    eventually("media sent back to every subscriber", DEADLINE, || async {
-        (viewers
-            .iter()
-            .all(|(_, p)| p.received.load(std::sync::atomic::Ordering::SeqCst) > 10)
-            && mirror_peer
-                .received
-                .load(std::sync::atomic::Ordering::SeqCst)
-                > 10)
-            .then_some(())
-    })
+    eventually(
+        "media sent back to every subscriber",
+        DEADLINE,
+        async || {
+            let received = |peer: &UdpPeer| peer.received.load(Ordering::SeqCst);
+            let counts: Vec<u64> = viewers
+                .iter()
+                .map(|(_, p)| received(p))
+                .chain([received(&mirror_peer)])
+                .collect();
+            if counts.iter().all(|n| *n > 10) {
+                Ok(())
+            } else {
+                Err(format!("datagrams received by viewers, mirror: {counts:?}"))
+            }
+        },
+    )
     .await;
     assert!(
         zombie_element_ids(&zombies(addr).await).is_empty(),
@@ -155,7 +159,7 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
     let report = eventually(
         "the silent viewer's endpoint to be a zombie",
         DEADLINE,
-        || async {
+        async || {
             let report = zombies(addr).await;
             zombie_element_ids(&report)
                 .iter()
@@ -180,7 +184,7 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
     let report = eventually(
         "the broadcast pipeline to be a zombie",
         DEADLINE,
-        || async {
+        async || {
             let report = zombies(addr).await;
             zombie_pipeline_ids(&report)
                 .iter()
@@ -216,11 +220,15 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
     // The application cleans up: nothing is left, on KMS or in the exporter.
     app.release(&broadcast).await;
     app.release(&hello).await;
-    assert!(sim.object_ids().is_empty(), "{:?}", sim.object_ids());
+    assert!(
+        stack.sim.object_ids().is_empty(),
+        "{:?}",
+        stack.sim.object_ids()
+    );
     eventually(
         "the released objects to vanish from the exporter",
         DEADLINE,
-        || async {
+        async || {
             let text = scrape(addr).await;
             let report = zombies(addr).await;
             (sample(&text, "kurento_pipelines{kms=\"kms\"}") == Some(0.0)
@@ -230,6 +238,5 @@ async fn one_to_many_publishers_subscribers_and_the_leaks_of_silent_peers() {
         },
     )
     .await;
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }

@@ -7,23 +7,18 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kurento_exporter::Exporter;
 use kurento_exporter::sim::Scenario;
 
 #[tokio::test]
 async fn promtool_accepts_the_text_exposition_without_warnings() {
     let sim = start_sim(Scenario::demo()).await;
-    let exporter = Exporter::start(test_config(&[("demo", sim.url())]))
-        .await
-        .unwrap();
-    let addr = exporter.local_addr();
-    let text = wait_for_sample(
-        addr,
-        "kurento_up{kms=\"demo\"}",
-        Duration::from_secs(20),
-        |v| v == 1.0,
-    )
-    .await;
+    let config = test_config(&[("demo", sim.url())]);
+    let stack = Stack::watch(sim, config).await;
+    let text = stack
+        .wait_for_sample("kurento_up{kms=\"demo\"}", Duration::from_secs(20), |v| {
+            v == 1.0
+        })
+        .await;
     let (ok, report) = promtool_check_metrics(&text);
     assert!(ok, "promtool failed:\n{report}\n--- exposition ---\n{text}");
     assert_eq!(report.trim(), "", "promtool warnings:\n{report}");
@@ -33,7 +28,7 @@ async fn promtool_accepts_the_text_exposition_without_warnings() {
     assert!(!ok);
 
     let om = get(
-        addr,
+        stack.addr,
         "/metrics",
         &[(
             "Accept",
@@ -46,6 +41,5 @@ async fn promtool_accepts_the_text_exposition_without_warnings() {
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
     assert!(om.text().ends_with("# EOF\n"));
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }

@@ -1,11 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The simulated KMS driven over a real WebSocket with raw tokio-tungstenite.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{eventually, start_sim};
 use futures_util::{SinkExt, StreamExt};
 use kurento_exporter::kurento::protocol::{SERVER_MANAGER, codes};
-use kurento_exporter::sim::{Fault, Scenario, SimOptions, Simulator};
+use kurento_exporter::sim::{Fault, Scenario};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -106,33 +109,13 @@ impl Client {
     }
 }
 
-async fn start(scenario: Scenario) -> Simulator {
-    Simulator::start(SimOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        scenario,
-    })
-    .await
-    .unwrap()
-}
-
 fn fast_gc() -> Scenario {
     Scenario::from_toml_str("[timing]\ngc_period = \"200ms\"").unwrap()
 }
 
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} never happened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn kurento_client_style_bootstrap() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let mut c = Client::connect(&sim.url()).await;
     let pong = c.call_raw("ping", Some(json!({"interval":5000}))).await;
     assert_eq!(
@@ -181,7 +164,7 @@ async fn kurento_client_style_bootstrap() {
 
 #[tokio::test]
 async fn released_objects_answer_40101() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let mut c = Client::connect(&sim.url()).await;
     let pipeline = c.create("MediaPipeline", json!({})).await;
     let player = c
@@ -214,13 +197,13 @@ async fn released_objects_answer_40101() {
 
 #[tokio::test]
 async fn gc_collects_an_abandoned_app_session() {
-    let sim = start(fast_gc()).await;
+    let sim = start_sim(fast_gc()).await;
     let mut app = Client::connect(&sim.url()).await;
     let abandoned = app.create("MediaPipeline", json!({})).await;
     let mut live = Client::connect(&sim.url()).await;
     let kept = live.create("MediaPipeline", json!({})).await;
     drop(app); // the application vanishes without releasing
-    eventually("GC of the abandoned pipeline", || {
+    eventually("GC of the abandoned pipeline", DEADLINE, async || {
         !sim.object_exists(&abandoned)
     })
     .await;
@@ -247,12 +230,21 @@ async fn scenario_app_sessions_vanish_and_get_collected() {
         "#,
     )
     .unwrap();
-    let sim = start(scenario).await;
+    let sim = start_sim(scenario).await;
     let before = sim.object_ids();
     assert_eq!(before.len(), 2);
-    eventually("the vanished app's pipeline is collected", || {
-        sim.object_ids().len() == 1
-    })
+    eventually(
+        "the vanished app's pipeline to be collected",
+        DEADLINE,
+        async || {
+            let ids = sim.object_ids();
+            if ids.len() == 1 {
+                Ok(())
+            } else {
+                Err(format!("{ids:?}"))
+            }
+        },
+    )
     .await;
     let mut c = Client::connect(&sim.url()).await;
     let name = c.invoke(&sim.object_ids()[0], "getName", json!({})).await;
@@ -262,7 +254,7 @@ async fn scenario_app_sessions_vanish_and_get_collected() {
 
 #[tokio::test]
 async fn get_pipelines_keeps_objects_alive_through_the_pseudo_session() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let mut app = Client::connect(&sim.url()).await;
     let pipeline = app.create("MediaPipeline", json!({})).await;
     let mut monitor = Client::connect(&sim.url()).await;
@@ -295,7 +287,7 @@ async fn get_pipelines_keeps_objects_alive_through_the_pseudo_session() {
 
 #[tokio::test]
 async fn close_session_without_release_frees_only_that_sessions_objects() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let mut a = Client::connect(&sim.url()).await;
     let only_a = a.create("MediaPipeline", json!({})).await;
     let shared = a.create("MediaPipeline", json!({})).await;
@@ -316,7 +308,7 @@ async fn close_session_without_release_frees_only_that_sessions_objects() {
 
 #[tokio::test]
 async fn events_go_to_the_connection_bound_to_the_session() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let mut watcher = Client::connect(&sim.url()).await;
     let sub = watcher
         .ok(
@@ -383,7 +375,7 @@ async fn events_go_to_the_connection_bound_to_the_session() {
 
 #[tokio::test]
 async fn restart_changes_server_id_and_forgets_sessions() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let url = sim.url();
     let mut c = Client::connect(&url).await;
     let first = c.ok("connect", json!({})).await;
@@ -408,7 +400,7 @@ async fn restart_changes_server_id_and_forgets_sessions() {
 
 #[tokio::test]
 async fn other_paths_are_closed_with_1002() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let url = format!("ws://{}/other?access_token=x", sim.local_addr());
     let (mut ws, _) = connect_async(url).await.unwrap();
     let frame = tokio::time::timeout(DEADLINE, ws.next()).await.unwrap();
@@ -425,7 +417,7 @@ async fn other_paths_are_closed_with_1002() {
 
 #[tokio::test]
 async fn dropped_connections_and_shutdown_free_the_port() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let addr = sim.local_addr();
     let mut c = Client::connect(&sim.url()).await;
     sim.inject(Fault::DropConnectionsAfter { requests: 1 });
@@ -494,7 +486,7 @@ async fn summed_stats(
 #[tokio::test]
 async fn frozen_media_totals_match_get_stats_over_the_socket() {
     for name in ["kms7.toml", "kms6.toml"] {
-        let sim = start(shipped(name)).await;
+        let sim = start_sim(shipped(name)).await;
         sim.freeze_media();
         let endpoints: Vec<String> = sim
             .object_ids()
@@ -524,7 +516,7 @@ async fn frozen_media_totals_match_get_stats_over_the_socket() {
 
 #[tokio::test]
 async fn served_stats_count_operations_and_survive_restarts() {
-    let sim = start(Scenario::default()).await;
+    let sim = start_sim(Scenario::default()).await;
     let mut client = Client::connect(&sim.url()).await;
     client.call("ping", json!({})).await;
     let ops: Vec<Value> = (0..4)
@@ -556,7 +548,7 @@ async fn advancing_media_delivers_transitions_and_release_destroys() {
         "#,
     )
     .unwrap();
-    let sim = start(scenario).await;
+    let sim = start_sim(scenario).await;
     sim.freeze_media();
     let ids = sim.object_ids();
     let endpoint = ids.iter().find(|i| i.ends_with("WebRtcEndpoint")).unwrap();

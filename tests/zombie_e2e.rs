@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use kurento_exporter::Exporter;
 use kurento_exporter::sim::Scenario;
 use serde_json::Value;
 
@@ -63,11 +62,11 @@ fn zombie_sum(text: &str) -> f64 {
 
 #[tokio::test]
 async fn every_leak_is_reported_healthy_meetings_never_and_released_zombies_vanish() {
-    let sim = start_sim(scenario()).await;
-    let mut config = test_config(&[("kms", sim.url())]);
-    config.zombie.idle_after = Duration::from_secs(2);
-    let exporter = Exporter::start(config).await.unwrap();
-    let addr = exporter.local_addr();
+    let stack = Stack::start(scenario(), |config| {
+        config.zombie.idle_after = Duration::from_secs(2);
+    })
+    .await;
+    let addr = stack.addr;
 
     let want = [
         ("forgotten-call", "disconnected"),
@@ -77,12 +76,17 @@ async fn every_leak_is_reported_healthy_meetings_never_and_released_zombies_vani
         ("empty", "empty"),
     ];
     // Each leak shows up with its reason; the healthy meetings are checked at every poll.
-    let report = eventually("every kind of leak to be reported", DEADLINE, || async {
+    let report = eventually("every kind of leak to be reported", DEADLINE, async || {
         let report = zombies(addr).await;
         let named = by_name(&report);
-        want.iter()
+        if want
+            .iter()
             .all(|(name, reason)| named.get(*name).map(String::as_str) == Some(*reason))
-            .then_some(report)
+        {
+            Ok(report)
+        } else {
+            Err(format!("{named:?}"))
+        }
     })
     .await;
     let recorder = report["pipelines"]
@@ -105,8 +109,7 @@ async fn every_leak_is_reported_healthy_meetings_never_and_released_zombies_vani
 
     // The leaking app's zombies grow, cycle after cycle, and only leaked calls are counted.
     let mut seen: Vec<f64> = Vec::new();
-    let until = tokio::time::Instant::now() + DEADLINE;
-    let text = loop {
+    let text = eventually("the zombies to grow", DEADLINE, async || {
         let text = scrape(addr).await;
         let total = zombie_sum(&text);
         if seen.last() != Some(&total) {
@@ -117,15 +120,12 @@ async fn every_leak_is_reported_healthy_meetings_never_and_released_zombies_vani
             assert!(name.starts_with("leak-"), "unexpected zombie {name}");
         }
         if seen.len() >= 4 {
-            break text;
+            Ok(text)
+        } else {
+            Err(format!("zombie sums {seen:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "zombies did not grow: {seen:?}"
-        );
-        // Polling a live server with a deadline, not synchronising on time.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert!(
         seen.windows(2).all(|w| w[1] > w[0]),
         "zombies grew monotonically: {seen:?}"
@@ -133,12 +133,12 @@ async fn every_leak_is_reported_healthy_meetings_never_and_released_zombies_vani
     assert!(sample(&text, "kurento_zombie_elements{kms=\"kms\",element_type=\"RecorderEndpoint\",reason=\"no_media\"}").is_some());
 
     // The application finally releases everything it leaked: zombies vanish from both.
-    for id in sim.object_ids() {
+    for id in stack.sim.object_ids() {
         if id.ends_with("_kurento.MediaPipeline") {
-            sim.release(&id);
+            stack.sim.release(&id);
         }
     }
-    let report = eventually("zombies to vanish from the API", DEADLINE, || async {
+    let report = eventually("zombies to vanish from the API", DEADLINE, async || {
         let report = zombies(addr).await;
         let list = report["pipelines"].as_array()?;
         // Churn keeps adding new leaks; none is old enough yet right after the release.
@@ -146,8 +146,7 @@ async fn every_leak_is_reported_healthy_meetings_never_and_released_zombies_vani
     })
     .await;
     assert_eq!(report["elements"].as_array().unwrap().len(), 0);
-    let text = scrape(addr).await;
+    let text = stack.scrape().await;
     assert_eq!(zombie_sum(&text), 0.0);
-    exporter.shutdown().await;
-    sim.shutdown().await;
+    stack.shutdown().await;
 }

@@ -1,12 +1,18 @@
-//! Helpers shared by the end-to-end tests: a minimal HTTP/1.1 client and deadline polling.
+//! Helpers shared by the end-to-end tests: a minimal HTTP/1.1 client, deadline polling of
+//! external servers and processes (`eventually`), the simulator + exporter fixture (`Stack`),
+//! and golden-file comparison with a line diff.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
 pub mod node;
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use kurento_exporter::Exporter;
+use kurento_exporter::app::config::{Config, TargetConfig};
+use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -105,28 +111,6 @@ pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// Polls `check` until it returns `Some`, failing the test after `deadline`.
-pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-use kurento_exporter::app::config::{Config, TargetConfig};
-use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
-
 /// An exporter config for tests: listens on 127.0.0.1:0 and polls every second.
 pub fn test_config(targets: &[(&str, String)]) -> Config {
     let mut config = Config::default();
@@ -160,18 +144,191 @@ pub async fn start_sim(scenario: Scenario) -> Simulator {
     .expect("simulator starts")
 }
 
-/// Scrapes until `series` has a value satisfying `ok`, returning the exposition.
+/// Scrapes until `series` has a value satisfying `ok`, returning the exposition; on timeout the
+/// panic shows the last value seen.
 pub async fn wait_for_sample(
     addr: SocketAddr,
     series: &str,
     deadline: Duration,
     ok: impl Fn(f64) -> bool,
 ) -> String {
-    eventually(&format!("{series} to match"), deadline, || async {
+    eventually(&format!("{series} to match"), deadline, async || {
         let text = scrape(addr).await;
-        sample(&text, series).filter(|v| ok(*v)).map(|_| text)
+        match sample(&text, series) {
+            Some(v) if ok(v) => Ok(text),
+            last => Err(format!("{series} = {last:?}")),
+        }
     })
     .await
+}
+
+/// One attempt of `eventually`/`poll_until`: done with a value, or not yet.
+///
+/// - `Option<T>`: `Some(value)` is done; `None` is not yet.
+/// - `bool`: `true` is done.
+/// - `Result<T, E: Display>`: `Ok(value)` is done; `Err(state)` is not yet, and the last such
+///   state is shown when the deadline passes (what was observed instead).
+pub trait Attempt {
+    type Output;
+    /// `Ok` when done; `Err` with what was observed (if the check says) when not yet.
+    fn into_result(self) -> Result<Self::Output, Option<String>>;
+}
+
+impl<T> Attempt for Option<T> {
+    type Output = T;
+    fn into_result(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl Attempt for bool {
+    type Output = ();
+    fn into_result(self) -> Result<(), Option<String>> {
+        if self { Ok(()) } else { Err(None) }
+    }
+}
+
+impl<T, E: Display> Attempt for Result<T, E> {
+    type Output = T;
+    fn into_result(self) -> Result<T, Option<String>> {
+        self.map_err(|state| Some(state.to_string()))
+    }
+}
+
+/// `poll_until` ran out of time.
+#[derive(Debug)]
+pub struct TimedOut {
+    pub deadline: Duration,
+    /// The state the last attempt reported, if it reports one.
+    pub last: Option<String>,
+}
+
+impl TimedOut {
+    /// `timed out after … waiting for <what>`, and the last state observed.
+    pub fn message(&self, what: &str) -> String {
+        let mut message = format!("timed out after {:?} waiting for {what}", self.deadline);
+        if let Some(last) = &self.last {
+            message.push_str(&format!("; last observed: {last}"));
+        }
+        message
+    }
+}
+
+/// How long `poll_until` waits between attempts: 1/200 of the deadline, between 20 ms and 250 ms,
+/// so short waits react quickly and long waits on slow processes do not hammer them.
+fn poll_interval(deadline: Duration) -> Duration {
+    (deadline / 200).clamp(Duration::from_millis(20), Duration::from_millis(250))
+}
+
+/// Runs `check` until it is done (see `Attempt`) or `deadline` has passed, whichever is first;
+/// the first attempt runs at once. For waiting on external servers and processes only, never to
+/// synchronise with something the test controls. An attempt still running at the deadline may
+/// finish within one more `deadline` (a hung server fails the test instead of hanging it).
+/// The one polling loop of the tests: `eventually` is this, failing the test on timeout.
+pub async fn poll_until<A: Attempt>(
+    deadline: Duration,
+    mut check: impl AsyncFnMut() -> A,
+) -> Result<A::Output, TimedOut> {
+    let start = tokio::time::Instant::now();
+    let until = start + deadline;
+    let mut last = None;
+    loop {
+        let attempt = tokio::time::timeout_at(until + deadline, check())
+            .await
+            .map_err(|_| TimedOut {
+                deadline,
+                last: Some(format!(
+                    "an attempt still running {:?} after the start",
+                    start.elapsed()
+                )),
+            })?;
+        match attempt.into_result() {
+            Ok(value) => return Ok(value),
+            Err(state) => last = state.or(last),
+        }
+        if tokio::time::Instant::now() >= until {
+            return Err(TimedOut { deadline, last });
+        }
+        tokio::time::sleep(poll_interval(deadline)).await;
+    }
+}
+
+/// Runs `check` until it is done (see `Attempt`), failing the test after `deadline` with `what`
+/// and the last state `check` reported.
+pub async fn eventually<A: Attempt>(
+    what: &str,
+    deadline: Duration,
+    check: impl AsyncFnMut() -> A,
+) -> A::Output {
+    match poll_until(deadline, check).await {
+        Ok(value) => value,
+        Err(timed_out) => panic!("{}", timed_out.message(what)),
+    }
+}
+
+/// The target name `Stack::start` gives the simulator in the exporter's config.
+pub const KMS: &str = "kms";
+
+/// A simulator and an exporter watching it, on loopback ephemeral ports.
+pub struct Stack {
+    pub sim: Simulator,
+    pub exporter: Exporter,
+    /// Where the exporter's HTTP server listens.
+    pub addr: SocketAddr,
+}
+
+impl Stack {
+    /// Starts the simulator for `scenario`, then an exporter watching it as target `kms` with
+    /// `test_config` as `configure` adjusts it.
+    pub async fn start(scenario: Scenario, configure: impl FnOnce(&mut Config)) -> Stack {
+        let sim = start_sim(scenario).await;
+        let mut config = test_config(&[(KMS, sim.url())]);
+        configure(&mut config);
+        Stack::watch(sim, config).await
+    }
+
+    /// Starts an exporter with `config` watching `sim`, which the test has started and prepared
+    /// (faults injected, media frozen, objects created) before the exporter's first poll.
+    pub async fn watch(sim: Simulator, config: Config) -> Stack {
+        let exporter = Exporter::start(config).await.expect("exporter starts");
+        let addr = exporter.local_addr();
+        Stack {
+            sim,
+            exporter,
+            addr,
+        }
+    }
+
+    /// The exporter's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `GET path` on the exporter.
+    pub async fn get(&self, path: &str) -> HttpResponse {
+        get(self.addr, path, &[]).await
+    }
+
+    /// The exporter's classic-text exposition.
+    pub async fn scrape(&self) -> String {
+        scrape(self.addr).await
+    }
+
+    /// Scrapes until `series` has a value satisfying `ok` (see `wait_for_sample`).
+    pub async fn wait_for_sample(
+        &self,
+        series: &str,
+        deadline: Duration,
+        ok: impl Fn(f64) -> bool,
+    ) -> String {
+        wait_for_sample(self.addr, series, deadline, ok).await
+    }
+
+    /// Stops the exporter (polls end, in-flight scrapes finish), then the simulator.
+    pub async fn shutdown(self) {
+        self.exporter.shutdown().await;
+        self.sim.shutdown().await;
+    }
 }
 
 /// Replaces values that change from run to run (build, times, durations, request counts, CPU,
@@ -199,8 +356,8 @@ pub fn mask_volatile(exposition: &str) -> String {
         .collect()
 }
 
-/// Compares with `tests/golden/<name>`, showing the first differing lines; `UPDATE_GOLDEN=1`
-/// rewrites the file instead.
+/// Compares with `tests/golden/<name>`, failing with a unified line diff (golden → this run);
+/// `UPDATE_GOLDEN=1` rewrites the file instead.
 pub fn compare_golden(name: &str, masked: &str) {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -210,21 +367,19 @@ pub fn compare_golden(name: &str, masked: &str) {
     }
     let want = std::fs::read_to_string(&golden)
         .unwrap_or_else(|_| panic!("{} missing (UPDATE_GOLDEN=1 writes it)", golden.display()));
-    let diff: Vec<String> = want
-        .lines()
-        .zip(masked.lines())
-        .filter(|(w, g)| w != g)
-        .take(10)
-        .map(|(w, g)| format!("- {w}\n+ {g}"))
-        .collect();
-    assert!(
-        masked == want,
-        "exposition differs from {} ({} vs {} lines):\n{}",
-        golden.display(),
-        masked.lines().count(),
-        want.lines().count(),
-        diff.join("\n")
-    );
+    if masked != want {
+        let diff = similar::TextDiff::from_lines(want.as_str(), masked)
+            .unified_diff()
+            .context_radius(2)
+            .header(&format!("tests/golden/{name}"), "this run")
+            .to_string();
+        panic!(
+            "exposition differs from {} ({} lines, golden {}; UPDATE_GOLDEN=1 rewrites it):\n{diff}",
+            golden.display(),
+            masked.lines().count(),
+            want.lines().count(),
+        );
+    }
 }
 
 /// Runs `promtool check metrics` (Debian's prometheus package) on an exposition: (passed,
