@@ -1,24 +1,68 @@
-//! Thin entry point: cli -> config -> telemetry -> lib.
+//! Thin entry point: parse the command line, then either check the configuration or load it,
+//! set up logging and run the command on the async runtime.
 
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Parser;
+use kurento_exporter::app::config::Config;
 use kurento_exporter::app::{config, telemetry};
 use kurento_exporter::cli::{self, Cli, Command};
 use kurento_exporter::sim;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command_or_default();
-    if command == Command::CheckConfig {
-        let (report, code) = cli::check_config(cli.config_file(), &cli.overrides());
-        if code == cli::EXIT_OK {
-            println!("{report}");
-        } else {
-            eprintln!("{report}");
-        }
-        return ExitCode::from(code);
+    match cli.command_or_default() {
+        Command::CheckConfig => check_config(&cli),
+        Command::Run => serve(&cli, |config| async {
+            kurento_exporter::run(config)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Command::Simulate {
+            listen,
+            scenario,
+            media_address,
+        } => serve(&cli, |_| async move {
+            let scenario = load_scenario(scenario.as_deref(), media_address)?;
+            kurento_exporter::run_simulator(listen, scenario)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Command::Demo {
+            scenario,
+            media_address,
+        } => serve(&cli, |config| async move {
+            let scenario = load_scenario(scenario.as_deref(), media_address)?;
+            kurento_exporter::run_demo(config, scenario)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Command::Bench(args) => serve(&cli, |_| async move {
+            kurento_exporter::bench::run(&args)
+                .await
+                .map_err(|e| e.to_string())
+        }),
     }
+}
+
+/// `check-config`: the report on stdout when valid, on stderr otherwise.
+fn check_config(cli: &Cli) -> ExitCode {
+    let (report, code) = cli::check_config(cli.config_file(), &cli.overrides());
+    if code == cli::EXIT_OK {
+        println!("{report}");
+    } else {
+        eprintln!("{report}");
+    }
+    ExitCode::from(code)
+}
+
+/// Loads the configuration, sets up logging, and runs `command` to its end on the runtime.
+fn serve<F, Fut>(cli: &Cli, command: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     let config = match config::load(cli.config_file(), &cli.overrides()) {
         Ok(config) => config,
         Err(errors) => {
@@ -40,36 +84,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome: Result<(), String> = runtime.block_on(async {
-        match command {
-            Command::Run | Command::CheckConfig => kurento_exporter::run(config)
-                .await
-                .map_err(|e| e.to_string()),
-            Command::Simulate {
-                listen,
-                scenario,
-                media_address,
-            } => {
-                let scenario = load_scenario(scenario.as_deref(), media_address)?;
-                kurento_exporter::run_simulator(listen, scenario)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Command::Demo {
-                scenario,
-                media_address,
-            } => {
-                let scenario = load_scenario(scenario.as_deref(), media_address)?;
-                kurento_exporter::run_demo(config, scenario)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Command::Bench(args) => kurento_exporter::bench::run(&args)
-                .await
-                .map_err(|e| e.to_string()),
-        }
-    });
-    match outcome {
+    match runtime.block_on(command(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "exiting");

@@ -1,8 +1,8 @@
 //! From readings to what is exported: pure, table-tested, no I/O and no Prometheus names.
 
-pub mod counters;
+pub(crate) mod counters;
 pub mod detail;
-pub mod model;
-pub mod snapshot;
-pub mod summary;
-pub mod zombie;
+pub(crate) mod model;
+pub(crate) mod snapshot;
+pub(crate) mod summary;
+pub(crate) mod zombie;

@@ -5,13 +5,13 @@
 //! `/metrics`), [`figures`] (samples → figures → verdicts, pure), [`report`] (markdown, pure),
 //! [`child`] and [`run`] (the thin orchestration).
 
-pub mod cases;
-pub mod child;
-pub mod figures;
-pub mod procfs;
-pub mod report;
-pub mod run;
-pub mod scrape;
+pub(crate) mod cases;
+pub(crate) mod child;
+pub(crate) mod figures;
+pub(crate) mod procfs;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod scrape;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -2,13 +2,13 @@
 //! operations. Knows KMS, not Prometheus.
 
 pub mod client;
-pub mod kinds;
-pub mod ops;
+pub(crate) mod kinds;
+pub(crate) mod ops;
 pub mod pool;
 pub mod protocol;
-pub mod reconnect;
-pub mod redact;
-pub mod stats;
+pub(crate) mod reconnect;
+pub(crate) mod redact;
+pub(crate) mod stats;
 
 pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
 pub use ops::{Kms, KmsError, KmsOptions, Op, OpOutcome};

@@ -68,17 +68,6 @@ impl Pool {
         }
     }
 
-    pub async fn call_raw(
-        &self,
-        method: &str,
-        params: Value,
-    ) -> Result<Box<RawValue>, ClientError> {
-        match self.pick() {
-            Some(connection) => connection.call_raw(method, params).await,
-            None => Err(ClientError::Disconnected),
-        }
-    }
-
     pub async fn call_encoded(
         &self,
         method: &str,

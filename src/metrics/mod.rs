@@ -1,7 +1,7 @@
 //! Prometheus exposition of the store, rendered at scrape time (no I/O during a scrape).
 //! The only module that knows Prometheus metric names.
 
-pub mod catalogue;
+pub(crate) mod catalogue;
 mod collector;
 mod media;
 mod writer;

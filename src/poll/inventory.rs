@@ -144,16 +144,14 @@ impl Inventory {
         self.objects.keys().map(String::as_str).collect()
     }
 
-    pub fn contains(&self, id: &str) -> bool {
+    #[cfg(test)]
+    fn contains(&self, id: &str) -> bool {
         self.objects.contains_key(id)
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
     }
 
     /// The view the metrics render: pipelines with their element counts, elements by type.

@@ -1,8 +1,10 @@
 //! Polling one KMS: the per-target task (the I/O shell), the reads of a cycle, the inventory kept
 //! from KMS events, the schedule, and the store the latest snapshots live in.
 
-pub mod inventory;
-pub mod reads;
-pub mod schedule;
+pub(crate) mod cycle;
+pub(crate) mod inventory;
+pub(crate) mod reads;
+pub(crate) mod schedule;
+pub(crate) mod state;
 pub mod store;
-pub mod task;
+pub(crate) mod task;

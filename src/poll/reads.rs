@@ -15,7 +15,7 @@ use crate::analysis::model::{Direction, ElementReading, Media, RtpStream, Scope}
 use crate::kurento::kinds::ElementKind;
 use crate::kurento::protocol;
 use crate::kurento::stats::{self, CandidateType, StatsEntry};
-use crate::kurento::{Kms, KmsError, Op, OpOutcome};
+use crate::kurento::{ClientError, Kms, KmsError, Op, OpOutcome};
 
 /// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
 /// small enough that one transaction does not hold a KMS socket for long.
@@ -255,8 +255,6 @@ pub struct CycleReads {
     pub gone: BTreeSet<String>,
     /// Failed reads other than "object not found".
     pub errors: Vec<KmsError>,
-    /// Transactions sent.
-    pub transactions: u64,
 }
 
 /// Reads every target, `in_flight` transactions at a time.
@@ -285,7 +283,6 @@ pub async fn read_elements(kms: &Kms, targets: &[Target], in_flight: usize) -> C
         .await;
     let mut out = CycleReads::default();
     for chunk in results {
-        out.transactions += chunk.transactions;
         out.errors.extend(chunk.errors);
         out.readings.extend(chunk.readings);
         out.stats_complete.extend(chunk.stats_complete);
@@ -336,70 +333,122 @@ struct ChunkElement {
     outcomes: Vec<OpOutcome>,
 }
 
-/// Runs one chunk's ops, resuming after each failing op until every op ran or was skipped.
-async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleReads {
-    let mut elements: Vec<ChunkElement> = chunk
-        .iter()
-        .map(|&index| {
-            let reads = plan(ElementKind::of(&targets[index].element_type));
-            let outcomes = vec![None; reads.len()];
-            ChunkElement {
-                index,
-                reads,
-                outcomes,
-            }
-        })
-        .collect();
-    let mut result = CycleReads::default();
-    let mut gone: BTreeSet<usize> = BTreeSet::new();
-    // (position in `elements`, read index) of every op still to run.
-    let mut pending: Vec<(usize, usize)> = elements
-        .iter()
-        .enumerate()
-        .flat_map(|(pos, e)| (0..e.reads.len()).map(move |r| (pos, r)))
-        .collect();
-    while !pending.is_empty() {
-        let ops: Vec<Op> = pending
+/// The ops of one chunk still to run, and what the ones that ran answered. Pure: [`read_chunk`]
+/// sends [`ChunkState::next_ops`] as one transaction and feeds the answer to
+/// [`ChunkState::apply`]. KMS stops a transaction at its first failing op and answers nothing
+/// for the rest ([docs/kms-protocol.md §6](../../docs/kms-protocol.md)), so the ops after a
+/// failure are sent again in the next transaction; the ops of an element KMS says is gone are
+/// dropped.
+struct ChunkState {
+    elements: Vec<ChunkElement>,
+    /// Targets (by index) that answered "object not found".
+    gone: BTreeSet<usize>,
+    /// (position in `elements`, read index) of every op still to run.
+    pending: Vec<(usize, usize)>,
+    errors: Vec<KmsError>,
+}
+
+impl ChunkState {
+    fn new(targets: &[Target], chunk: &[usize]) -> Self {
+        let elements: Vec<ChunkElement> = chunk
+            .iter()
+            .map(|&index| {
+                let reads = plan(ElementKind::of(&targets[index].element_type));
+                let outcomes = vec![None; reads.len()];
+                ChunkElement {
+                    index,
+                    reads,
+                    outcomes,
+                }
+            })
+            .collect();
+        let pending = elements
+            .iter()
+            .enumerate()
+            .flat_map(|(pos, e)| (0..e.reads.len()).map(move |r| (pos, r)))
+            .collect();
+        ChunkState {
+            elements,
+            gone: BTreeSet::new(),
+            pending,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The next transaction's ops, or `None` when every op ran or was dropped.
+    fn next_ops(&self, targets: &[Target]) -> Option<Vec<Op>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let ops = self
+            .pending
             .iter()
             .map(|&(pos, r)| {
-                let e = &elements[pos];
+                let e = &self.elements[pos];
                 e.reads[r].op(&targets[e.index].id)
             })
             .collect();
-        result.transactions += 1;
-        let outcomes = match kms.transaction(&ops).await {
-            Ok(outcomes) => outcomes,
-            Err(err) => {
-                // The connection failed or timed out: the rest of the chunk is lost this cycle.
-                result.errors.push(err);
-                break;
-            }
-        };
+        Some(ops)
+    }
+
+    /// Records a transaction's outcomes (one per op of [`ChunkState::next_ops`], `None` for ops
+    /// KMS did not run) and keeps the ops to resend. A reply that ran none of the ops would
+    /// resend the same transaction forever: it ends the chunk with a decode error instead.
+    fn apply(&mut self, ops: &[Op], outcomes: Vec<OpOutcome>) {
         let mut next = Vec::new();
-        for ((&(pos, r), op), outcome) in pending.iter().zip(&ops).zip(outcomes) {
-            let index = elements[pos].index;
-            if gone.contains(&index) {
+        for ((&(pos, r), op), outcome) in self.pending.iter().zip(ops).zip(outcomes) {
+            let index = self.elements[pos].index;
+            if self.gone.contains(&index) {
                 continue;
             }
             match outcome {
                 None => next.push((pos, r)),
                 Some(Err(error)) if error.is_object_not_found() => {
-                    gone.insert(index);
+                    self.gone.insert(index);
                 }
                 Some(Err(error)) => {
-                    result.errors.push(KmsError {
+                    self.errors.push(KmsError {
                         operation: op.operation.to_owned(),
                         object: Some(op.object.clone()),
-                        source: crate::kurento::ClientError::Rpc(error.clone()),
+                        source: ClientError::Rpc(error.clone()),
                     });
-                    elements[pos].outcomes[r] = Some(Err(error));
+                    self.elements[pos].outcomes[r] = Some(Err(error));
                 }
-                Some(Ok(value)) => elements[pos].outcomes[r] = Some(Ok(value)),
+                Some(Ok(value)) => self.elements[pos].outcomes[r] = Some(Ok(value)),
             }
         }
-        pending = next;
+        // Ops of an element found gone later in this transaction are not resent either.
+        next.retain(|&(pos, _)| !self.gone.contains(&self.elements[pos].index));
+        if !next.is_empty() && next.len() == self.pending.len() {
+            self.errors.push(KmsError {
+                operation: "transaction".to_owned(),
+                object: None,
+                source: ClientError::Decode("KMS ran none of the transaction's operations".into()),
+            });
+            next.clear();
+        }
+        self.pending = next;
     }
-    decode_chunk(targets, elements, &gone, &mut result);
+}
+
+/// Runs one chunk's ops, resuming after each failing op until every op ran or was dropped.
+async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleReads {
+    let mut state = ChunkState::new(targets, &chunk);
+    while let Some(ops) = state.next_ops(targets) {
+        match kms.transaction(&ops).await {
+            Ok(outcomes) => state.apply(&ops, outcomes),
+            Err(err) => {
+                // The connection failed or timed out: the rest of the chunk is lost this cycle.
+                state.errors.push(err);
+                break;
+            }
+        }
+    }
+    let mut result = CycleReads {
+        errors: state.errors,
+        ..CycleReads::default()
+    };
+    decode_chunk(targets, state.elements, &state.gone, &mut result);
     result
 }
 
@@ -407,6 +456,112 @@ async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleRe
 mod tests {
     use super::*;
     use crate::kurento::stats::SelectedPair;
+
+    fn targets(types: &[&str]) -> Vec<Target> {
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| Target {
+                id: format!("P_kurento.MediaPipeline/E{i}_kurento.{ty}"),
+                element_type: (*ty).to_owned(),
+                scope: Scope::default(),
+            })
+            .collect()
+    }
+
+    fn ok() -> OpOutcome {
+        Some(Ok(RawValue::from_string("true".into()).unwrap()))
+    }
+
+    fn failed(code: i64) -> OpOutcome {
+        Some(Err(protocol::RpcError::kms(code, "boom")))
+    }
+
+    /// (target, operation) of each op, for readable assertions.
+    fn names(ops: &[Op]) -> Vec<(String, &'static str)> {
+        ops.iter()
+            .map(|op| (op.object[op.object.len() - 2..].to_owned(), op.operation))
+            .collect()
+    }
+
+    #[test]
+    fn a_failing_op_is_recorded_and_the_ops_after_it_are_resent() {
+        let targets = targets(&["PassThrough", "PassThrough"]);
+        let mut state = ChunkState::new(&targets, &[0, 1]);
+        let first = state.next_ops(&targets).unwrap();
+        let per_element = plan(ElementKind::Plain).len();
+        assert_eq!(first.len(), 2 * per_element);
+        // KMS ran two ops, the third failed, and it stopped there.
+        let mut outcomes = vec![ok(), ok(), failed(40001)];
+        outcomes.resize(first.len(), None);
+        state.apply(&first, outcomes);
+        let second = state.next_ops(&targets).unwrap();
+        assert_eq!(names(&second), names(&first[3..]));
+        assert_eq!(state.errors.len(), 1);
+        assert_eq!(state.errors[0].operation, first[2].operation);
+        assert_eq!(
+            state.errors[0].object.as_deref(),
+            Some(first[2].object.as_str())
+        );
+        assert!(state.elements[0].outcomes[2].as_ref().unwrap().is_err());
+        // Everything else succeeds: nothing is left and every outcome is filled in.
+        state.apply(&second, vec![ok(); second.len()]);
+        assert!(state.next_ops(&targets).is_none());
+        assert!(
+            state
+                .elements
+                .iter()
+                .all(|e| e.outcomes.iter().all(Option::is_some))
+        );
+    }
+
+    #[test]
+    fn an_element_gone_mid_transaction_loses_only_its_own_ops() {
+        let targets = targets(&["PassThrough", "PassThrough"]);
+        let mut state = ChunkState::new(&targets, &[0, 1]);
+        let first = state.next_ops(&targets).unwrap();
+        let mut outcomes = vec![ok(), failed(protocol::codes::MEDIA_OBJECT_NOT_FOUND)];
+        outcomes.resize(first.len(), None);
+        state.apply(&first, outcomes);
+        let second = state.next_ops(&targets).unwrap();
+        assert!(
+            second.iter().all(|op| op.object == targets[1].id),
+            "{:?}",
+            names(&second)
+        );
+        assert_eq!(second.len(), plan(ElementKind::Plain).len());
+        assert!(state.errors.is_empty(), "not found is churn, not an error");
+        state.apply(&second, vec![ok(); second.len()]);
+        assert!(state.next_ops(&targets).is_none());
+        let mut out = CycleReads::default();
+        decode_chunk(&targets, state.elements, &state.gone, &mut out);
+        assert_eq!(out.gone, BTreeSet::from([targets[0].id.clone()]));
+        assert_eq!(out.readings.len(), 1);
+        assert_eq!(out.readings[0].id, targets[1].id);
+    }
+
+    #[test]
+    fn a_reply_that_runs_nothing_ends_the_chunk_instead_of_looping() {
+        let targets = targets(&["WebRtcEndpoint"]);
+        let mut state = ChunkState::new(&targets, &[0]);
+        let ops = state.next_ops(&targets).unwrap();
+        state.apply(&ops, vec![None; ops.len()]);
+        assert!(state.next_ops(&targets).is_none());
+        assert!(matches!(
+            state.errors[..],
+            [KmsError {
+                source: ClientError::Decode(_),
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_chunk_with_nothing_to_read_sends_nothing() {
+        let targets = targets(&["Composite"]);
+        let state = ChunkState::new(&targets, &[0]);
+        assert!(state.next_ops(&targets).is_none());
+    }
 
     #[test]
     fn reads_per_element_kind() {

@@ -6,25 +6,25 @@
 //! (negotiation, what a peer's datagrams mean; pure), [`flow`] (media through connections;
 //! pure), `udp` (the sockets).
 
-pub mod classes;
-pub mod clock;
-pub mod dialect;
-pub mod fault;
-pub mod flow;
+pub(crate) mod classes;
+pub(crate) mod clock;
+pub(crate) mod dialect;
+pub(crate) mod fault;
+pub(crate) mod flow;
 mod invoke;
-pub mod media;
-pub mod media_types;
-pub mod ops;
-pub mod peer;
+pub(crate) mod media;
+pub(crate) mod media_types;
+pub(crate) mod ops;
+pub(crate) mod peer;
 mod peer_ops;
 mod rng;
 pub mod rpc;
-pub mod rtp;
-pub mod scenario;
-pub mod sdp;
-pub mod server;
+pub(crate) mod rtp;
+pub(crate) mod scenario;
+pub(crate) mod sdp;
+pub(crate) mod server;
 mod stats_entry;
-pub mod timeline;
+pub(crate) mod timeline;
 mod udp;
 pub mod world;
 

@@ -1,6 +1,6 @@
 //! The HTTP side: the server, content negotiation, routes and the JSON API.
 
-pub mod api;
+pub(crate) mod api;
 mod negotiate;
 mod routes;
 pub mod server;

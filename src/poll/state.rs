@@ -1,0 +1,527 @@
+//! The bookkeeping of one target across connections and cycles: what the I/O shell
+//! (`poll::task`, `poll::cycle`) read goes in, a [`TargetSnapshot`] comes out. Pure: no I/O, no
+//! clock (times are passed in), table-tested.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use crate::analysis::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
+use crate::analysis::detail::{DetailPolicy, Placement, ScopeAssigner};
+use crate::analysis::model::{ElementReading, Media, Scope};
+use crate::analysis::snapshot::{
+    ExporterStats, MediaState, PollErrorReason, ServerState, TargetSnapshot,
+};
+use crate::analysis::summary::MediaSummary;
+use crate::analysis::zombie::{
+    ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker,
+};
+use crate::kurento::ops::KmsError;
+use crate::kurento::protocol::ManagerEvent;
+use crate::poll::inventory::{Applied, Inventory};
+use crate::poll::reads::{CycleReads, Target};
+
+/// Static server facts read once per connection.
+#[derive(Debug, Clone)]
+pub struct ServerFacts {
+    pub version: String,
+    pub cpu_count: Option<u32>,
+}
+
+/// A new pipeline's `getCreationTime` and `getName`, as read.
+#[derive(Debug)]
+pub struct PipelineMetadata {
+    pub id: String,
+    pub created: Result<i64, KmsError>,
+    pub name: Result<String, KmsError>,
+}
+
+/// Everything one cycle read from KMS, each read's success or failure kept for the accounting.
+#[derive(Debug)]
+pub struct CycleRead {
+    pub facts: ServerFacts,
+    pub server_id: String,
+    /// The exporter's own sessions, left out of the session count.
+    pub own_sessions: BTreeSet<String>,
+    pub memory: Result<u64, KmsError>,
+    pub sessions: Result<BTreeSet<String>, KmsError>,
+    pub cpu: Result<f64, KmsError>,
+    /// Closing the read session (dropping the cycle's references).
+    pub end_of_cycle: Result<(), KmsError>,
+    pub elements: CycleReads,
+}
+
+/// The pure bookkeeping of one target across connections and cycles.
+#[derive(Debug)]
+pub struct TargetState {
+    name: String,
+    stats: ExporterStats,
+    server_id: Option<String>,
+    server: Option<ServerState>,
+    inventory: Option<Inventory>,
+    up: bool,
+    /// The last cycle's element readings aggregated for the metrics (`None` while KMS is
+    /// unreachable).
+    summary: Option<MediaSummary>,
+    counters: RtpCounters,
+    transitions: TranscodingTransitions,
+    assigner: ScopeAssigner,
+    live_scopes: BTreeSet<Scope>,
+    series_dropped_total: u64,
+    zombies: ZombieTracker,
+    zombie_report: Option<ZombieReport>,
+    last_failure: Option<String>,
+}
+
+impl TargetState {
+    pub fn new(name: &str, detail: DetailPolicy, zombie: ZombiePolicy) -> Self {
+        TargetState {
+            name: name.to_owned(),
+            stats: ExporterStats::default(),
+            server_id: None,
+            server: None,
+            inventory: None,
+            up: false,
+            summary: None,
+            counters: RtpCounters::default(),
+            transitions: TranscodingTransitions::default(),
+            assigner: ScopeAssigner::new(detail),
+            live_scopes: BTreeSet::new(),
+            series_dropped_total: 0,
+            zombies: ZombieTracker::new(zombie),
+            zombie_report: None,
+            last_failure: None,
+        }
+    }
+
+    /// A connection was established to a server with this `serverId`. A different id than the
+    /// last one seen means KMS restarted.
+    pub fn connected(&mut self, server_id: &str) {
+        if self
+            .server_id
+            .as_deref()
+            .is_some_and(|previous| previous != server_id)
+        {
+            self.stats.restarts_total += 1;
+            // The new process counts from zero: every stream seen from now on is new.
+            self.counters.forget_streams();
+        }
+        self.server_id = Some(server_id.to_owned());
+        self.transitions.reconnected();
+    }
+
+    /// The connection is gone or could not be made: nothing read before is fresh any more.
+    pub fn lost(&mut self, reason: PollErrorReason, detail: String) {
+        self.record_error(reason, detail);
+        self.up = false;
+        self.server = None;
+        self.inventory = None;
+        self.summary = None;
+        self.zombie_report = None;
+    }
+
+    pub fn record_error(&mut self, reason: PollErrorReason, detail: String) {
+        *self.stats.poll_errors.entry(reason).or_default() += 1;
+        self.stats.last_error = Some(detail);
+    }
+
+    /// A new listing of every object: reconciles the inventory with it (or starts one).
+    pub fn listed(&mut self, ids: Vec<String>) {
+        match self.inventory.as_mut() {
+            Some(inventory) => inventory.reconcile(ids),
+            None => self.inventory = Some(Inventory::from_listing(ids)),
+        }
+    }
+
+    /// Pipelines whose name and creation time are still to be read.
+    pub fn pipelines_missing_metadata(&self) -> Vec<String> {
+        self.inventory
+            .as_ref()
+            .map(Inventory::pipelines_missing_metadata)
+            .unwrap_or_default()
+    }
+
+    /// Applies a manager event to the inventory and counts it by object type.
+    pub fn apply_event(&mut self, event: &ManagerEvent) {
+        let applied = match self.inventory.as_mut() {
+            Some(inventory) => inventory.apply(event),
+            // Events before the first inventory are still counted; the listing will hold them.
+            None => Inventory::default().apply(event),
+        };
+        let counters = match &applied {
+            Applied::Created(_) => &mut self.stats.objects_created_total,
+            Applied::Destroyed(_) => &mut self.stats.objects_destroyed_total,
+        };
+        let (Applied::Created(ty) | Applied::Destroyed(ty)) = applied;
+        *counters.entry(ty).or_default() += 1;
+    }
+
+    /// Records the names and creation times of new pipelines (read before the element reads:
+    /// they label the series of their elements).
+    pub fn metadata_read(&mut self, metadata: Vec<PipelineMetadata>) {
+        let mut failures = Vec::new();
+        if let Some(inventory) = self.inventory.as_mut() {
+            for PipelineMetadata { id, created, name } in metadata {
+                match (created, name) {
+                    (Ok(created), Ok(name)) => inventory.set_metadata(&id, Some(name), created),
+                    // Released between listing and reading: normal churn, the event will follow.
+                    (Err(err), _) | (_, Err(err)) if err.is_object_not_found() => {}
+                    (Err(err), _) | (_, Err(err)) => failures.push(err),
+                }
+            }
+        }
+        for err in failures {
+            self.record_error(reason_of(&err), err.to_string());
+        }
+    }
+
+    /// Accounts what a cycle read, at Unix time `now`: the target is up when every server-wide
+    /// read (and the end of the read session) worked; element reads that failed count as errors
+    /// without taking it down.
+    pub fn cycle_read(&mut self, read: CycleRead, duration: Duration, now: f64) {
+        let CycleRead {
+            facts,
+            server_id,
+            own_sessions,
+            memory,
+            sessions,
+            cpu,
+            end_of_cycle,
+            elements,
+        } = read;
+        self.media_read(elements, now);
+        let mut failures: Vec<KmsError> = Vec::new();
+        let memory = keep(memory, &mut failures);
+        let sessions = keep(sessions, &mut failures)
+            .map(|s| s.iter().filter(|id| !own_sessions.contains(*id)).count() as u64);
+        let cpu = keep(cpu, &mut failures);
+        keep(end_of_cycle, &mut failures);
+        let up = failures.is_empty();
+        for err in &failures {
+            self.record_error(reason_of(err), err.to_string());
+        }
+        self.up = up;
+        self.server = Some(ServerState {
+            version: facts.version,
+            server_id,
+            cpu_count: facts.cpu_count,
+            cpu_used_percent: cpu,
+            memory_resident_kib: memory,
+            sessions,
+        });
+        self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
+        self.stats.cycles_finished += 1;
+        if up {
+            self.stats.last_success_unix_seconds = Some(now);
+        }
+        self.last_failure = failures.first().map(ToString::to_string);
+    }
+
+    /// The first server-wide failure of the last cycle, if any (why a closed connection closed).
+    pub fn last_failure(&self) -> Option<&str> {
+        self.last_failure.as_deref()
+    }
+
+    /// Where each element's series go this cycle, and what to read.
+    pub fn read_targets(&mut self) -> Vec<Target> {
+        let Some(inventory) = self.inventory.as_ref() else {
+            return Vec::new();
+        };
+        let elements = inventory.media_elements();
+        let placements: Vec<Placement> = elements
+            .iter()
+            .map(|e| Placement {
+                element: e.id,
+                element_type: e.element_type,
+                pipeline: e.pipeline,
+                pipeline_label: e.pipeline_label,
+            })
+            .collect();
+        let assignment = self.assigner.assign(&placements);
+        self.series_dropped_total += assignment.dropped;
+        self.live_scopes = assignment.live;
+        elements
+            .into_iter()
+            .map(|e| {
+                let scope = assignment.scopes.get(e.id).cloned().unwrap_or_default();
+                Target {
+                    id: e.id.to_owned(),
+                    element_type: e.element_type.to_owned(),
+                    scope,
+                }
+            })
+            .collect()
+    }
+
+    /// Accounts a cycle's element reads at Unix time `now`: counters, transcoding transitions,
+    /// the metrics summary and the zombie verdicts. The readings themselves are not kept.
+    fn media_read(&mut self, reads: CycleReads, now: f64) {
+        let complete: Vec<ElementStreams> = reads
+            .readings
+            .iter()
+            .filter(|r| reads.stats_complete.contains(&r.id))
+            .map(|r| ElementStreams {
+                element: &r.id,
+                scope: &r.scope,
+                streams: &r.streams,
+            })
+            .collect();
+        self.counters.observe(&complete, &self.live_scopes);
+        if let Some(inventory) = self.inventory.as_ref() {
+            self.counters.retain_elements(&inventory.ids());
+        }
+        self.transitions
+            .observe(reads.readings.iter().flat_map(|r| {
+                Media::ALL
+                    .into_iter()
+                    .filter_map(move |m| Some((r.id.as_str(), m, r.transcoding[m as usize]?)))
+            }));
+        for err in &reads.errors {
+            self.record_error(reason_of(err), err.to_string());
+        }
+        self.summary = Some(MediaSummary::of(&reads.readings));
+        self.judge_zombies(now, &reads.readings);
+    }
+
+    /// Judges zombies from the inventory and this cycle's readings, at Unix time `now`.
+    fn judge_zombies(&mut self, now: f64, readings: &[ElementReading]) {
+        let Some(inventory) = self.inventory.as_ref() else {
+            return;
+        };
+        let by_id: HashMap<&str, &ElementReading> =
+            readings.iter().map(|r| (r.id.as_str(), r)).collect();
+        let state = inventory.state();
+        let elements = inventory.media_elements();
+        let mut by_pipeline: HashMap<&str, Vec<ElementView>> = HashMap::new();
+        for e in &elements {
+            by_pipeline
+                .entry(e.pipeline)
+                .or_default()
+                .push(ElementView {
+                    id: e.id,
+                    element_type: e.element_type,
+                    reading: by_id.get(e.id).copied(),
+                });
+        }
+        let views: Vec<PipelineView> = state
+            .pipelines
+            .iter()
+            .map(|p| PipelineView {
+                id: &p.id,
+                name: p.name.as_deref(),
+                created_unix_seconds: p.created_unix_seconds,
+                elements: by_pipeline.remove(p.id.as_str()).unwrap_or_default(),
+            })
+            .collect();
+        self.zombie_report = Some(self.zombies.observe(now, &views));
+    }
+
+    /// A failed connection attempt also ends a cycle (readiness counts it: the answer is known).
+    pub fn attempt_failed(&mut self, duration: Duration) {
+        self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
+        self.stats.cycles_finished += 1;
+    }
+
+    pub fn snapshot(&self, requests_total: u64, now: f64) -> TargetSnapshot {
+        let mut stats = self.stats.clone();
+        stats.kms_requests_total = requests_total;
+        TargetSnapshot {
+            kms: self.name.clone(),
+            up: self.up,
+            taken_unix_seconds: now,
+            exporter: stats,
+            server: self.server.clone(),
+            objects: self.inventory.as_ref().map(Inventory::state),
+            media: self.summary.as_ref().map(|summary| MediaState {
+                summary: summary.clone(),
+                rtp_totals: self.counters.totals().clone(),
+                transcoding_transitions: self.transitions.totals().clone(),
+                series_dropped_total: self.series_dropped_total,
+            }),
+            zombies: self.zombie_report.clone(),
+        }
+    }
+}
+
+pub fn reason_of(err: &KmsError) -> PollErrorReason {
+    PollErrorReason::from(&err.source)
+}
+
+/// The value of a read, or `None` with its error kept for accounting.
+fn keep<T>(result: Result<T, KmsError>, failures: &mut Vec<KmsError>) -> Option<T> {
+    result.map_err(|e| failures.push(e)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kurento::ClientError;
+
+    fn zombie_policy() -> ZombiePolicy {
+        ZombiePolicy {
+            idle_after: Duration::from_secs(300),
+            max_age: None,
+        }
+    }
+
+    fn aggregated() -> DetailPolicy {
+        DetailPolicy {
+            level: crate::analysis::detail::DetailLevel::Aggregated,
+            max_series: 10,
+            pipelines: None,
+        }
+    }
+
+    #[test]
+    fn a_new_server_id_counts_a_restart_but_the_first_does_not() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.connected("s1");
+        state.connected("s1");
+        assert_eq!(state.stats.restarts_total, 0);
+        state.connected("s2");
+        assert_eq!(state.stats.restarts_total, 1);
+    }
+
+    fn facts() -> ServerFacts {
+        ServerFacts {
+            version: "7.3.0".into(),
+            cpu_count: Some(2),
+        }
+    }
+
+    fn cycle(memory: Result<u64, KmsError>) -> CycleRead {
+        CycleRead {
+            facts: facts(),
+            server_id: "s1".into(),
+            own_sessions: BTreeSet::from(["mine".to_owned()]),
+            memory,
+            sessions: Ok(BTreeSet::from(["mine".to_owned(), "app".to_owned()])),
+            cpu: Ok(12.5),
+            end_of_cycle: Ok(()),
+            elements: CycleReads::default(),
+        }
+    }
+
+    fn timeout(operation: &str) -> KmsError {
+        KmsError {
+            operation: operation.into(),
+            object: None,
+            source: ClientError::Timeout {
+                method: "invoke".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_cycle_whose_server_reads_work_is_up_and_counts_only_foreign_sessions() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.connected("s1");
+        state.listed(vec!["p_kurento.MediaPipeline".to_owned()]);
+        state.cycle_read(cycle(Ok(2048)), Duration::from_millis(5), 100.0);
+        let snap = state.snapshot(3, 100.5);
+        assert!(snap.up);
+        let server = snap.server.unwrap();
+        assert_eq!(server.sessions, Some(1));
+        assert_eq!(server.memory_resident_kib, Some(2048));
+        assert_eq!(server.version, "7.3.0");
+        assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+        assert_eq!(snap.exporter.last_poll_duration_seconds, Some(0.005));
+        assert!(snap.exporter.poll_errors.is_empty());
+        assert!(snap.media.is_some() && snap.zombies.is_some());
+        assert_eq!(state.last_failure(), None);
+    }
+
+    #[test]
+    fn a_failed_server_read_takes_the_target_down_and_is_counted_by_reason() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.connected("s1");
+        state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 100.0);
+        state.cycle_read(
+            cycle(Err(timeout("getUsedMemory"))),
+            Duration::from_millis(5),
+            115.0,
+        );
+        let snap = state.snapshot(3, 115.5);
+        assert!(!snap.up);
+        assert_eq!(snap.server.unwrap().memory_resident_kib, None);
+        assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Timeout], 1);
+        assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+        assert_eq!(snap.exporter.cycles_finished, 2);
+        assert_eq!(
+            state.last_failure(),
+            Some("KMS getUsedMemory: `invoke` got no reply in time")
+        );
+    }
+
+    #[test]
+    fn pipeline_metadata_is_kept_and_only_real_failures_count() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        let ids = [
+            "p_kurento.MediaPipeline",
+            "q_kurento.MediaPipeline",
+            "r_kurento.MediaPipeline",
+        ];
+        state.listed(ids.iter().map(|id| (*id).to_owned()).collect());
+        assert_eq!(state.pipelines_missing_metadata().len(), 3);
+        let gone = KmsError {
+            operation: "getName".into(),
+            object: Some(ids[1].into()),
+            source: ClientError::Rpc(crate::kurento::protocol::RpcError::kms(40101, "gone")),
+        };
+        state.metadata_read(vec![
+            PipelineMetadata {
+                id: ids[0].into(),
+                created: Ok(10),
+                name: Ok("call".into()),
+            },
+            PipelineMetadata {
+                id: ids[1].into(),
+                created: Ok(11),
+                name: Err(gone),
+            },
+            PipelineMetadata {
+                id: ids[2].into(),
+                created: Err(timeout("getCreationTime")),
+                name: Ok("x".into()),
+            },
+        ]);
+        assert_eq!(
+            state.pipelines_missing_metadata(),
+            vec![ids[1].to_owned(), ids[2].to_owned()]
+        );
+        let snap = state.snapshot(0, 1.0);
+        assert_eq!(
+            snap.exporter.poll_errors.get(&PollErrorReason::KmsError),
+            None
+        );
+        assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Timeout], 1);
+        let named = &snap.objects.unwrap().pipelines;
+        let call = named.iter().find(|p| p.id == ids[0]).unwrap();
+        assert_eq!(
+            (call.name.as_deref(), call.created_unix_seconds),
+            (Some("call"), Some(10))
+        );
+    }
+
+    #[test]
+    fn losing_kms_drops_everything_read_from_it_but_keeps_counters() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.connected("s1");
+        state.listed(vec!["p_kurento.MediaPipeline".to_owned()]);
+        state.apply_event(&ManagerEvent::Created("q_kurento.MediaPipeline".into()));
+        state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 100.0);
+        let snap = state.snapshot(7, 101.0);
+        assert!(snap.up);
+        assert_eq!(snap.objects.as_ref().unwrap().pipelines.len(), 2);
+        assert_eq!(snap.exporter.kms_requests_total, 7);
+        assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+
+        state.lost(PollErrorReason::Disconnected, "gone".into());
+        let snap = state.snapshot(9, 102.0);
+        assert!(!snap.up);
+        assert!(snap.server.is_none());
+        assert!(snap.objects.is_none());
+        assert_eq!(snap.exporter.objects_created_total["MediaPipeline"], 1);
+        assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Disconnected], 1);
+        assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+    }
+}
