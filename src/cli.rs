@@ -63,7 +63,7 @@ pub enum Command {
         #[arg(long = "media-address", value_name = "IP")]
         media_address: Option<std::net::IpAddr>,
     },
-    /// Benchmark the exporter against simulated KMSs and print markdown (design §8).
+    /// Benchmark the exporter against simulated KMSs and print markdown (BENCHMARKS.md "Targets").
     Bench(crate::bench::BenchArgs),
 }
 

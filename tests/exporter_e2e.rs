@@ -153,8 +153,8 @@ async fn an_object_released_between_listing_and_reading_does_not_fail_the_cycle(
     stack.shutdown().await;
 }
 
-/// Design §3.1: an abandoned pipeline is collected by KMS's GC while the exporter polls, and the
-/// exporter sends nothing that changes state.
+/// Transparency (docs/architecture.md): an abandoned pipeline is collected by KMS's GC while the
+/// exporter polls, and the exporter sends nothing that changes state.
 #[tokio::test]
 async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     let gc_period = Duration::from_secs(1);
@@ -251,7 +251,7 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     stack.shutdown().await;
 }
 
-/// Design §9: `/metrics` holds under 100 concurrent scrapes (every one answered in full).
+/// Reliability: `/metrics` holds under 100 concurrent scrapes (every one answered in full).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_scrapes_are_all_answered() {
     let stack = Stack::start(steady_demo(), |_| {}).await;

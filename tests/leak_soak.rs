@@ -1,10 +1,10 @@
-//! A leak soak with a real client: an application on the real `kurento-client` (7.3.0 and
-//! 6.18.0, tests/node/leak_app.js) runs 30 hello-world sessions whose browsers (real UDP peers)
-//! send RTP until media flows and then leave; it releases each pipeline except every tenth, which it
-//! forgets while keeping its KMS session alive. `kurento_zombie_pipelines` must sum to the
-//! number forgotten within a bound derived from the settings, the zombie API must list exactly
-//! the forgotten pipelines, and once the application exits and KMS collects its session nothing
-//! is left. Needs `npm ci --ignore-scripts --prefix tests/node`.
+//! A leak soak with a real client: an application on the real `kurento-client` (7.3.0 and 6.18.0,
+//! tests/node/leak_app.js) runs 30 hello-world sessions whose browsers (real UDP peers) send RTP
+//! until media flows and then leave; it releases each pipeline except every tenth, which it forgets
+//! while keeping its KMS session alive. `kurento_zombie_pipelines` must sum to the number forgotten
+//! within a bound derived from the settings, the zombie API must list exactly the forgotten
+//! pipelines, and once the application exits and KMS collects its session nothing is left. Needs
+//! `npm ci --ignore-scripts --prefix tests/node`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

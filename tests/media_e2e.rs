@@ -101,10 +101,10 @@ mesh = true
 elements = [{ type = "WebRtcEndpoint", count = 3 }]
 "#;
 
-/// A webinar: one presenter whose browser publishes and five viewers whose browsers subscribe.
-/// KMS names flows from the pipeline's side (protocol §3.6): the presenter's endpoint pushes
-/// what it receives (inboundrtp) into the pipeline, so it flows out; each viewer's endpoint
-/// takes media from the pipeline, so it flows in, and sends it on (outboundrtp).
+/// A webinar: one presenter whose browser publishes and five viewers whose browsers subscribe. KMS
+/// names flows from the pipeline's side (docs/kms-protocol.md §10): the presenter's endpoint pushes
+/// what it receives (inboundrtp) into the pipeline, so it flows out; each viewer's endpoint takes
+/// media from the pipeline, so it flows in, and sends it on (outboundrtp).
 const WEBINAR: &str = r#"
 [timing]
 seed = 9

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! How long `/metrics` takes to render on 10,000 WebRTC endpoints at aggregated and element
-//! detail, measured in-process on the real exposition (no HTTP). Prints numbers, asserts only correctness; run it
-//! in release mode: `cargo test --release --test render_perf -- --ignored --nocapture`.
+//! How long `/metrics` takes to render on 10,000 WebRTC endpoints at aggregated and element detail,
+//! measured in-process on the real exposition (no HTTP). Prints numbers, asserts only correctness;
+//! run it in release mode: `cargo test --release --test render_perf -- --ignored --nocapture`.
 
 mod common;
 

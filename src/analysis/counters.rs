@@ -1,4 +1,4 @@
-//! Monotonic RTP counters over streams that come and go (design §4 "Media"). Pure.
+//! Monotonic RTP counters over streams that come and go (README "Metrics reference"). Pure.
 //!
 //! Each stream (element, media, direction, stats id) contributes the growth of its cumulative
 //! values since it was last seen. Rules:

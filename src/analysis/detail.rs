@@ -1,5 +1,5 @@
-//! Which labelled series each element's data goes to, at the configured detail level (design §4
-//! "Detail"). Pure.
+//! Which labelled series each element's data goes to, at the configured detail level (README
+//! "Detail levels"). Pure.
 //!
 //! At `pipeline` detail, every pipeline selected by the name filter gets its own `pipeline`
 //! series; at `element` detail, every element of those pipelines gets `element` and

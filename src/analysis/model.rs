@@ -79,7 +79,7 @@ pub struct RtpStream {
     pub target_bitrate_bps: Option<f64>,
 }
 
-/// Which labelled series an element's data goes to (design §4 "Detail"). With the default
+/// Which labelled series an element's data goes to (README "Detail levels"). With the default
 /// aggregated detail every element shares the empty scope; at pipeline or element detail,
 /// pipelines and elements beyond `max_series` or outside the filter share the remainder scope,
 /// whose labels are empty strings, so sums over a family are always the KMS total.

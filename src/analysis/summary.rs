@@ -1,7 +1,7 @@
-//! Per-cycle aggregation of element readings into what the media families show: counts of
-//! elements by state per scope, and the observations the stream histograms are built from.
-//! Computed once per poll cycle by the poller, so a scrape only formats (design §2: no work at
-//! scrape time). Pure.
+//! Per-cycle aggregation of element readings into what the media families show: counts of elements
+//! by state per scope, and the observations the stream histograms are built from. Computed once per
+//! poll cycle by the poller, so a scrape only formats (docs/architecture.md "One poll cycle": no
+//! work at scrape time). Pure.
 
 use std::collections::BTreeMap;
 
@@ -23,8 +23,8 @@ pub enum StateFamily {
     IceState,
     /// (candidate type)
     Candidates,
-    /// (media): WebRTC endpoints whose media flows out into the pipeline: their peer sends
-    /// media to KMS (publishers). KMS names flows from the pipeline's side (protocol §3.6).
+    /// (media): WebRTC endpoints whose media flows out into the pipeline: their peer sends media to
+    /// KMS (publishers). KMS names flows from the pipeline's side (docs/kms-protocol.md §10).
     Sending,
     /// (media): WebRTC endpoints with media flowing in from the pipeline: KMS sends it on to
     /// their peer (subscribers).
@@ -297,9 +297,9 @@ mod tests {
 
     #[test]
     fn publishers_flow_out_and_subscribers_flow_in() {
-        // KMS names flows from the pipeline's side (protocol §3.6): a publisher's endpoint
-        // pushes what its browser sends into the pipeline (flowing out); a subscriber's takes
-        // media from the pipeline and sends it to its browser (flowing in).
+        // KMS names flows from the pipeline's side (docs/kms-protocol.md §10): a publisher's
+        // endpoint pushes what its browser sends into the pipeline (flowing out); a subscriber's
+        // takes media from the pipeline and sends it to its browser (flowing in).
         let publisher = ElementReading {
             element_type: "WebRtcEndpoint".into(),
             flowing_in: [Some(false), None],

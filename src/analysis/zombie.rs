@@ -1,5 +1,5 @@
-//! Zombie (leaked) pipelines and elements (design §5). Pure: a tracker over successive cycles
-//! with the clock passed in.
+//! Zombie (leaked) pipelines and elements (README "Zombies"). Pure: a tracker over successive
+//! cycles with the clock passed in.
 //!
 //! A pipeline is a zombie when one of these conditions has held continuously for
 //! `zombie.idle_after` (never judged from one sample):

@@ -1,4 +1,4 @@
-//! Exporter configuration (design §6).
+//! Exporter configuration (README "Configuration").
 //!
 //! Layers, lowest to highest precedence: built-in defaults < TOML file (`--config.file`, which must
 //! exist when given) < environment `KURENTO_EXPORTER_*` (nested keys split on `__`, e.g.
@@ -38,7 +38,7 @@ pub const MAX_CONNECTIONS: u32 = 16;
 /// Shortest poll interval.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest reconciliation interval: `getPipelines` makes its session an owner of every object,
-/// so calling it often would keep garbage alive (protocol §5.2).
+/// so calling it often would keep garbage alive (docs/kms-protocol.md §4).
 pub const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Verbosity of the logs.
@@ -171,7 +171,7 @@ impl MetricsConfig {
     }
 }
 
-/// `[zombie]`: when a pipeline or element counts as leaked (design §5).
+/// `[zombie]`: when a pipeline or element counts as leaked (README "Zombies").
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ZombieConfig {

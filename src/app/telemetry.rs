@@ -1,7 +1,8 @@
 //! Logging: `tracing` events written to stderr as logfmt or JSON lines.
 //!
-//! Credentials never reach the logs: URLs are logged through [`redact_url`](crate::kurento::redact::redact_url), which replaces any
-//! userinfo (`user:password@`) with `xxxxx@`.
+//! Credentials never reach the logs: URLs are logged through
+//! [`redact_url`](crate::kurento::redact::redact_url), which replaces any userinfo
+//! (`user:password@`) with `xxxxx@`.
 
 use std::io;
 

@@ -1,4 +1,4 @@
-//! The benchmark cases of design §8 and how `--quick` shrinks them.
+//! The benchmark cases (targets: BENCHMARKS.md "Targets") and how `--quick` shrinks them.
 
 use crate::analysis::detail::DetailLevel;
 use crate::sim::Scenario;

@@ -1,5 +1,5 @@
-//! From samples to figures: per-target cycle progress, per-case figures and design §8 verdicts
-//! (pure).
+//! From samples to figures: per-target cycle progress, per-case figures and verdicts against the
+//! targets (pure).
 
 use std::time::Duration;
 
@@ -256,7 +256,7 @@ pub fn figures(m: &CaseMeasurement) -> CaseFigures {
     }
 }
 
-/// A design §8 target next to its measurement.
+/// A target next to its measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub case: String,
@@ -278,7 +278,7 @@ pub const RSS_ENDPOINTS: u64 = 10_000;
 pub const RENDER_DEFAULT_MS: f64 = 5.0;
 pub const RENDER_ELEMENT_MS: f64 = 150.0;
 
-/// The design §8 targets that apply to a case, each judged.
+/// The targets that apply to a case, each judged.
 pub fn verdicts(f: &CaseFigures) -> Vec<Verdict> {
     let mut out = Vec::new();
     let mut push =

@@ -1,5 +1,5 @@
 //! `kurento_exporter bench`: drives the exporter (a child process) against in-process simulators
-//! and prints design §8's figures as markdown (design §8).
+//! and prints the figures as markdown, judged against the targets in BENCHMARKS.md.
 //!
 //! Layers: [`cases`] (what runs), [`procfs`] and [`scrape`] (reading the process and its
 //! `/metrics`), [`figures`] (samples → figures → verdicts, pure), [`report`] (markdown, pure),

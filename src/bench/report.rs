@@ -118,10 +118,10 @@ pub fn table_row(f: &CaseFigures, verdicts: &[Verdict]) -> String {
     format!("| {} |\n", cells.join(" | "))
 }
 
-/// The design §8 targets next to the measurements.
+/// The targets next to the measurements.
 pub fn verdict_table(verdicts: &[Verdict]) -> String {
     let mut out = String::from(
-        "\n### Design §8 targets\n\n| case | figure | measured | target | result |\n|---|---|---|---|---|\n",
+        "\n### Targets\n\n| case | figure | measured | target | result |\n|---|---|---|---|---|\n",
     );
     for v in verdicts {
         let _ = writeln!(

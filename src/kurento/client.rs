@@ -80,8 +80,8 @@ pub enum ClientError {
     Decode(String),
 }
 
-/// Process-wide request id source. KMS caches replies by (session, id) for 20 s (protocol §1.2),
-/// so ids are never reused, even across connections and reconnects.
+/// Process-wide request id source. KMS caches replies by (session, id) for 20 s
+/// (docs/kms-protocol.md §1), so ids are never reused, even across connections and reconnects.
 #[derive(Debug)]
 pub struct RequestIds(AtomicU64);
 

@@ -11,7 +11,8 @@ pub enum ElementKind {
     Uri,
     /// Any other MediaElement: filters, PassThrough, HubPort, HttpPostEndpoint, custom modules.
     Plain,
-    /// Hubs are not MediaElements ([docs/kms-protocol.md §7](../../docs/kms-protocol.md)): nothing to read.
+    /// Hubs are not MediaElements ([docs/kms-protocol.md §7](../../docs/kms-protocol.md)): nothing
+    /// to read.
     Hub,
 }
 

@@ -1,6 +1,6 @@
 //! Typed KMS operations for the exporter. Knows KMS, not Prometheus.
 //!
-//! Sessions (design §3.1, protocol §5): the `ObjectCreated`/`ObjectDestroyed` subscriptions live
+//! Sessions (docs/kms-protocol.md §5): the `ObjectCreated`/`ObjectDestroyed` subscriptions live
 //! in a long-lived events session that only references `manager_ServerManager`; every read runs
 //! in one explicit read session whose references [`Kms::end_cycle`] drops; `getUsedCpu` blocks its
 //! socket, so it has a connection (and session) of its own. The only state-touching calls made
@@ -185,7 +185,7 @@ impl Kms {
     }
 
     /// Every pipeline id. Side effect in KMS: the pseudo-session `""` becomes an owner of every
-    /// object for up to two GC periods (protocol §5.2) — call rarely.
+    /// object for up to two GC periods (docs/kms-protocol.md §4) — call rarely.
     pub async fn get_pipelines(&self) -> Result<Vec<String>, KmsError> {
         let value = self.invoke(SERVER_MANAGER, "getPipelines", None).await?;
         decode_ids(&value).map_err(|e| KmsError::new("getPipelines", None, e))

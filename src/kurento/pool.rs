@@ -1,5 +1,5 @@
-//! A few connections to one KMS. KMS serves one request at a time per socket (protocol §1.1,
-//! §6), so reads spread over several sockets run in parallel on the server.
+//! A few connections to one KMS. KMS serves one request at a time per socket (docs/kms-protocol.md
+//! §1, §15), so reads spread over several sockets run in parallel on the server.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,8 +1,8 @@
 //! KMS JSON-RPC wire types and decoding. No I/O: the client and the simulator both build on this.
 //!
-//! Everything that knows a JSON shape of the KMS protocol lives here (see
-//! `shared/kurento-protocol.md` §1–§4). Decoding is lenient where KMS is loose: whole-number doubles
-//! printed as integers, `null` maps, 6.x and 7.x event names.
+//! Everything that knows a JSON shape of the KMS protocol lives here (see docs/kms-protocol.md
+//! §1–§3 and §14). Decoding is lenient where KMS is loose: whole-number doubles printed as
+//! integers, `null` maps, 6.x and 7.x event names.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 /// The well-known id of the ServerManager singleton.
 pub const SERVER_MANAGER: &str = "manager_ServerManager";
 
-/// KMS and JSON-RPC error codes the exporter and the simulator care about (protocol §1.4).
+/// KMS and JSON-RPC error codes the exporter and the simulator care about (docs/kms-protocol.md
+/// §13).
 pub mod codes {
     pub const PARSE_ERROR: i64 = -32700;
     pub const INVALID_REQUEST: i64 = -32600;
@@ -216,7 +217,7 @@ impl Event {
     }
 }
 
-/// The ServerManager's inventory events (protocol §2).
+/// The ServerManager's inventory events (docs/kms-protocol.md §14).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManagerEvent {
     Created(String),
@@ -279,8 +280,8 @@ pub struct ServerInfo {
     pub server_type: String,
 }
 
-/// The distinct real session ids of a `getSessions` reply. KMS pads the list with one empty
-/// string per session (protocol §2), and `""` is also the pseudo-session of `getPipelines`.
+/// The distinct real session ids of a `getSessions` reply. KMS pads the list with one empty string
+/// per session (docs/kms-protocol.md §14), and `""` is also the pseudo-session of `getPipelines`.
 pub fn distinct_sessions(value: &Value) -> std::collections::BTreeSet<String> {
     value
         .as_array()

@@ -1,7 +1,8 @@
 //! Credentials out of KMS URLs before they reach a log line or an error message.
 
-/// Replaces the userinfo of a URL (`scheme://user:pass@host/...`) with `xxxxx` and hides its query, so that the
-/// result can be logged. Anything that is not `scheme://authority...` is returned unchanged.
+/// Replaces the userinfo of a URL (`scheme://user:pass@host/...`) with `xxxxx` and hides its query,
+/// so that the result can be logged. Anything that is not `scheme://authority...` is returned
+/// unchanged.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();

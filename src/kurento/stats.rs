@@ -1,5 +1,5 @@
-//! Wire shapes of the media getters: `getStats` entries (protocol §4), ICE candidate pairs and
-//! connection states (§3.3). Decoding only, no unit conversion: values keep KMS's units
+//! Wire shapes of the media getters: `getStats` entries (docs/kms-protocol.md §9), ICE candidate
+//! pairs and connection states (§11). Decoding only, no unit conversion: values keep KMS's units
 //! (jitter and RTT in seconds, fractionLost 0–255, bitrates in bps, latencies in ns).
 //!
 //! Lenient where KMS is loose: a `null` map, whole-number doubles printed as integers, negative
@@ -368,7 +368,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Protocol §4.4: a sendrecv WebRtcEndpoint, 7.x, latency stats on.
+    /// docs/kms-protocol.md §9: a sendrecv WebRtcEndpoint, 7.x, latency stats on.
     fn example_7x() -> Value {
         serde_json::from_str(
             r#"{

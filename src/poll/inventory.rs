@@ -1,6 +1,7 @@
-//! The object inventory of one KMS (design §3.1): built from `getPipelines` + `getChildren` at
-//! (re)connect, kept current by `ObjectCreated` / `ObjectDestroyed`, replaced by a rare
-//! reconciliation. Pure: the poller feeds it, nothing here does I/O.
+//! The object inventory of one KMS (docs/architecture.md "Transparency and economy"): built from
+//! `getPipelines` + `getChildren` at (re)connect, kept current by `ObjectCreated` /
+//! `ObjectDestroyed`, replaced by a rare reconciliation. Pure: the poller feeds it, nothing here
+//! does I/O.
 
 use std::collections::BTreeMap;
 

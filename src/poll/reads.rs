@@ -1,4 +1,4 @@
-//! The per-cycle media reads of every element (issue "Media quality…", design §3.2): which
+//! The per-cycle media reads of every element (docs/architecture.md "One poll cycle"): which
 //! getters each element type answers, batched into `transaction`s (one round trip for many
 //! elements), resumed after a failing operation (KMS stops a transaction at its first error, and an
 //! element released mid-cycle must not cost the others their data), and decoded into
@@ -120,8 +120,8 @@ pub fn ice_state_of(states: &[String]) -> String {
         .map_or_else(|| "new".to_owned(), |i| ORDER[i].to_ascii_lowercase())
 }
 
-/// The most indirect candidate type over the selected pairs (design §4: relay if either side of
-/// a pair is relay, else srflx/prflx, else host).
+/// The most indirect candidate type over the selected pairs (README "Metrics reference": relay if
+/// either side of a pair is relay, else srflx/prflx, else host).
 pub fn selected_candidate(pairs: &[stats::SelectedPair]) -> Option<CandidateType> {
     pairs
         .iter()
@@ -131,7 +131,7 @@ pub fn selected_candidate(pairs: &[stats::SelectedPair]) -> Option<CandidateType
 }
 
 /// Adds one `getStats` answer to a reading. `media` is what was asked for: RTP entries carry no
-/// media kind of their own (protocol §4.2).
+/// media kind of their own (docs/kms-protocol.md §9).
 fn add_stats(reading: &mut ElementReading, media: Option<Media>, value: &RawValue) {
     for entry in stats::decode_stats_raw(value) {
         match entry {

@@ -2,10 +2,10 @@
 //! manager events, read the per-cycle values, and publish a snapshot to the store after every
 //! cycle. The bookkeeping (`TargetState`) is pure; `run` is the I/O shell around it.
 //!
-//! Transparency (design §3.1): per-cycle reads happen in the read session, whose references are
-//! dropped by `Kms::end_cycle` at the end of every cycle (and of the inventory build);
-//! `getPipelines` is called only at (re)connect and for reconciliation, at most every
-//! `reconcile_interval` (10 min or more).
+//! Transparency (docs/architecture.md "Transparency and economy"): per-cycle reads happen in the
+//! read session, whose references are dropped by `Kms::end_cycle` at the end of every cycle (and of
+//! the inventory build); `getPipelines` is called only at (re)connect and for reconciliation, at
+//! most every `reconcile_interval` (10 min or more).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! The KMS class catalogue the simulator knows: hierarchy, kind and events (protocol §3).
+//! The KMS class catalogue the simulator knows: hierarchy, kind and events (docs/kms-protocol.md
+//! §7).
 
 use super::dialect::Dialect;
 

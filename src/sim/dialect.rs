@@ -1,4 +1,5 @@
-//! The KMS major version the simulator imitates ([docs/kms-protocol.md §13](../../docs/kms-protocol.md)).
+//! The KMS major version the simulator imitates ([docs/kms-protocol.md
+//! §13](../../docs/kms-protocol.md)).
 
 use serde::Deserialize;
 

@@ -1,5 +1,5 @@
-//! Media flow through a pipeline's connections, as KMS reports it (protocol §3.6): an element
-//! flows **in** for a media when an element connected upstream of it flows **out** for that
+//! Media flow through a pipeline's connections, as KMS reports it (docs/kms-protocol.md §10): an
+//! element flows **in** for a media when an element connected upstream of it flows **out** for that
 //! media; what flows out depends on the element. Pure: a small graph in, flags out.
 
 /// `[audio, video]` flags.

@@ -160,7 +160,7 @@ impl Media {
 
     /// Whether media of this kind reaches the element from the pipeline (`into_sink`: KMS's
     /// "flowing in") or leaves it into the pipeline ("flowing out") at all, flowing now or
-    /// paused. KMS names flows from the pipeline's side (protocol §3.6).
+    /// paused. KMS names flows from the pipeline's side (docs/kms-protocol.md §10).
     fn flows(&self, media: MediaType, into_sink: bool) -> bool {
         let p = &self.profile;
         let flag = if into_sink {

@@ -39,7 +39,7 @@ impl MediaType {
     }
 }
 
-/// mediaState turns DISCONNECTED after this long without RTCP (protocol §3.3).
+/// mediaState turns DISCONNECTED after this long without RTCP (docs/kms-protocol.md §11).
 pub const DISCONNECT_AFTER_MS: u64 = 5_000;
 
 /// Sums of RTP counters over streams, as `getStats` reports them (inbound: bytesReceived and

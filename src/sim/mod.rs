@@ -1,4 +1,5 @@
-//! The simulated KMS (design §7). Depends on `kurento::protocol` only, never on the client.
+//! The simulated KMS (README "The simulated KMS"). Depends on `kurento::protocol` only, never on
+//! the client.
 //!
 //! Layers: [`scenario`] (TOML) → [`world`] (objects, sessions, GC; pure, time passed in) →
 //! [`ops`] (the object API) and [`rpc`] (one frame in, one reply out; pure) → [`server`] (sockets,

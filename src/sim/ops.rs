@@ -1,4 +1,5 @@
-//! The object API behind `invoke`: getters, setters and methods per class (protocol §2, §3).
+//! The object API behind `invoke`: getters, setters and methods per class (docs/kms-protocol.md §7,
+//! §14).
 
 use serde_json::{Map, Value, json};
 
@@ -593,7 +594,7 @@ fn placeholder(w: &World) -> std::net::SocketAddr {
     std::net::SocketAddr::new(w.scenario.peers.media_address, 9)
 }
 
-/// Emits what KMS emits while gathering, in the documented order (protocol §3.3).
+/// Emits what KMS emits while gathering, in the documented order (docs/kms-protocol.md §11).
 fn gather_candidates(w: &mut World, object: &str, media: &media::Media, now_ms: u64) {
     let ice = media.profile.ice;
     let component = |state: &str| json!({"componentId":1,"state":state,"streamId":1});

@@ -2,13 +2,13 @@
 //! its datagrams arrive on the endpoint's UDP socket, gone after silence. Pure: datagrams and
 //! time are passed in; the socket lives in `sim::udp`.
 //!
-//! What the endpoint reports follows from the last datagrams (design §7):
+//! What the endpoint reports follows from the last datagrams (README "The simulated KMS"):
 //! - ICE (WebRTC only): nothing before `gatherCandidates`; GATHERING, then CONNECTING once the
 //!   peer announced candidates; READY from the first datagram (selected pair: remote side = the
 //!   sender, typed as the peer announced it, else peer-reflexive); FAILED once consent expires.
 //! - mediaState CONNECTED while datagrams (RTCP in KMS) arrived in the last 5 s.
-//! - media flows **out** of the endpoint into the pipeline (protocol §3.6) for each media the
-//!   peer sends per the SDP, while its packets arrived in the last [`FLOW_TIMEOUT_MS`].
+//! - media flows **out** of the endpoint into the pipeline (docs/kms-protocol.md §10) for each
+//!   media the peer sends per the SDP, while its packets arrived in the last [`FLOW_TIMEOUT_MS`].
 
 use std::net::SocketAddr;
 

@@ -236,7 +236,7 @@ fn process_answer(
 }
 
 /// `gatherCandidates`: GATHERING, one `IceCandidateFound` per local candidate, then
-/// `IceGatheringDone`, in KMS's order (protocol §3.3).
+/// `IceGatheringDone`, in KMS's order (docs/kms-protocol.md §11).
 fn gather_candidates(w: &mut World, object: &str, now_ms: u64) -> Result<(), RpcError> {
     let extra = w.scenario.peers.local_candidates;
     let Some(peer) = w.get_mut(object).and_then(|o| o.peer.as_mut()) else {

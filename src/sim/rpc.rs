@@ -1,5 +1,5 @@
 //! JSON-RPC over one text frame: decoding, session injection and binding, the server methods
-//! and transactions (protocol §1). Pure: works on a `World`, returns what to send.
+//! and transactions (docs/kms-protocol.md §1, §6). Pure: works on a `World`, returns what to send.
 
 use serde_json::{Map, Value, json};
 
@@ -129,7 +129,7 @@ fn serve_value(w: &mut World, conn: ConnId, text: &str, now_ms: u64) -> (Option<
             return (Some(to_text(&Response::err(reply_id, error))), 0);
         }
     };
-    // Session injection from the connection binding (protocol §1.2).
+    // Session injection from the connection binding (docs/kms-protocol.md §3).
     if let Some(bound) = w.bound_session(conn).map(str::to_owned)
         && params.as_ref().is_none_or(|p| !p.contains_key("sessionId"))
     {

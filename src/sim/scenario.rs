@@ -189,8 +189,8 @@ impl UriState {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaProfile {
-    /// KMS's `isMediaFlowingIn`, named from the pipeline's side (protocol §3.6): media reaches
-    /// the element from the pipeline (a subscriber's endpoint, a recorder). An RTP endpoint
+    /// KMS's `isMediaFlowingIn`, named from the pipeline's side (docs/kms-protocol.md §10): media
+    /// reaches the element from the pipeline (a subscriber's endpoint, a recorder). An RTP endpoint
     /// then sends RTP to its peer: `outboundrtp` stats.
     pub flowing_in: bool,
     /// `isMediaFlowingOut`: the element pushes media into the pipeline (a publisher's endpoint,
@@ -327,8 +327,8 @@ pub struct PipelineSpec {
     pub elements: Vec<ElementSpec>,
     #[serde(default)]
     pub hubs: Vec<HubSpec>,
-    /// `"PlayerEndpoint -> RecorderEndpoint"`, `"WebRtcEndpoint[1] -> HubPort[0]"` (index default 0;
-    /// hub ports are numbered across all hubs of the pipeline).
+    /// `"PlayerEndpoint -> RecorderEndpoint"`, `"WebRtcEndpoint[1] -> HubPort[0]"` (index default
+    /// 0; hub ports are numbered across all hubs of the pipeline).
     #[serde(default)]
     pub connections: Vec<String>,
     /// Connect every WebRtcEndpoint to every other one (an SFU-style meeting).

@@ -1,5 +1,6 @@
 //! One `RTCInboundRTPStreamStats` / `RTCOutboundRTPStreamStats` entry, field for field as KMS
-//! writes it (protocol §4.2), from whatever produced the numbers (a profile or a real peer).
+//! writes it (docs/kms-protocol.md §9), from whatever produced the numbers (a profile or a real
+//! peer).
 
 use serde_json::{Map, Value};
 

@@ -1,5 +1,5 @@
-//! The simulated KMS state as a plain struct: objects, owner sessions and GC (protocol §5.1),
-//! connection bindings (§1.2), subscriptions and the event outbox. No I/O; time is passed in as
+//! The simulated KMS state as a plain struct: objects, owner sessions and GC (docs/kms-protocol.md
+//! §4), connection bindings (§3), subscriptions and the event outbox. No I/O; time is passed in as
 //! epoch milliseconds.
 
 use std::cmp::Reverse;

@@ -19,7 +19,7 @@ function fail(reason) {
   process.exit(1);
 }
 
-// The promise form of getPipelines never settles on error (protocol §6); use the callback form.
+// The promise form of getPipelines never settles on error (docs/kms-protocol.md §16); use the callback form.
 function getPipelines(serverManager) {
   return new Promise((resolve, reject) => {
     serverManager.getPipelines((error, pipelines) => (error ? reject(error) : resolve(pipelines)));

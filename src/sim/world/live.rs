@@ -1,6 +1,6 @@
-//! Live elements: what application-created elements report follows negotiation, their UDP peer
-//! and their connections (design §7), not a profile. This part of the world keeps each live
-//! pipeline's flows and peer states up to date and emits the events their changes cause.
+//! Live elements: what application-created elements report follows negotiation, their UDP peer and
+//! their connections (README "The simulated KMS"), not a profile. This part of the world keeps each
+//! live pipeline's flows and peer states up to date and emits the events their changes cause.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
