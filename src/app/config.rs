@@ -19,7 +19,7 @@ use figment::{Figment, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::detail::DetailLevel;
-use crate::kurento::redact::redact_url;
+use crate::kurento::redact::{cap, redact_url};
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "KURENTO_EXPORTER_";
@@ -428,12 +428,14 @@ fn describe_kind(kind: &figment::error::Kind) -> String {
     match kind {
         Kind::UnknownField(found, expected) => {
             format!(
-                "unknown key {found:?}, expected one of: {}",
+                "unknown key {:?}, expected one of: {}",
+                cap(found),
                 expected.join(", ")
             )
         }
         Kind::MissingField(field) => format!("missing key {field:?}"),
-        other => other.to_string(),
+        // The message may quote the value found, which can be of any size.
+        other => cap(&other.to_string()),
     }
 }
 
@@ -472,7 +474,10 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
         None => s.parse::<SocketAddr>().map_err(|e| e.to_string()),
     };
     parsed.map_err(|_| {
-        format!("invalid socket address {s:?}: expected host:port, e.g. 0.0.0.0:9888 or :9888")
+        format!(
+            "invalid socket address {:?}: expected host:port, e.g. 0.0.0.0:9888 or :9888",
+            cap(s)
+        )
     })
 }
 
@@ -529,7 +534,7 @@ impl Config {
         if !path.starts_with('/') {
             errors.push(ConfigError::new(
                 key,
-                format!("must start with '/', got {path:?}"),
+                format!("must start with '/', got {:?}", cap(path)),
             ));
         } else if path == "/" {
             errors.push(ConfigError::new(
@@ -539,7 +544,7 @@ impl Config {
         } else if path.starts_with("/-/") {
             errors.push(ConfigError::new(
                 key,
-                format!("must not be under \"/-/\" (reserved), got {path:?}"),
+                format!("must not be under \"/-/\" (reserved), got {:?}", cap(path)),
             ));
         }
     }
@@ -561,7 +566,7 @@ impl Config {
             let reason = e.to_string().lines().last().unwrap_or("").trim().to_owned();
             errors.push(ConfigError::new(
                 "metrics.pipelines",
-                format!("invalid regex {re:?}: {reason}"),
+                format!("invalid regex {:?}: {reason}", cap(re)),
             ));
         }
     }
@@ -618,7 +623,7 @@ impl Config {
             } else if let Some(j) = first_index.get(t.name.as_str()) {
                 errors.push(ConfigError::new(
                     key("name"),
-                    format!("duplicate of targets[{j}].name {:?}", t.name),
+                    format!("duplicate of targets[{j}].name {:?}", cap(&t.name)),
                 ));
             } else {
                 first_index.insert(&t.name, i);
@@ -776,7 +781,7 @@ fn check_target_url(url: &str) -> Result<UrlScheme, String> {
     let scheme = match uri.scheme_str() {
         Some("ws") => UrlScheme::Ws,
         Some("wss") => UrlScheme::Wss,
-        Some(other) => return Err(format!("scheme must be ws or wss, got {other:?}")),
+        Some(other) => return Err(format!("scheme must be ws or wss, got {:?}", cap(other))),
         None => {
             return Err(format!(
                 "must be an absolute ws:// or wss:// URL, got {:?}",

@@ -2,13 +2,15 @@
 //!
 //! Credentials never reach the logs: URLs are logged through
 //! [`redact_url`](crate::kurento::redact::redact_url), which replaces any userinfo
-//! (`user:password@`) with `xxxxx@`.
+//! (`user:password@`) with `xxxxx@`; the WebSocket and HTTP libraries, whose debug and trace
+//! events print whole requests (a URL's `?token=…` included), log at info at most whatever the
+//! configured level.
 
 use std::io;
 
 use tracing::Subscriber;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -44,6 +46,19 @@ pub fn init(level: LogLevel, format: LogFormat) -> Result<(), TelemetryError> {
     Ok(())
 }
 
+/// Libraries whose debug and trace events carry request URLs and headers.
+const LIBRARIES_WITH_SECRETS_IN_DEBUG: [&str; 4] =
+    ["tungstenite", "tokio_tungstenite", "hyper", "hyper_util"];
+
+/// `level` for everything, capped at info for [`LIBRARIES_WITH_SECRETS_IN_DEBUG`].
+fn filter(level: LogLevel) -> Targets {
+    let level = LevelFilter::from(level);
+    let capped = level.min(LevelFilter::INFO);
+    Targets::new()
+        .with_default(level)
+        .with_targets(LIBRARIES_WITH_SECRETS_IN_DEBUG.map(|target| (target, capped)))
+}
+
 /// The formatting layer, filtered at `level`, writing to `writer` (tests pass a buffer).
 ///
 /// logfmt lines carry `ts`, `level`, `target`, the span path, then the event's fields (the
@@ -58,12 +73,11 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = LevelFilter::from(level);
     match format {
         LogFormat::Logfmt => tracing_logfmt::builder()
             .layer()
             .with_writer(writer)
-            .with_filter(filter)
+            .with_filter(filter(level))
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -71,7 +85,7 @@ where
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(writer)
-            .with_filter(filter)
+            .with_filter(filter(level))
             .boxed(),
     }
 }
@@ -112,6 +126,23 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(layer(level, format, buffer.clone()));
         tracing::subscriber::with_default(subscriber, emit);
         buffer.text()
+    }
+
+    #[test]
+    fn websocket_library_traces_stay_out_even_at_trace_level() {
+        let out = capture(LogLevel::Trace, LogFormat::Logfmt, || {
+            tracing::trace!(target: "tungstenite::handshake::client", "GET /kurento?token=secret");
+            tracing::debug!(target: "tokio_tungstenite", "ws://u:secret@kms");
+            tracing::info!(target: "tungstenite::protocol", "closing");
+            tracing::trace!("our own trace");
+        });
+        assert!(!out.contains("secret"), "{out}");
+        assert!(out.contains("closing"), "{out}");
+        assert!(out.contains("our own trace"), "{out}");
+        let quiet = capture(LogLevel::Warn, LogFormat::Logfmt, || {
+            tracing::info!(target: "tungstenite::protocol", "closing");
+        });
+        assert_eq!(quiet, "");
     }
 
     #[test]

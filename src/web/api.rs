@@ -6,6 +6,7 @@
 //!   names, reasons, ages and since-when — what an operator needs to release them (the exporter
 //!   never releases anything itself).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -31,12 +32,18 @@ impl Api {
             return Some(targets(&self.store.snapshots()));
         }
         let (kms, view) = rest.strip_prefix('/')?.split_once('/')?;
-        let snapshot = self.store.snapshot(kms)?;
+        let snapshot = self.store.snapshot(&path_segment(kms)?)?;
         match view {
             "zombies" => Some(zombies(&snapshot)),
             _ => None,
         }
     }
+}
+
+/// A path segment as its name: `kms%3A1` is the target `kms:1` (clients encode what URLs
+/// reserve). `None` when the decoded bytes are not UTF-8.
+fn path_segment(raw: &str) -> Option<Cow<'_, str>> {
+    percent_encoding::percent_decode_str(raw).decode_utf8().ok()
 }
 
 fn target(s: &TargetSnapshot) -> Value {
@@ -122,6 +129,18 @@ mod tests {
         assert_eq!(api.get("/api/v1/targets/nope/zombies"), None);
         assert_eq!(api.get("/api/v1/targets/kms-a/other"), None);
         assert_eq!(api.get("/api/v2/targets"), None);
+    }
+
+    #[test]
+    fn target_names_in_paths_are_percent_decoded() {
+        let store = Arc::new(Store::new(["kms:1", "eu/west é"], Duration::ZERO));
+        let api = Api::new(store);
+        let z = api.get("/api/v1/targets/kms%3A1/zombies").unwrap();
+        assert_eq!(z["kms"], "kms:1");
+        assert_eq!(api.get("/api/v1/targets/kms:1/zombies").unwrap()["kms"], "kms:1");
+        let z = api.get("/api/v1/targets/eu%2Fwest%20%C3%A9/zombies").unwrap();
+        assert_eq!(z["kms"], "eu/west é");
+        assert_eq!(api.get("/api/v1/targets/kms%FF/zombies"), None, "not UTF-8");
     }
 
     #[test]

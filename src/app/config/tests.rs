@@ -491,6 +491,50 @@ fn missing_file_error_names_the_path() {
     );
 }
 
+/// Errors never show a password, whatever characters it holds, and never echo more than a
+/// bounded part of a huge value.
+#[test]
+fn errors_hide_credentials_and_cap_echoed_input() {
+    let hostile = [
+        "ftp://u:pa/ss@kms:8888/kurento",
+        "ftp://u:pa?ss@kms:8888/kurento",
+        "ftp://u:pa#ss@kms:8888/kurento",
+        "ws://u:pa/ss@kms:notaport/kurento",
+        "u:pa/ss@kms:8888",
+    ];
+    for url in hostile {
+        let mut config = valid();
+        config.targets[0].url = url.to_owned();
+        let errors = messages(&config.validate().unwrap_err()).join("\n");
+        assert!(
+            !errors.contains("pa/ss") && !errors.contains("pa?ss") && !errors.contains("pa#ss"),
+            "{url}: {errors}"
+        );
+    }
+
+    let huge = format!("ws://kms/{}", "a".repeat(10 << 20));
+    let mut config = valid();
+    config.targets[0].url = format!("ftp{}", &huge[2..]);
+    config.web.listen_address = huge.clone();
+    config.web.telemetry_path = huge.clone();
+    config.metrics.pipelines = Some(format!("({}", "a".repeat(1 << 16)));
+    let errors = messages(&config.validate().unwrap_err());
+    assert!(errors.len() >= 3, "{errors:?}");
+    for e in &errors {
+        assert!(e.len() < 600, "{} bytes echoed: {}", e.len(), &e[..300]);
+    }
+
+    let file = format!(
+        "[web]\n{} = 1\n[log]\nlevel = \"{}\"\n",
+        "k".repeat(1 << 20),
+        "v".repeat(1 << 20)
+    );
+    let errors = messages(&load_toml(&file).unwrap_err());
+    for e in &errors {
+        assert!(e.len() < 600, "{} bytes echoed: {}", e.len(), &e[..300]);
+    }
+}
+
 #[test]
 fn layering_file_then_env_then_cli() {
     Jail::expect_with(|jail| {
