@@ -83,14 +83,15 @@ async fn query(prom: SocketAddr, q: &str) -> Option<Vec<Json>> {
     (j["status"] == "success").then(|| j["data"]["result"].as_array().cloned().unwrap_or_default())
 }
 
-/// Alerts Alertmanager holds with this alertname (and kms).
-async fn alertmanager_has(am: SocketAddr, alertname: &str) -> bool {
+/// Whether Alertmanager holds an active `alertname` alert of job `kurento` with the label `key`
+/// set to `value` (`kms` for KMS alerts, `instance` for the exporter's own).
+async fn alertmanager_has(am: SocketAddr, alertname: &str, (key, value): (&str, &str)) -> bool {
     let Some(j) = get_json(am, "/api/v2/alerts").await else {
         return false;
     };
     j.as_array().into_iter().flatten().any(|a| {
         a["labels"]["alertname"] == alertname
-            && a["labels"]["kms"] == "ops"
+            && a["labels"][key] == value
             && a["labels"]["job"] == "kurento"
             && a["status"]["state"] == "active"
     })
@@ -243,7 +244,7 @@ async fn bundle_against_real_prometheus_and_alertmanager() {
 
     // Forgotten calls pile up as zombies: the growth alert reaches Alertmanager.
     if poll_until(Duration::from_secs(60), async || {
-        alertmanager_has(am_addr, "KurentoZombiePipelinesGrowing").await
+        alertmanager_has(am_addr, "KurentoZombiePipelinesGrowing", ("kms", "ops")).await
     })
     .await
     .is_err()
@@ -255,14 +256,31 @@ async fn bundle_against_real_prometheus_and_alertmanager() {
     let Stack { sim, exporter, .. } = stack;
     sim.shutdown().await;
     if poll_until(Duration::from_secs(60), async || {
-        alertmanager_has(am_addr, "KurentoDown").await
+        alertmanager_has(am_addr, "KurentoDown", ("kms", "ops")).await
     })
     .await
     .is_err()
     {
         failures.push("KurentoDown never reached Alertmanager after the KMS stopped".into());
     }
+    // The exporter stops: Prometheus' `up` turns 0 and KurentoExporterDown reaches Alertmanager.
+    let exporter_instance = exporter.local_addr().to_string();
     exporter.shutdown().await;
+    if poll_until(Duration::from_secs(60), async || {
+        alertmanager_has(
+            am_addr,
+            "KurentoExporterDown",
+            ("instance", &exporter_instance),
+        )
+        .await
+    })
+    .await
+    .is_err()
+    {
+        failures.push(
+            "KurentoExporterDown never reached Alertmanager after the exporter stopped".into(),
+        );
+    }
     assert!(failures.is_empty(), "{}\n{}", failures.join("\n"), logs());
 }
 

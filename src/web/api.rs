@@ -137,8 +137,13 @@ mod tests {
         let api = Api::new(store);
         let z = api.get("/api/v1/targets/kms%3A1/zombies").unwrap();
         assert_eq!(z["kms"], "kms:1");
-        assert_eq!(api.get("/api/v1/targets/kms:1/zombies").unwrap()["kms"], "kms:1");
-        let z = api.get("/api/v1/targets/eu%2Fwest%20%C3%A9/zombies").unwrap();
+        assert_eq!(
+            api.get("/api/v1/targets/kms:1/zombies").unwrap()["kms"],
+            "kms:1"
+        );
+        let z = api
+            .get("/api/v1/targets/eu%2Fwest%20%C3%A9/zombies")
+            .unwrap();
         assert_eq!(z["kms"], "eu/west é");
         assert_eq!(api.get("/api/v1/targets/kms%FF/zombies"), None, "not UTF-8");
     }
