@@ -4,5 +4,6 @@
 pub(crate) mod build;
 pub mod config;
 pub(crate) mod exporter;
+pub(crate) mod log_format;
 pub(crate) mod signals;
 pub mod telemetry;

@@ -36,11 +36,12 @@ pub struct LogLine {
     pub message: String,
     pub address: Option<String>,
     pub kms: Option<String>,
-    /// Unix seconds of the line's `timestamp`, when it parses.
+    /// Unix seconds of the line's `time`, when it parses.
     pub unix_seconds: Option<f64>,
 }
 
-/// Parses a JSON log line (fields flattened at the top level, or under `fields`).
+/// Parses a JSON log line (`msg`, `time`, fields flattened at the top level or under `fields`;
+/// the keys of `app::log_format`).
 pub fn parse_log_line(line: &str) -> Option<LogLine> {
     let value: Value = serde_json::from_str(line).ok()?;
     let field = |name: &str| {
@@ -51,11 +52,11 @@ pub fn parse_log_line(line: &str) -> Option<LogLine> {
             .map(str::to_owned)
     };
     Some(LogLine {
-        message: field("message")?,
+        message: field("msg")?,
         address: field("address"),
         kms: field("kms"),
         unix_seconds: value
-            .get("timestamp")
+            .get("time")
             .and_then(Value::as_str)
             .and_then(|ts| humantime::parse_rfc3339_weak(ts).ok())
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -225,7 +226,7 @@ mod tests {
 
     #[test]
     fn log_lines_flattened_or_nested() {
-        let flat = r#"{"timestamp":"2025-03-01T12:00:01.500000Z","level":"INFO","message":"listening","address":"127.0.0.1:40123","target":"kurento_exporter"}"#;
+        let flat = r#"{"time":"2025-03-01T12:00:01.500Z","level":"INFO","source":"kurento_exporter","msg":"listening","address":"127.0.0.1:40123"}"#;
         assert_eq!(
             parse_log_line(flat),
             Some(LogLine {
@@ -235,7 +236,8 @@ mod tests {
                 unix_seconds: Some(1_740_830_401.5),
             })
         );
-        let nested = r#"{"timestamp":"bad","level":"INFO","fields":{"message":"connected to KMS","kms":"kms-3"}}"#;
+        let nested =
+            r#"{"time":"bad","level":"INFO","fields":{"msg":"connected to KMS","kms":"kms-3"}}"#;
         assert_eq!(
             parse_log_line(nested),
             Some(LogLine {
@@ -245,7 +247,7 @@ mod tests {
                 unix_seconds: None,
             })
         );
-        assert_eq!(parse_log_line("ts=1 level=info msg=listening"), None);
+        assert_eq!(parse_log_line("time=1 level=INFO msg=listening"), None);
         assert_eq!(parse_log_line(r#"{"level":"INFO"}"#), None);
     }
 
@@ -254,7 +256,7 @@ mod tests {
         let observed = Mutex::new(Observed::default());
         record(
             &observed,
-            r#"{"timestamp":"2025-03-01T12:00:00Z","message":"connected to KMS","kms":"kms-1"}"#,
+            r#"{"time":"2025-03-01T12:00:00Z","msg":"connected to KMS","kms":"kms-1"}"#,
         );
         for i in 0..TAIL_LINES + 5 {
             record(&observed, &format!("line {i}"));
