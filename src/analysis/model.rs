@@ -91,6 +91,130 @@ pub struct Scope {
     pub element: Option<(String, String)>,
 }
 
+/// `getMediaState` and `getConnectionState` of a BaseRtpEndpoint (`state` label): whether RTCP
+/// arrives, and whether the endpoint's transport is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Connectivity {
+    Connected,
+    Disconnected,
+}
+
+impl Connectivity {
+    pub const ALL: [Connectivity; 2] = [Connectivity::Connected, Connectivity::Disconnected];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Connectivity::Connected => "connected",
+            Connectivity::Disconnected => "disconnected",
+        }
+    }
+
+    /// KMS's spelling (`CONNECTED`), `None` for anything else.
+    pub fn from_kms(text: &str) -> Option<Connectivity> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.label().eq_ignore_ascii_case(text))
+    }
+}
+
+/// A WebRtcEndpoint's ICE state (`state` label), reduced from its components' states
+/// (docs/kms-protocol.md §11): `new` before ICE started, `failed` if any component failed, else
+/// the least advanced component's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IceState {
+    New,
+    Gathering,
+    Connecting,
+    Connected,
+    Ready,
+    Failed,
+    Disconnected,
+}
+
+impl IceState {
+    pub const ALL: [IceState; 7] = [
+        IceState::New,
+        IceState::Gathering,
+        IceState::Connecting,
+        IceState::Connected,
+        IceState::Ready,
+        IceState::Failed,
+        IceState::Disconnected,
+    ];
+
+    /// Component states from the least to the most advanced (`failed` wins over all of them).
+    const PROGRESS: [IceState; 5] = [
+        IceState::Disconnected,
+        IceState::Gathering,
+        IceState::Connecting,
+        IceState::Connected,
+        IceState::Ready,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            IceState::New => "new",
+            IceState::Gathering => "gathering",
+            IceState::Connecting => "connecting",
+            IceState::Connected => "connected",
+            IceState::Ready => "ready",
+            IceState::Failed => "failed",
+            IceState::Disconnected => "disconnected",
+        }
+    }
+
+    /// The endpoint's state from the `state` of each of its ICE components (KMS spelling,
+    /// `READY`); unknown states are ignored.
+    pub fn of_components(states: &[String]) -> IceState {
+        let known = |s: &String| {
+            Self::ALL
+                .into_iter()
+                .find(|x| x.label().eq_ignore_ascii_case(s))
+        };
+        let states: Vec<IceState> = states.iter().filter_map(known).collect();
+        if states.contains(&IceState::Failed) {
+            return IceState::Failed;
+        }
+        states
+            .iter()
+            .filter_map(|s| Self::PROGRESS.iter().position(|p| p == s))
+            .min()
+            .map_or(IceState::New, |i| Self::PROGRESS[i])
+    }
+
+    /// Whether media can pass (the ICE connectivity checks succeeded).
+    pub fn is_connected(self) -> bool {
+        matches!(self, IceState::Connected | IceState::Ready)
+    }
+}
+
+/// `UriEndpoint.getState` of players and recorders (`state` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UriState {
+    Start,
+    Pause,
+    Stop,
+}
+
+impl UriState {
+    pub const ALL: [UriState; 3] = [UriState::Start, UriState::Pause, UriState::Stop];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UriState::Start => "start",
+            UriState::Pause => "pause",
+            UriState::Stop => "stop",
+        }
+    }
+
+    /// KMS's spelling (`START`), `None` for anything else.
+    pub fn from_kms(text: &str) -> Option<UriState> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.label().eq_ignore_ascii_case(text))
+    }
+}
+
 /// What one cycle read of one media element. `None` = not read (not applicable, or failed).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ElementReading {
@@ -101,15 +225,15 @@ pub struct ElementReading {
     pub flowing_in: [Option<bool>; 2],
     pub flowing_out: [Option<bool>; 2],
     pub transcoding: [Option<bool>; 2],
-    /// `getMediaState` / `getConnectionState` of BaseRtpEndpoints, lower case.
-    pub media_state: Option<String>,
-    pub connection_state: Option<String>,
-    /// The endpoint's ICE state (lower case; see `ice_state_of`), WebRtcEndpoints only.
-    pub ice_state: Option<String>,
+    /// `getMediaState` / `getConnectionState` of BaseRtpEndpoints.
+    pub media_state: Option<Connectivity>,
+    pub connection_state: Option<Connectivity>,
+    /// The endpoint's ICE state, WebRtcEndpoints only.
+    pub ice_state: Option<IceState>,
     /// The most indirect candidate type of the selected pairs (the TURN share rule).
     pub selected_candidate: Option<crate::kurento::stats::CandidateType>,
-    /// `UriEndpoint.getState` of players and recorders, lower case.
-    pub uri_state: Option<String>,
+    /// `UriEndpoint.getState` of players and recorders.
+    pub uri_state: Option<UriState>,
     /// Source plus sink connections (`getSourceConnections` + `getSinkConnections`).
     pub connections: Option<usize>,
     pub streams: Vec<RtpStream>,
@@ -127,4 +251,56 @@ pub struct RtpTotals {
     pub nacks: u64,
     pub plis: u64,
     pub firs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_state_reduction_table() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (s(&[]), IceState::New),
+            (s(&["READY"]), IceState::Ready),
+            (s(&["READY", "CONNECTING"]), IceState::Connecting),
+            (s(&["CONNECTED", "FAILED"]), IceState::Failed),
+            (s(&["GATHERING"]), IceState::Gathering),
+            (s(&["DISCONNECTED", "READY"]), IceState::Disconnected),
+            (s(&["SOMETHING_NEW", "READY"]), IceState::Ready),
+        ];
+        for (states, want) in cases {
+            assert_eq!(IceState::of_components(&states), want, "{states:?}");
+        }
+    }
+
+    #[test]
+    fn kms_spellings_parse_and_others_do_not() {
+        assert_eq!(
+            Connectivity::from_kms("CONNECTED"),
+            Some(Connectivity::Connected)
+        );
+        assert_eq!(
+            Connectivity::from_kms("DISCONNECTED"),
+            Some(Connectivity::Disconnected)
+        );
+        assert_eq!(Connectivity::from_kms("FLAKY"), None);
+        assert_eq!(UriState::from_kms("PAUSE"), Some(UriState::Pause));
+        assert_eq!(UriState::from_kms(""), None);
+    }
+
+    #[test]
+    fn labels_are_distinct_lower_case_words() {
+        let labels: Vec<&str> = IceState::ALL
+            .iter()
+            .map(|s| s.label())
+            .chain(Connectivity::ALL.iter().map(|s| s.label()))
+            .chain(UriState::ALL.iter().map(|s| s.label()))
+            .collect();
+        for l in &labels {
+            assert!(l.chars().all(|c| c.is_ascii_lowercase()), "{l}");
+        }
+        let ice: std::collections::BTreeSet<_> = IceState::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(ice.len(), IceState::ALL.len());
+    }
 }

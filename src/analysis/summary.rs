@@ -136,22 +136,22 @@ impl MediaSummary {
                 self.count(StateFamily::Transcoding, &r.scope, &[m.label()]);
             }
         }
-        if let Some(state) = &r.media_state {
-            self.count(StateFamily::MediaState, &r.scope, &[state]);
+        if let Some(state) = r.media_state {
+            self.count(StateFamily::MediaState, &r.scope, &[state.label()]);
         }
-        if let Some(state) = &r.connection_state {
-            self.count(StateFamily::ConnectionState, &r.scope, &[state]);
+        if let Some(state) = r.connection_state {
+            self.count(StateFamily::ConnectionState, &r.scope, &[state.label()]);
         }
-        if let Some(state) = &r.ice_state {
-            self.count(StateFamily::IceState, &r.scope, &[state]);
+        if let Some(state) = r.ice_state {
+            self.count(StateFamily::IceState, &r.scope, &[state.label()]);
         }
         if let Some(c) = r.selected_candidate {
             self.count(StateFamily::Candidates, &r.scope, &[c.label()]);
         }
-        if let Some(state) = &r.uri_state {
+        if let Some(state) = r.uri_state {
             *self
                 .uri_endpoints
-                .entry((r.element_type.clone(), state.clone()))
+                .entry((r.element_type.clone(), state.label().to_owned()))
                 .or_default() += 1;
         }
     }
@@ -197,6 +197,7 @@ impl MediaSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::model::IceState;
     use crate::analysis::model::RtpStream;
 
     #[test]
@@ -211,7 +212,7 @@ mod tests {
             flowing_in: [Some(true), Some(false)],
             flowing_out: [None, Some(true)],
             transcoding: [Some(false), Some(true)],
-            ice_state: Some("ready".into()),
+            ice_state: Some(IceState::Ready),
             streams: vec![
                 RtpStream {
                     media: Some(Media::Video),

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::analysis::model::ElementReading;
+use crate::analysis::model::{Connectivity, ElementReading};
 use crate::kurento::kinds::ElementKind;
 
 /// Why something is a zombie. The order is the precedence.
@@ -120,12 +120,11 @@ fn is_rtp(element_type: &str) -> bool {
 }
 
 fn ice_not_connected(e: &ElementView) -> Holds {
-    let state = e.reading?.ice_state.as_deref()?;
-    Some(!matches!(state, "connected" | "ready"))
+    Some(!e.reading?.ice_state?.is_connected())
 }
 
 fn rtp_disconnected(e: &ElementView) -> Holds {
-    Some(e.reading?.media_state.as_deref()? == "disconnected")
+    Some(e.reading?.media_state? == Connectivity::Disconnected)
 }
 
 fn no_flow(e: &ElementView) -> Holds {
@@ -385,6 +384,7 @@ impl ZombieTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::model::IceState;
 
     const IDLE: f64 = 300.0;
 
@@ -400,8 +400,8 @@ mod tests {
             element_type: "WebRtcEndpoint".into(),
             flowing_in: [Some(flowing), Some(flowing)],
             flowing_out: [Some(flowing), Some(flowing)],
-            media_state: Some(media_state.into()),
-            ice_state: Some(ice.into()),
+            media_state: Connectivity::from_kms(media_state),
+            ice_state: Some(IceState::of_components(&[ice.to_uppercase()])),
             connections: Some(connections),
             ..ElementReading::default()
         }

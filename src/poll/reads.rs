@@ -11,7 +11,9 @@ use futures_util::stream;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::analysis::model::{Direction, ElementReading, Media, RtpStream, Scope};
+use crate::analysis::model::{
+    Connectivity, Direction, ElementReading, IceState, Media, RtpStream, Scope, UriState,
+};
 use crate::kurento::kinds::ElementKind;
 use crate::kurento::protocol;
 use crate::kurento::stats::{self, CandidateType, StatsEntry};
@@ -98,26 +100,6 @@ pub fn plan(kind: ElementKind) -> Vec<Read> {
         reads.push(Read::UriState);
     }
     reads
-}
-
-/// The endpoint's ICE state from its per-component states: `failed` if any component failed,
-/// else the least advanced one; `new` when ICE has not started (no component yet).
-pub fn ice_state_of(states: &[String]) -> String {
-    const ORDER: [&str; 5] = [
-        "DISCONNECTED",
-        "GATHERING",
-        "CONNECTING",
-        "CONNECTED",
-        "READY",
-    ];
-    if states.iter().any(|s| s == "FAILED") {
-        return "failed".to_owned();
-    }
-    states
-        .iter()
-        .filter_map(|s| ORDER.iter().position(|o| o == s))
-        .min()
-        .map_or_else(|| "new".to_owned(), |i| ORDER[i].to_ascii_lowercase())
 }
 
 /// The most indirect candidate type over the selected pairs (README "Metrics reference": relay if
@@ -213,22 +195,24 @@ pub fn decode(
         // The other getters answer small values: a `Value` is cheap there.
         let value = &protocol::raw_to_value(value);
         let flag = value.as_bool();
-        let text = || value.as_str().map(str::to_ascii_lowercase);
+        let text = || value.as_str();
         match *read {
             Read::Stats(_) => {}
             Read::FlowingIn(m) => reading.flowing_in[m as usize] = flag,
             Read::FlowingOut(m) => reading.flowing_out[m as usize] = flag,
             Read::Transcoding(m) => reading.transcoding[m as usize] = flag,
-            Read::MediaState => reading.media_state = text(),
-            Read::ConnectionState => reading.connection_state = text(),
+            Read::MediaState => reading.media_state = text().and_then(Connectivity::from_kms),
+            Read::ConnectionState => {
+                reading.connection_state = text().and_then(Connectivity::from_kms)
+            }
             Read::IceStates => {
-                reading.ice_state = Some(ice_state_of(&stats::decode_ice_states(value)))
+                reading.ice_state = Some(IceState::of_components(&stats::decode_ice_states(value)))
             }
             Read::CandidatePairs => {
                 reading.selected_candidate =
                     selected_candidate(&stats::decode_candidate_pairs(value))
             }
-            Read::UriState => reading.uri_state = text(),
+            Read::UriState => reading.uri_state = text().and_then(UriState::from_kms),
             Read::SourceConnections => sources = value.as_array().map(Vec::len),
             Read::SinkConnections => sinks = value.as_array().map(Vec::len),
         }
@@ -581,22 +565,6 @@ mod tests {
     }
 
     #[test]
-    fn ice_state_reduction_table() {
-        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let cases = [
-            (s(&[]), "new"),
-            (s(&["READY"]), "ready"),
-            (s(&["READY", "CONNECTING"]), "connecting"),
-            (s(&["CONNECTED", "FAILED"]), "failed"),
-            (s(&["GATHERING"]), "gathering"),
-            (s(&["DISCONNECTED", "READY"]), "disconnected"),
-        ];
-        for (states, want) in cases {
-            assert_eq!(ice_state_of(&states), want, "{states:?}");
-        }
-    }
-
-    #[test]
     fn the_most_indirect_candidate_wins() {
         use CandidateType::*;
         let pair = |l, r| SelectedPair {
@@ -655,8 +623,8 @@ mod tests {
         // Only the latency of the media asked for, in seconds.
         assert_eq!(reading.e2e_latency, vec![(Media::Audio, 0.02)]);
         assert_eq!(reading.flowing_in, [None, Some(true)]);
-        assert_eq!(reading.media_state.as_deref(), Some("connected"));
-        assert_eq!(reading.ice_state.as_deref(), Some("ready"));
+        assert_eq!(reading.media_state, Some(Connectivity::Connected));
+        assert_eq!(reading.ice_state, Some(IceState::Ready));
 
         let (_, complete) = decode(
             "e",
