@@ -6,3 +6,4 @@ pub mod config;
 pub(crate) mod exporter;
 pub(crate) mod signals;
 pub mod telemetry;
+pub mod web_config;

@@ -7,6 +7,23 @@ use tokio::net::TcpListener;
 
 use super::server::HttpError;
 
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// Bind these addresses (at least one).
+    Addresses(Vec<SocketAddr>),
+    /// Use the sockets systemd passed; the addresses are ignored, as in exporter-toolkit.
+    SystemdSocket,
+}
+
+/// Opens the listeners for `listen`. Must run inside the runtime.
+pub async fn open(listen: &Listen) -> Result<Vec<TcpListener>, HttpError> {
+    match listen {
+        Listen::Addresses(addrs) => bind_all(addrs).await,
+        Listen::SystemdSocket => systemd_listeners(),
+    }
+}
+
 /// Binds every address, in order; fails on the first that cannot be bound.
 pub async fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, HttpError> {
     let mut listeners = Vec::with_capacity(addrs.len());
