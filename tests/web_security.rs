@@ -454,3 +454,22 @@ async fn invalid_web_configs_are_rejected_at_start_and_by_check_config() {
         assert!(stderr.contains(&want), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_shipped_example_is_valid_and_is_the_one_in_the_readme() {
+    use kurento_exporter::app::web_config;
+    use kurento_exporter::web::security::ClientAuth;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("deploy/web-config.yml")).unwrap();
+    let security = web_config::parse(&example, Path::new("/etc/kurento_exporter")).unwrap();
+    let tls = security.tls.unwrap();
+    assert_eq!(tls.client_auth, ClientAuth::RequireAndVerifyClientCert);
+    assert_eq!(security.headers.len(), 3);
+    let hash = &security.users.0["prometheus"];
+    assert!(bcrypt::verify("change-me", hash).unwrap());
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{example}```")),
+        "README \"Securing the HTTP endpoint\" must show deploy/web-config.yml verbatim"
+    );
+}
