@@ -152,7 +152,10 @@ impl Exporter {
                 tracing::error!(error = %err, "HTTP server failed");
             }
         });
-        tracing::info!(addresses = ?addrs, tls, "listening");
+        // One line per address, each with `address` (what `bench` and operators read).
+        for address in &addrs {
+            tracing::info!(%address, tls, "listening");
+        }
         Ok(Exporter {
             addr,
             addrs,
