@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's Prometheus for
-# promtool, the real kurento-client npm library), then lint, then every test.
+# promtool, curl for the TLS tests, the real kurento-client npm library), then lint, then every
+# test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   as_root apt-get update -qq

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::build::version_string;
 use crate::app::config::{self, CliOverrides, LogFormat, LogLevel};
+use crate::app::web_config;
 
 static LONG_VERSION: LazyLock<String> = LazyLock::new(version_string);
 
@@ -18,9 +19,16 @@ pub struct Cli {
     /// Configuration file (TOML). Without it, defaults and KURENTO_EXPORTER_* variables apply.
     #[arg(long = "config.file", value_name = "PATH", global = true)]
     pub config_file: Option<PathBuf>,
-    /// Address to listen on for HTTP requests, host:port or :port.
+    /// Address to listen on for HTTP requests, host:port or :port; repeat to listen on several.
     #[arg(long = "web.listen-address", value_name = "ADDR", global = true)]
-    pub listen_address: Option<String>,
+    pub listen_address: Vec<String>,
+    /// Use the sockets passed by systemd socket activation instead of --web.listen-address.
+    #[arg(long = "web.systemd-socket", global = true)]
+    pub systemd_socket: bool,
+    /// Web configuration file (exporter-toolkit YAML: TLS, basic auth, headers), as
+    /// node_exporter's.
+    #[arg(long = "web.config.file", value_name = "PATH", global = true)]
+    pub web_config_file: Option<PathBuf>,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", value_name = "PATH", global = true)]
     pub telemetry_path: Option<String>,
@@ -75,8 +83,15 @@ impl Cli {
 
     /// The flag values that override the configuration file and environment.
     pub fn overrides(&self) -> CliOverrides {
+        let (first, rest) = match self.listen_address.split_first() {
+            Some((first, rest)) => (Some(first.clone()), Some(rest.to_vec())),
+            None => (None, None),
+        };
         CliOverrides {
-            listen_address: self.listen_address.clone(),
+            listen_address: first,
+            extra_listen_addresses: rest,
+            web_config_file: self.web_config_file.clone(),
+            systemd_socket: self.systemd_socket.then_some(true),
             telemetry_path: self.telemetry_path.clone(),
             log_level: self.log_level,
             log_format: self.log_format,
@@ -94,10 +109,12 @@ pub const EXIT_OK: u8 = 0;
 /// Exit code of `check-config` (and of a refused start) for an invalid configuration.
 pub const EXIT_INVALID_CONFIG: u8 = 1;
 
-/// Loads and validates the configuration like a start would; returns the report to print and the
-/// process exit code.
+/// Loads and validates the configuration like a start would, the web configuration file and its
+/// TLS files included; returns the report to print and the process exit code.
 pub fn check_config(file: Option<&Path>, overrides: &CliOverrides) -> (String, u8) {
-    report(config::load(file, overrides))
+    let loaded = config::load(file, overrides)
+        .and_then(|config| web_config::http_setup(&config).map(|_| config));
+    report(loaded)
 }
 
 /// The `check-config` report for a load result (pure, for tests).
@@ -162,11 +179,35 @@ mod tests {
             cli.overrides(),
             CliOverrides {
                 listen_address: Some(":9999".to_owned()),
+                extra_listen_addresses: Some(Vec::new()),
+                web_config_file: None,
+                systemd_socket: None,
                 telemetry_path: Some("/m".to_owned()),
                 log_level: Some(LogLevel::Debug),
                 log_format: Some(LogFormat::Json),
             }
         );
+    }
+
+    #[test]
+    fn web_flags_become_overrides() {
+        let cli = parse(&[
+            "--web.listen-address=127.0.0.1:1",
+            "--web.listen-address",
+            "[::1]:2",
+            "--web.listen-address=:3",
+            "--web.config.file",
+            "/etc/web.yml",
+            "--web.systemd-socket",
+        ]);
+        let o = cli.overrides();
+        assert_eq!(o.listen_address.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(
+            o.extra_listen_addresses,
+            Some(vec!["[::1]:2".to_owned(), ":3".to_owned()])
+        );
+        assert_eq!(o.web_config_file, Some(PathBuf::from("/etc/web.yml")));
+        assert_eq!(o.systemd_socket, Some(true));
     }
 
     #[test]

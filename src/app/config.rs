@@ -83,14 +83,37 @@ pub struct Config {
 pub struct WebConfig {
     /// `host:port`, or `:port` for every IPv4 address.
     pub listen_address: String,
+    /// Further addresses to listen on (the second and later `--web.listen-address`).
+    pub extra_listen_addresses: Vec<String>,
+    /// Listen on the sockets passed by systemd socket activation instead of the addresses.
+    pub systemd_socket: bool,
+    /// The exporter-toolkit web configuration file (TLS, basic auth, headers), as node_exporter's
+    /// `--web.config.file`; plain HTTP without one.
+    pub config_file: Option<PathBuf>,
+    /// Most HTTP connections served at once; more wait until one closes.
+    pub max_connections: u32,
+    /// How long a client may take to send its request headers (or TLS handshake, or next request
+    /// on a kept-alive connection) before it is disconnected.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
     /// Path of the exposition.
     pub telemetry_path: String,
 }
+
+/// Default of `web.max_connections`: half the common 1,024 descriptor limit.
+pub const DEFAULT_MAX_HTTP_CONNECTIONS: u32 = 512;
+/// Upper bound of `web.max_connections`.
+pub const MAX_HTTP_CONNECTIONS: u32 = 65_536;
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen_address: "0.0.0.0:9888".to_owned(),
+            extra_listen_addresses: Vec::new(),
+            systemd_socket: false,
+            config_file: None,
+            max_connections: DEFAULT_MAX_HTTP_CONNECTIONS,
+            header_read_timeout: Duration::from_secs(10),
             telemetry_path: "/metrics".to_owned(),
         }
     }
@@ -253,7 +276,13 @@ impl ResolvedTarget {
 /// Values given on the command line; `None` leaves the lower layers in force.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CliOverrides {
+    /// The first `--web.listen-address`.
     pub listen_address: Option<String>,
+    /// The later `--web.listen-address`es; set (possibly empty) whenever `listen_address` is, so
+    /// that the flags replace the file's whole list.
+    pub extra_listen_addresses: Option<Vec<String>>,
+    pub web_config_file: Option<PathBuf>,
+    pub systemd_socket: Option<bool>,
     pub telemetry_path: Option<String>,
     pub log_level: Option<LogLevel>,
     pub log_format: Option<LogFormat>,
@@ -362,6 +391,9 @@ impl CliOverrides {
         CliLayer {
             web: CliWeb {
                 listen_address: self.listen_address.as_deref(),
+                extra_listen_addresses: self.extra_listen_addresses.as_deref(),
+                config_file: self.web_config_file.as_deref(),
+                systemd_socket: self.systemd_socket,
                 telemetry_path: self.telemetry_path.as_deref(),
             },
             log: CliLog {
@@ -382,6 +414,12 @@ struct CliLayer<'a> {
 struct CliWeb<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     listen_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_listen_addresses: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    systemd_socket: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     telemetry_path: Option<&'a str>,
 }
@@ -492,6 +530,31 @@ impl Config {
             .map_err(|m| ConfigError::new("web.listen_address", m))
     }
 
+    /// Every listen address: `listen_address`, then `extra_listen_addresses`.
+    pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigErrors> {
+        let mut addrs = Vec::new();
+        let mut errors = Vec::new();
+        match self.listen_addr() {
+            Ok(addr) => addrs.push(addr),
+            Err(e) => errors.push(e),
+        }
+        for (i, text) in self.web.extra_listen_addresses.iter().enumerate() {
+            let key = format!("web.extra_listen_addresses[{i}]");
+            match parse_listen_address(text) {
+                Ok(addr) if addrs.contains(&addr) => {
+                    errors.push(ConfigError::new(key, format!("duplicate address {text:?}")))
+                }
+                Ok(addr) => addrs.push(addr),
+                Err(m) => errors.push(ConfigError::new(key, m)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(addrs)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
     /// Targets with every setting resolved against `[poll]`, in configuration order.
     pub fn targets(&self) -> Vec<ResolvedTarget> {
         self.targets
@@ -526,9 +589,21 @@ impl Config {
     }
 
     fn validate_web(&self, errors: &mut Vec<ConfigError>) {
-        if let Err(e) = self.listen_addr() {
-            errors.push(e);
+        if let Err(e) = self.listen_addrs() {
+            errors.extend(e.0);
         }
+        let max = self.web.max_connections;
+        if !(1..=MAX_HTTP_CONNECTIONS).contains(&max) {
+            errors.push(ConfigError::new(
+                "web.max_connections",
+                format!("must be between 1 and {MAX_HTTP_CONNECTIONS}, got {max}"),
+            ));
+        }
+        check_positive(
+            errors,
+            "web.header_read_timeout",
+            self.web.header_read_timeout,
+        );
         let path = &self.web.telemetry_path;
         let key = "web.telemetry_path";
         if !path.starts_with('/') {

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::build;
 use super::config::{self, Config, ResolvedTarget};
 use super::signals::shutdown_signal;
+use super::web_config;
 use crate::analysis::detail::DetailPolicy;
 use crate::analysis::zombie::ZombiePolicy;
 use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
@@ -18,7 +19,7 @@ use crate::poll::schedule::Schedule;
 use crate::poll::store::Store;
 use crate::poll::task::{self as poller, TargetSpec};
 use crate::sim;
-use crate::web::{api, server as http};
+use crate::web::{api, fd_limit, listen, server as http};
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,7 @@ impl MetricsSource for Service {
 /// A running exporter: one poller per target and the HTTP server.
 pub struct Exporter {
     addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     store: Arc<Store>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -89,11 +91,14 @@ impl Exporter {
     /// starts polling every target.
     pub async fn start(config: Config) -> Result<Exporter, StartError> {
         config.validate()?;
-        let listen = config
-            .listen_addr()
-            .map_err(|e| config::ConfigErrors(vec![e]))?;
-        let listener = http::bind(listen).await?;
-        let addr = http::local_addr(&listener)?;
+        let web = web_config::http_setup(&config)?;
+        fd_limit::raise_nofile_limit_logged();
+        let listeners = listen::open(&web.listen).await?;
+        let addrs = listeners
+            .iter()
+            .map(http::local_addr)
+            .collect::<Result<Vec<_>, _>>()?;
+        let addr = *addrs.first().ok_or(http::HttpError::NoListener)?;
         let targets = config.targets();
         let store = Arc::new(Store::new(
             targets.iter().map(|t| t.name.as_str()),
@@ -132,20 +137,28 @@ impl Exporter {
                 },
             ),
         });
+        let tls = web.security.tls.is_some();
         let options = http::HttpOptions {
             telemetry_path: config.web.telemetry_path.clone(),
             targets: targets.iter().map(|t| t.name.clone()).collect(),
+            max_connections: web.max_connections,
+            header_read_timeout: web.header_read_timeout,
+            security: web.security,
             ..http::HttpOptions::default()
         };
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(err) = http::serve(listener, exposition, options, http_shutdown).await {
+            if let Err(err) = http::serve_all(listeners, exposition, options, http_shutdown).await {
                 tracing::error!(error = %err, "HTTP server failed");
             }
         });
-        tracing::info!(address = %addr, "listening");
+        // One line per address, each with `address` (what `bench` and operators read).
+        for address in &addrs {
+            tracing::info!(%address, tls, "listening");
+        }
         Ok(Exporter {
             addr,
+            addrs,
             store,
             shutdown,
             tasks,
@@ -155,6 +168,11 @@ impl Exporter {
     /// The address the HTTP server really listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every address the HTTP server listens on, the first being [`Exporter::local_addr`].
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     pub fn store(&self) -> &Arc<Store> {

@@ -1,5 +1,5 @@
 //! The log line, in the shape Prometheus' own components write: `time`, `level`, `source`, `msg`,
-//! then the event's fields. Pure formatting; [`telemetry`](super::telemetry) collects the fields
+//! then the event's fields. Pure formatting; `app::telemetry` collects the fields
 //! and writes the lines.
 //!
 //! The keys and spellings are those of promslog (prometheus/common), the logger of Prometheus

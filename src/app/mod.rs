@@ -7,3 +7,4 @@ pub(crate) mod exporter;
 pub(crate) mod log_format;
 pub(crate) mod signals;
 pub mod telemetry;
+pub mod web_config;

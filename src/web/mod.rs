@@ -1,6 +1,16 @@
-//! The HTTP side: the server, content negotiation, routes and the JSON API.
+//! The HTTP side: the server, content negotiation, routes, the JSON API, and what protects the
+//! endpoint (TLS, basic auth, headers, rate and connection limits).
 
 pub(crate) mod api;
+mod auth;
+mod client_cert;
+pub mod fd_limit;
+mod guard;
+pub mod listen;
 mod negotiate;
+mod rate_limit;
 mod routes;
+pub mod security;
 pub mod server;
+mod tls;
+mod tls_reload;

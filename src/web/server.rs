@@ -1,12 +1,21 @@
-//! The exporter's HTTP server (hyper 1, HTTP/1.1): landing page, exposition, health, readiness.
+//! The exporter's HTTP server (hyper 1, HTTP/1.1, optionally over rustls): landing page,
+//! exposition, health, readiness, JSON API.
 //!
 //! Scrapes do no I/O: they render the latest snapshots through [`MetricsSource`]. Rendering and
 //! gzip run on the blocking pool so that a large exposition never stalls the runtime.
+//!
+//! The server must never starve the process of file descriptors (1,100 idle connections once
+//! exhausted a 1,024 limit and blocked KMS reconnects): at most `max_connections` connections are
+//! served at once over all listeners, further ones wait in the kernel's accept backlog (which
+//! holds no descriptor of ours) until one closes; and a client that does not send its request
+//! headers (or finish its TLS handshake) within `header_read_timeout` is disconnected, idle
+//! keep-alive connections included, so no one holds a slot for long.
 
 use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,17 +26,27 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::guard::Guard;
+use super::security::HttpSecurity;
+use super::tls::TlsError;
+use super::tls_reload::TlsReloader;
 use crate::metrics::{ExpositionFormat, MetricsSource};
 
 pub use super::negotiate::{accepts_gzip, negotiate};
 pub use super::routes::{HEALTHY_PATH, READY_PATH, Route, route};
 
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`HttpOptions::header_read_timeout`]: long enough for any real client on a slow
+/// link, short enough that a slow or idle client frees its slot quickly.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`HttpOptions::max_connections`]: half the common 1,024 descriptor limit, so the
+/// KMS sockets always find descriptors even before the limit is raised.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Pause after an `accept` failure such as EMFILE, so that the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -45,9 +64,15 @@ pub enum HttpError {
     },
     #[error("cannot read the local address of the listener: {0}")]
     LocalAddr(std::io::Error),
+    #[error("systemd socket activation: {0}")]
+    SystemdSocket(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("nothing to listen on")]
+    NoListener,
 }
 
-/// What the server shows besides the metrics.
+/// What the server shows besides the metrics, how it protects itself, and who may ask.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpOptions {
     /// Path of the exposition (validated by the configuration: starts with '/', is not '/').
@@ -59,6 +84,14 @@ pub struct HttpOptions {
     /// After shutdown is requested, how long in-flight requests may take before `serve` returns
     /// anyway.
     pub shutdown_grace: Duration,
+    /// At most this many connections are served at once, over all listeners; more wait in the
+    /// accept backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send request headers, to complete a TLS handshake, or to
+    /// start its next request on a keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// TLS, basic authentication, extra headers, rate limit.
+    pub security: HttpSecurity,
 }
 
 impl Default for HttpOptions {
@@ -68,6 +101,9 @@ impl Default for HttpOptions {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             targets: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            security: HttpSecurity::default(),
         }
     }
 }
@@ -88,34 +124,97 @@ struct State {
     source: Arc<dyn MetricsSource>,
     telemetry_path: String,
     landing: Bytes,
+    guard: Guard,
 }
 
-/// Serves HTTP on `listener` until `shutdown` is cancelled; then stops accepting, lets in-flight
-/// requests finish (idle keep-alive connections are closed), and returns, after at most
-/// `opts.shutdown_grace`.
+/// What every connection task needs.
+struct Connections {
+    state: Arc<State>,
+    http: http1::Builder,
+    tls: Option<TlsReloader>,
+    header_read_timeout: Duration,
+    shutdown: CancellationToken,
+}
+
+/// Serves HTTP on `listener` until `shutdown` is cancelled (see [`serve_all`]).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<dyn MetricsSource>,
     opts: HttpOptions,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
+    serve_all(vec![listener], app, opts, shutdown).await
+}
+
+/// Serves HTTP (or HTTPS, per `opts.security.tls`) on every listener until `shutdown` is
+/// cancelled; then stops accepting, lets in-flight requests finish (idle keep-alive connections
+/// are closed), and returns, after at most `opts.shutdown_grace`. Fails at once if the TLS files
+/// cannot be loaded.
+pub async fn serve_all(
+    listeners: Vec<TcpListener>,
+    app: Arc<dyn MetricsSource>,
+    opts: HttpOptions,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    if listeners.is_empty() {
+        return Err(HttpError::NoListener);
+    }
+    let tls = opts
+        .security
+        .tls
+        .clone()
+        .map(TlsReloader::new)
+        .transpose()?;
     let landing = super::routes::landing_page(&opts.version, &opts.telemetry_path, &opts.targets);
     let state = Arc::new(State {
         source: app,
         telemetry_path: opts.telemetry_path,
         landing: Bytes::from(landing),
+        guard: Guard::new(&opts.security),
     });
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout);
+    let connections = Arc::new(Connections {
+        state,
+        http,
+        tls,
+        header_read_timeout: opts.header_read_timeout,
+        shutdown: shutdown.clone(),
+    });
+    let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut saturated = false;
 
     loop {
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                saturated = false;
+                permit
+            }
+            Err(_) => {
+                if !saturated {
+                    tracing::warn!(
+                        max_connections = opts.max_connections,
+                        "HTTP connection limit reached; new connections wait until one closes"
+                    );
+                    saturated = true;
+                }
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    permit = slots.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        // The semaphore is never closed.
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
+            accepted = accept_any(&listeners) => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting an HTTP connection failed");
@@ -126,19 +225,15 @@ pub async fn serve(
                 }
             },
         };
-        let state = state.clone();
-        let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, req).await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
-            }
-        });
+        tokio::spawn(connection(
+            connections.clone(),
+            stream,
+            peer,
+            permit,
+            graceful.watcher(),
+        ));
     }
-    drop(listener);
+    drop(listeners);
 
     tokio::select! {
         () = graceful.shutdown() => tracing::debug!("HTTP server stopped"),
@@ -147,6 +242,78 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// The next connection on any listener.
+async fn accept_any(listeners: &[TcpListener]) -> std::io::Result<(TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for listener in listeners {
+            if let Poll::Ready(accepted) = listener.poll_accept(cx) {
+                return Poll::Ready(accepted);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// One connection: the TLS handshake if configured (bounded by the header timeout), then HTTP.
+/// The slot is held until the connection ends.
+async fn connection(
+    conns: Arc<Connections>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    _slot: OwnedSemaphorePermit,
+    watcher: Watcher,
+) {
+    let Some(tls) = &conns.tls else {
+        serve_http(&conns, TokioIo::new(stream), peer, watcher).await;
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+    let handshake = tokio::time::timeout(conns.header_read_timeout, acceptor.accept(stream));
+    let stream = tokio::select! {
+        () = conns.shutdown.cancelled() => return,
+        result = handshake => match result {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+    };
+    serve_http(&conns, TokioIo::new(stream), peer, watcher).await;
+}
+
+async fn serve_http<I>(conns: &Connections, io: TokioIo<I>, peer: SocketAddr, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = conns.state.clone();
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(guarded(&state, req).await) }
+    });
+    if let Err(e) = watcher
+        .watch(conns.http.serve_connection(io, service))
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+    }
+}
+
+/// The guard's checks, then the route; the configured headers on every answer.
+async fn guarded(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let mut response = match state.guard.admit(req.headers()).await {
+        Some(refusal) => refusal,
+        None => handle(state, req).await,
+    };
+    state.guard.decorate(&mut response);
+    response
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {

@@ -564,6 +564,7 @@ fn layering_file_then_env_then_cli() {
             telemetry_path: None,
             log_level: Some(LogLevel::Trace),
             log_format: Some(LogFormat::Json),
+            ..CliOverrides::default()
         };
         let config = load(Some(&path), &cli).unwrap();
         assert_eq!(config.web.listen_address, ":1003");
