@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's Prometheus for
-# promtool, the real kurento-client npm library), then lint, then every test.
+# promtool, the real kurento-client npm library, the packaging tools of tests/packaging.rs), then
+# lint, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,12 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+# tests/packaging.rs: systemd-analyze and systemd-sysusers (no service is started), man -l, strace
+# (the unit's system call filter), dpkg-deb and dpkg-shlibdeps (the .deb and its Depends).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v man >/dev/null 2>&1 || missing+=(man-db)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   as_root apt-get update -qq
@@ -19,6 +26,12 @@ fi
 # reconnect-ws override and the 6.18.0 alias (kurento-client-6) live in tests/node/package.json.
 if [ ! -d tests/node/node_modules/kurento-client ] || [ ! -d tests/node/node_modules/kurento-client-6 ]; then
   npm ci --ignore-scripts --no-audit --no-fund --prefix tests/node
+fi
+
+# The .deb of tests/packaging.rs is built by cargo-deb (from crates.io; a one-time build of a few
+# minutes, up to 10 on a busy machine).
+if ! cargo deb --version >/dev/null 2>&1; then
+  cargo install cargo-deb --locked --version "^3.8"
 fi
 
 cargo fmt --check
