@@ -28,6 +28,13 @@ if [ ! -d tests/node/node_modules/kurento-client ] || [ ! -d tests/node/node_mod
   npm ci --ignore-scripts --no-audit --no-fund --prefix tests/node
 fi
 
+# tests/packaging.rs lints and renders the Helm chart with Helm's own Go code, which this PyPI
+# wheel binds (Debian 12 has no helm package).
+if ! python3 -c 'import helm_python' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check helm-python-sdk==0.2.2 ||
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages helm-python-sdk==0.2.2
+fi
+
 # The .deb of tests/packaging.rs is built by cargo-deb (from crates.io; a one-time build of a few
 # minutes, up to 10 on a busy machine).
 if ! cargo deb --version >/dev/null 2>&1; then

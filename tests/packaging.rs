@@ -674,3 +674,365 @@ fn the_units_system_call_filter_allows_every_call_the_exporter_makes() {
         "the unit's SystemCallFilter would refuse {refused:?} (used: {used:?})"
     );
 }
+
+// ---- Helm chart ----
+
+const CHART: &str = "deploy/helm/kurento-exporter";
+
+fn yaml_file(path: &Path) -> serde_norway::Value {
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every `.Values.a.b` path the chart's templates use.
+fn values_paths_in_templates() -> std::collections::BTreeSet<String> {
+    let re = regex::Regex::new(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)").unwrap();
+    let mut paths = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(repo().join(CHART).join("templates")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for cap in re.captures_iter(&text) {
+            paths.insert(cap[1].trim_start_matches('.').to_owned());
+        }
+    }
+    paths
+}
+
+#[test]
+fn helm_chart_templates_use_only_defined_values_and_every_value_is_used() {
+    let values = yaml_file(&repo().join(CHART).join("values.yaml"));
+    let used = values_paths_in_templates();
+    assert!(used.contains("serviceMonitor.enabled"), "{used:?}");
+    for path in &used {
+        let mut node = &values;
+        for key in path.split('.') {
+            node = node
+                .get(key)
+                .unwrap_or_else(|| panic!(".Values.{path}: {key} is not in values.yaml"));
+        }
+    }
+    // Every top-level value and every key of the toggled sections is read by a template.
+    let top = values.as_mapping().unwrap();
+    for (key, value) in top {
+        let key = key.as_str().unwrap();
+        assert!(
+            used.iter()
+                .any(|p| p == key || p.starts_with(&format!("{key}."))),
+            "values.yaml: {key} is used by no template"
+        );
+        if let Some(section) = value.as_mapping()
+            && ["image", "service", "serviceMonitor", "prometheusRule"].contains(&key)
+        {
+            for sub in section.keys() {
+                let path = format!("{key}.{}", sub.as_str().unwrap());
+                assert!(
+                    used.contains(&path),
+                    "values.yaml: {path} is used by no template"
+                );
+            }
+        }
+    }
+    // Chart metadata: the exporter's version; the schema covers every value.
+    let chart = yaml_file(&repo().join(CHART).join("Chart.yaml"));
+    assert_eq!(chart["apiVersion"].as_str(), Some("v2"));
+    assert_eq!(
+        chart["appVersion"].as_str(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join(CHART).join("values.schema.json")).unwrap(),
+    )
+    .unwrap();
+    for key in top.keys() {
+        let key = key.as_str().unwrap();
+        assert!(
+            schema["properties"].get(key).is_some(),
+            "values.schema.json lacks {key}"
+        );
+    }
+}
+
+#[test]
+fn helm_chart_rules_are_the_prometheus_rules() {
+    for file in ["kurento-recording.rules.yml", "kurento-alerts.rules.yml"] {
+        assert_eq!(
+            std::fs::read_to_string(repo().join(CHART).join("rules").join(file)).unwrap(),
+            std::fs::read_to_string(repo().join("deploy/prometheus/rules").join(file)).unwrap(),
+            "{CHART}/rules/{file} is stale: run python3 deploy/kubernetes/sync.py"
+        );
+    }
+}
+
+/// One rendering of the chart: helm lint's report and the manifests by kind (documents that are
+/// only comments dropped, as kubectl and helm do), or the render error.
+struct Rendered {
+    lint: serde_json::Value,
+    by_kind: std::collections::BTreeMap<String, serde_norway::Value>,
+    error: Option<String>,
+}
+
+/// Lints and renders the chart for each set of values through tests/packaging/helm.py; `None`
+/// (after a SKIP message) when the Helm SDK is not installed.
+fn helm_render(cases: &[serde_json::Value]) -> Option<Vec<Rendered>> {
+    use std::io::Write;
+    let request = serde_json::json!({
+        "chart": repo().join(CHART),
+        "cases": cases.iter().map(|v| serde_json::json!({"values": v})).collect::<Vec<_>>(),
+    });
+    let mut child = Command::new("python3")
+        .arg(repo().join("tests/packaging/helm.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.code() == Some(3) {
+        eprintln!(
+            "SKIP helm lint and render: {} (./scripts/test.sh installs it)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "helm.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    Some(
+        results
+            .into_iter()
+            .map(|r| {
+                let mut by_kind = std::collections::BTreeMap::new();
+                if let Some(manifests) = r["manifests"].as_object() {
+                    for (template, text) in manifests {
+                        if !template.ends_with(".yaml") {
+                            continue;
+                        }
+                        for doc in serde_norway::Deserializer::from_str(text.as_str().unwrap()) {
+                            let doc = <serde_norway::Value as serde::Deserialize>::deserialize(doc)
+                                .unwrap_or_else(|e| panic!("{template}: {e}\n{text}"));
+                            if doc.is_null() {
+                                continue;
+                            }
+                            let kind = doc["kind"].as_str().unwrap().to_owned();
+                            assert!(by_kind.insert(kind, doc).is_none(), "{template}");
+                        }
+                    }
+                }
+                Rendered {
+                    lint: r["lint"].clone(),
+                    by_kind,
+                    error: r["error"].as_str().map(str::to_owned),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// helm lint --strict found nothing above "info" (the chart has no icon).
+fn assert_lint_clean(r: &Rendered) {
+    let messages = r.lint["messages"].as_array().unwrap();
+    for m in messages {
+        assert!(m["severity"].as_i64().unwrap() <= 1, "helm lint: {m}");
+    }
+    assert_eq!(r.lint["errors"], serde_json::json!([]), "{}", r.lint);
+}
+
+#[test]
+fn helm_chart_lints_and_renders() {
+    use serde_json::json;
+    let cases = [
+        json!({}),
+        json!({"serviceMonitor": {"enabled": true}, "prometheusRule": {"enabled": true}}),
+        json!({"serviceMonitor": {"enabled": true}, "prometheusRule": {"enabled": true},
+               "release": "kps", "detail": "pipeline"}),
+        json!({"serviceMonitor": {"enabled": true}, "release": "", "detail": "element",
+               "targets": [{"name": "a", "url": "ws://a:8888/kurento"},
+                           {"name": "b", "url": "wss://b:8433/kurento"}],
+               "extraConfig": "[zombie]\nidle_after = \"10m\""}),
+        json!({"resources": {"requests": {"cpu": "1"}}}),
+        json!({"detail": "everything"}),
+        json!({"targets": [{"name": "a"}]}),
+    ];
+    let Some(r) = helm_render(&cases) else {
+        return;
+    };
+    let kinds = |r: &Rendered| r.by_kind.keys().cloned().collect::<Vec<_>>();
+    for ok in &r[..5] {
+        assert_lint_clean(ok);
+        assert_eq!(ok.error, None);
+    }
+
+    // Defaults: no Prometheus Operator resources.
+    assert_eq!(kinds(&r[0]), ["ConfigMap", "Deployment", "Service"]);
+    assert_eq!(
+        kinds(&r[1]),
+        [
+            "ConfigMap",
+            "Deployment",
+            "PrometheusRule",
+            "Service",
+            "ServiceMonitor"
+        ]
+    );
+    assert_eq!(
+        kinds(&r[3]),
+        ["ConfigMap", "Deployment", "Service", "ServiceMonitor"]
+    );
+
+    // The release label: default, set, empty.
+    let release = |r: &Rendered, kind: &str| {
+        r.by_kind[kind]["metadata"]["labels"]
+            .get("release")
+            .map(|v| v.as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        release(&r[1], "ServiceMonitor").as_deref(),
+        Some("prometheus")
+    );
+    assert_eq!(
+        release(&r[1], "PrometheusRule").as_deref(),
+        Some("prometheus")
+    );
+    assert_eq!(release(&r[2], "ServiceMonitor").as_deref(), Some("kps"));
+    assert_eq!(release(&r[2], "PrometheusRule").as_deref(), Some("kps"));
+    assert_eq!(release(&r[3], "ServiceMonitor"), None);
+
+    // The ServiceMonitor selects the Service, on its metrics port.
+    let sm = &r[1].by_kind["ServiceMonitor"];
+    let service = &r[1].by_kind["Service"];
+    for (key, value) in sm["spec"]["selector"]["matchLabels"].as_mapping().unwrap() {
+        assert_eq!(&service["spec"]["selector"][key.as_str().unwrap()], value);
+    }
+    assert_eq!(sm["spec"]["endpoints"][0]["port"].as_str(), Some("metrics"));
+    assert_eq!(
+        service["spec"]["ports"][0]["name"].as_str(),
+        Some("metrics")
+    );
+    assert_eq!(service["spec"]["ports"][0]["port"].as_u64(), Some(9888));
+
+    // The PrometheusRule carries the repository's rules, as the plain Kubernetes one does.
+    let mut groups = Vec::new();
+    for file in ["kurento-recording.rules.yml", "kurento-alerts.rules.yml"] {
+        let rules = yaml_file(&repo().join("deploy/prometheus/rules").join(file));
+        groups.extend(rules["groups"].as_sequence().unwrap().iter().cloned());
+    }
+    let rule = &r[1].by_kind["PrometheusRule"];
+    assert_eq!(rule["spec"]["groups"].as_sequence().unwrap(), &groups);
+    let plain = yaml_file(&repo().join("deploy/kubernetes/prometheusrule.yaml"));
+    assert_eq!(plain["spec"]["groups"], rule["spec"]["groups"]);
+
+    // The Deployment: probes, non-root, read-only, resources by detail level.
+    let values = yaml_file(&repo().join(CHART).join("values.yaml"));
+    for (case, detail) in [(0, "aggregated"), (2, "pipeline"), (3, "element")] {
+        let pod = &r[case].by_kind["Deployment"]["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["containers"][0]["resources"], values["resourcePresets"][detail],
+            "{detail}"
+        );
+    }
+    assert_eq!(
+        r[4].by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]["resources"],
+        serde_norway::from_str::<serde_norway::Value>("requests: {cpu: \"1\"}").unwrap()
+    );
+    let deployment = &r[0].by_kind["Deployment"];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(deployment["spec"]["replicas"].as_u64(), Some(1));
+    assert_eq!(
+        container["image"].as_str(),
+        Some(
+            format!(
+                "ghcr.io/kurento-exporter/kurento_exporter:{}",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/-/ready")
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/-/healthy")
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(
+        container["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"].as_bool(),
+        Some(false)
+    );
+    // The same pod and container settings as the plain deploy/kubernetes/deployment.yaml.
+    let plain_docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(
+        &std::fs::read_to_string(repo().join("deploy/kubernetes/deployment.yaml")).unwrap(),
+    )
+    .map(|d| <serde_norway::Value as serde::Deserialize>::deserialize(d).unwrap())
+    .collect();
+    let plain = plain_docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    let plain_pod = &plain["spec"]["template"]["spec"];
+    let plain_container = &plain_pod["containers"][0];
+    assert_eq!(pod["securityContext"], plain_pod["securityContext"]);
+    for key in [
+        "ports",
+        "readinessProbe",
+        "livenessProbe",
+        "securityContext",
+        "volumeMounts",
+    ] {
+        assert_eq!(container[key], plain_container[key], "container {key}");
+    }
+    assert_eq!(
+        container["resources"], plain_container["resources"],
+        "the aggregated preset is the plain Deployment's resources"
+    );
+    let sm_plain = yaml_file(&repo().join("deploy/kubernetes/servicemonitor.yaml"));
+    assert_eq!(sm["spec"]["endpoints"], sm_plain["spec"]["endpoints"]);
+
+    // The ConfigMap's configuration is one the exporter accepts, and the pod mounts it.
+    for (case, want) in [
+        (0, "config OK: 1 target(s): kms-0"),
+        (3, "config OK: 2 target(s): a, b"),
+    ] {
+        let cm = &r[case].by_kind["ConfigMap"];
+        let toml = cm["data"]["kurento_exporter.toml"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kurento_exporter.toml");
+        std::fs::write(&file, toml).unwrap();
+        let report = run(bin().arg("check-config").arg("--config.file").arg(&file));
+        assert_eq!(report.trim(), want, "{toml}");
+        let pod = &r[case].by_kind["Deployment"]["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["volumes"][0]["configMap"]["name"],
+            cm["metadata"]["name"]
+        );
+    }
+    let element = r[3].by_kind["ConfigMap"]["data"]["kurento_exporter.toml"]
+        .as_str()
+        .unwrap();
+    assert!(element.contains("detail = \"element\""), "{element}");
+    assert!(
+        element.contains("[zombie]\nidle_after = \"10m\""),
+        "{element}"
+    );
+
+    // Bad values are refused with the reason.
+    for (case, reason) in [(5, "/detail"), (6, "missing property 'url'")] {
+        let error = r[case].error.as_deref().unwrap_or_default();
+        assert!(error.contains(reason), "case {case}: {error}");
+        assert_ne!(r[case].lint["errors"], serde_json::json!([]));
+    }
+}
