@@ -34,12 +34,17 @@ fn assert_success(command: &Command, out: &Output) {
     );
 }
 
-/// `true` when `tool` runs (its `--version` succeeds).
-fn have(tool: &str) -> bool {
-    Command::new(tool)
+/// A tool the suite installs (scripts/test.sh); a developer without it gets the check skipped
+/// with a message, never silently.
+fn tool_or_skip(tool: &str, check: &str) -> bool {
+    let ok = Command::new(tool)
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIP {check}: {tool} is not installed (./scripts/test.sh installs it)");
+    }
+    ok
 }
 
 /// Runs git in the repository; its trimmed stdout, or `None` when git fails.
@@ -90,7 +95,7 @@ fn completions_for_every_shell() {
         }
     }
     let bash = run(bin().args(["completions", "bash"]));
-    if have("bash") {
+    if tool_or_skip("bash", "sourcing the bash completion") {
         // The script parses, and once sourced completes the subcommands.
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kurento_exporter.bash");
@@ -116,8 +121,7 @@ fn man_pages_render() {
     assert_eq!(first, page);
     assert!(dir.path().join("kurento_exporter-check-config.1").exists());
 
-    if !have("man") {
-        eprintln!("SKIP man -l: man (man-db) is not installed");
+    if !tool_or_skip("man", "man -l") {
         return;
     }
     // man formats every page with groff's warnings on and none printed; the text (overstrike
@@ -161,19 +165,6 @@ fn man_pages_render() {
     ] {
         assert!(text.contains(word), "man -l output lacks {word}:\n{text}");
     }
-}
-
-/// A tool the suite installs (scripts/test.sh); a developer without it gets the check skipped
-/// with a message, never silently.
-fn tool_or_skip(tool: &str, check: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIP {check}: {tool} is not installed (./scripts/test.sh installs it)");
-    }
-    ok
 }
 
 // ---- Debian package ----
