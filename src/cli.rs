@@ -1,10 +1,12 @@
-//! Command line (Prometheus-style dotted flags) and the `check-config` subcommand.
+//! Command line (Prometheus-style dotted flags), the `check-config` subcommand, and the shell
+//! completions and man page generated from the command line's definition.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueHint};
+use clap_complete::Shell;
 
 use crate::app::build::version_string;
 use crate::app::config::{self, CliOverrides, LogFormat, LogLevel};
@@ -17,7 +19,7 @@ static LONG_VERSION: LazyLock<String> = LazyLock::new(version_string);
 #[command(name = "kurento_exporter", version = LONG_VERSION.as_str(), about)]
 pub struct Cli {
     /// Configuration file (TOML). Without it, defaults and KURENTO_EXPORTER_* variables apply.
-    #[arg(long = "config.file", value_name = "PATH", global = true)]
+    #[arg(long = "config.file", value_name = "PATH", global = true, value_hint = ValueHint::FilePath)]
     pub config_file: Option<PathBuf>,
     /// Address to listen on for HTTP requests, host:port or :port; repeat to listen on several.
     #[arg(long = "web.listen-address", value_name = "ADDR", global = true)]
@@ -55,7 +57,7 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: SocketAddr,
         /// Scenario file (TOML); the built-in scenario when absent.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         scenario: Option<PathBuf>,
         /// Address negotiated endpoints bind their UDP sockets on (their host candidate);
         /// overrides the scenario's `peers.media_address` (default 127.0.0.1).
@@ -65,7 +67,7 @@ pub enum Command {
     /// Run the simulated KMS and the exporter on it, to see the metrics in one command.
     Demo {
         /// Scenario file (TOML); the built-in lively scenario when absent.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         scenario: Option<PathBuf>,
         /// Address negotiated endpoints bind their UDP sockets on (default 127.0.0.1).
         #[arg(long = "media-address", value_name = "IP")]
@@ -73,6 +75,22 @@ pub enum Command {
     },
     /// Benchmark the exporter against simulated KMSs and print markdown (BENCHMARKS.md "Targets").
     Bench(crate::bench::BenchArgs),
+    /// Print the shell completion script for SHELL (packaging; see README "Deploying").
+    #[command(hide = true)]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page, kurento_exporter(1), as roff; with --dir, write it and one page per
+    /// subcommand (kurento_exporter-SUBCOMMAND(1)) into DIR instead (packaging; see README
+    /// "Deploying").
+    #[command(hide = true)]
+    Man {
+        /// Folder to write every page into (it must exist).
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -102,6 +120,34 @@ impl Cli {
     pub fn config_file(&self) -> Option<&Path> {
         self.config_file.as_deref()
     }
+}
+
+/// The completion script of `shell` for the whole command line.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "kurento_exporter", &mut out);
+    out
+}
+
+/// The command line as the man pages describe it: built (so subcommands carry their full names
+/// and the global flags), without the `help` subcommand.
+fn man_command() -> clap::Command {
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    command
+}
+
+/// The man page, kurento_exporter(1), in roff (hidden subcommands left out).
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(man_command()).render(&mut out)?;
+    Ok(out)
+}
+
+/// Writes kurento_exporter.1 and a kurento_exporter-SUBCOMMAND.1 per visible subcommand, which
+/// the first page's SUBCOMMANDS section refers to, into `dir`.
+pub fn write_man_pages(dir: &Path) -> std::io::Result<()> {
+    clap_mangen::generate_to(Cli::command(), dir)
 }
 
 /// Exit code of `check-config` for a valid configuration.
@@ -137,7 +183,6 @@ pub fn report(result: Result<config::Config, config::ConfigErrors>) -> (String, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
     use std::io::Write;
 
     fn parse(args: &[&str]) -> Cli {
@@ -253,6 +298,17 @@ mod tests {
                 },
             ),
             (
+                vec!["completions", "bash"],
+                Command::Completions { shell: Shell::Bash },
+            ),
+            (vec!["man"], Command::Man { dir: None }),
+            (
+                vec!["man", "--dir", "out"],
+                Command::Man {
+                    dir: Some(PathBuf::from("out")),
+                },
+            ),
+            (
                 vec!["demo", "--scenario", "x.toml"],
                 Command::Demo {
                     scenario: Some(PathBuf::from("x.toml")),
@@ -294,6 +350,8 @@ mod tests {
             &["simulate", "--listen", "nowhere"],
             &["frobnicate"],
             &["--web.listen_address", ":1"],
+            &["completions"],
+            &["completions", "tcsh"],
         ];
         for args in cases {
             let result = Cli::try_parse_from(
@@ -315,6 +373,64 @@ mod tests {
                 crate::app::build::revision()
             )
         );
+    }
+
+    #[test]
+    fn completions_cover_the_subcommands_and_flags() {
+        let bash = String::from_utf8(completions(Shell::Bash)).unwrap();
+        assert!(bash.contains("complete -F _kurento_exporter"), "{bash}");
+        for word in ["check-config", "simulate", "demo", "bench", "--config.file"] {
+            assert!(bash.contains(word), "bash completion lacks {word}");
+        }
+        for shell in [Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell] {
+            let script = String::from_utf8(completions(shell)).unwrap();
+            assert!(script.contains("check-config"), "{shell}: {script}");
+        }
+    }
+
+    #[test]
+    fn man_page_is_roff_with_the_subcommands() {
+        let man = String::from_utf8(man_page().unwrap()).unwrap();
+        assert!(man.starts_with(".ie \\n(.g .ds Aq"), "{man}");
+        assert!(man.contains(".TH kurento_exporter 1"), "{man}");
+        for word in ["check\\-config", "simulate", "config.file"] {
+            assert!(man.contains(word), "man page lacks {word}:\n{man}");
+        }
+        assert!(
+            !man.contains("completions") && !man.contains("kurento_exporter\\-help"),
+            "hidden subcommands and help are not listed"
+        );
+    }
+
+    #[test]
+    fn man_pages_exist_for_every_subcommand_the_first_page_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        write_man_pages(dir.path()).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "kurento_exporter-bench.1",
+                "kurento_exporter-check-config.1",
+                "kurento_exporter-demo.1",
+                "kurento_exporter-run.1",
+                "kurento_exporter-simulate.1",
+                "kurento_exporter.1",
+            ]
+        );
+        let first = std::fs::read(dir.path().join("kurento_exporter.1")).unwrap();
+        assert_eq!(first, man_page().unwrap(), "stdout and --dir agree");
+        let simulate =
+            std::fs::read_to_string(dir.path().join("kurento_exporter-simulate.1")).unwrap();
+        assert!(
+            simulate.contains(".TH kurento_exporter-simulate 1"),
+            "{simulate}"
+        );
+        assert!(simulate.contains("media\\-address"), "{simulate}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! set up logging and run the command on the async runtime.
 
 use std::future::Future;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -43,6 +44,34 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
         }),
+        Command::Completions { shell } => print(Ok(cli::completions(shell))),
+        Command::Man { dir: None } => print(cli::man_page()),
+        Command::Man { dir: Some(dir) } => match cli::write_man_pages(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!(
+                    "kurento_exporter: cannot write the man pages into {}: {err}",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Writes generated text (completions, man page) to stdout; needs no configuration.
+fn print(text: std::io::Result<Vec<u8>>) -> ExitCode {
+    let written = text.and_then(|bytes| {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&bytes)?;
+        stdout.flush()
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kurento_exporter: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

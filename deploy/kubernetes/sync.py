@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Regenerates prometheusrule.yaml and dashboards-configmap.yaml from deploy/prometheus/rules and
-dashboards/*.json (tests/ops_static.rs fails when they drift). Needs PyYAML."""
+dashboards/*.json (tests/ops_static.rs fails when they drift), and copies the rules into the Helm
+chart's rules/ (tests/packaging.rs fails when they drift). Needs PyYAML."""
 import os
+import shutil
 import yaml
 
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,6 +20,8 @@ groups = []
 for f in ["kurento-recording.rules.yml", "kurento-alerts.rules.yml"]:
     with open(os.path.join(root, "deploy", "prometheus", "rules", f)) as fh:
         groups += yaml.safe_load(fh)["groups"]
+    shutil.copyfile(os.path.join(root, "deploy", "prometheus", "rules", f),
+                    os.path.join(root, "deploy", "helm", "kurento-exporter", "rules", f))
 rule = {
     "apiVersion": "monitoring.coreos.com/v1",
     "kind": "PrometheusRule",

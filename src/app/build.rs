@@ -3,7 +3,9 @@
 /// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The git revision baked in at build time through `KURENTO_EXPORTER_REVISION`, or `"unknown"`.
+/// The git revision baked in at build time, or `"unknown"`: the crate's build script (`build.rs`)
+/// sets `KURENTO_EXPORTER_REVISION` from that variable in the build environment when given, else
+/// from `git rev-parse --short HEAD`.
 pub fn revision() -> &'static str {
     option_env!("KURENTO_EXPORTER_REVISION")
         .filter(|r| !r.is_empty())

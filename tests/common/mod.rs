@@ -332,7 +332,8 @@ impl Stack {
 }
 
 /// Replaces values that change from run to run (build, times, durations, request counts, CPU,
-/// ages) with `<masked>`, so an exposition can be compared with a golden file.
+/// ages) with `<masked>`, so an exposition can be compared with a golden file. The build's
+/// `revision` label is masked too: build.rs takes it from git, so it changes with every commit.
 pub fn mask_volatile(exposition: &str) -> String {
     const VOLATILE: &[&str] = &[
         "kurento_exporter_build_info",
@@ -346,6 +347,15 @@ pub fn mask_volatile(exposition: &str) -> String {
         .lines()
         .map(|line| {
             let name = line.split(['{', ' ']).next().unwrap_or("");
+            let masked_revision;
+            let line = match line.split_once("revision=\"") {
+                Some((head, tail)) if name == "kurento_exporter_build_info" => {
+                    let rest = tail.split_once('"').map_or("", |(_, rest)| rest);
+                    masked_revision = format!("{head}revision=\"<masked>\"{rest}");
+                    masked_revision.as_str()
+                }
+                _ => line,
+            };
             if !line.starts_with('#') && VOLATILE.contains(&name) {
                 let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
                 format!("{series} <masked>\n")
