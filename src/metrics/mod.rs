@@ -1,19 +1,27 @@
-//! Prometheus exposition of the store, rendered at scrape time (no I/O during a scrape).
-//! The only module that knows Prometheus metric names.
+//! Prometheus exposition of the store, rendered at scrape time (no I/O during a scrape) by
+//! prometheus-client's encoders from one collector over the store. The only module that knows
+//! Prometheus metric names.
 
 pub(crate) mod catalogue;
 mod collector;
+mod family;
+mod histogram;
+mod labels;
 mod media;
-mod writer;
+mod non_finite;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use prometheus_client::encoding::{prometheus_text, text};
+use prometheus_client::registry::Registry;
+
 pub use collector::BuildInfo;
 use collector::StoreCollector;
-use writer::ExpositionWriter;
+use non_finite::InfinityCount;
 
 use crate::poll::store::Store;
+
 /// The two exposition formats `/metrics` can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpositionFormat {
@@ -47,14 +55,47 @@ pub trait MetricsSource: Send + Sync + 'static {
     }
 }
 
-/// The exporter's `/metrics`: the store rendered through our exposition writer.
+/// Encoding an exposition failed. Cannot happen while the collector only fails when the encoder
+/// does and the encoder writes into a `String`; reported rather than assumed all the same.
+#[derive(Debug, thiserror::Error)]
+#[error("encoding the {format:?} exposition")]
+pub struct RenderError {
+    format: ExpositionFormat,
+    #[source]
+    source: std::fmt::Error,
+}
+
+/// Encodes everything `registry` collects in `format` into a buffer of `capacity` bytes.
+/// `infinities` is what the registry's collectors count (see `non_finite`).
+fn encode(
+    registry: &Registry,
+    infinities: &InfinityCount,
+    format: ExpositionFormat,
+    capacity: usize,
+) -> Result<String, RenderError> {
+    let mut out = String::with_capacity(capacity);
+    let before = infinities.get();
+    let encoded = match format {
+        ExpositionFormat::OpenMetrics => text::encode(&mut out, registry),
+        ExpositionFormat::Text => prometheus_text::encode(&mut out, registry),
+    };
+    encoded.map_err(|source| RenderError { format, source })?;
+    if format == ExpositionFormat::OpenMetrics && infinities.get() != before {
+        out = non_finite::respell_infinities(&out);
+    }
+    Ok(out)
+}
+
+/// The exporter's `/metrics`: the store rendered through prometheus-client.
 ///
 /// The exposition is a pure function of the snapshots, which change only when a poll cycle
 /// publishes one: it is rendered once per store generation and format, and every scrape until
 /// the next cycle gets the same bytes (so 100 concurrent scrapes cost one render).
 #[derive(Debug)]
 pub struct Exposition {
-    collector: StoreCollector,
+    /// Holds the one [`StoreCollector`].
+    registry: Registry,
+    infinities: Arc<InfinityCount>,
     store: Arc<Store>,
     cache: Mutex<Vec<(u64, ExpositionFormat, bytes::Bytes)>>,
     /// The size of the last render per format (OpenMetrics, text): the next one's buffer is
@@ -64,26 +105,30 @@ pub struct Exposition {
 
 impl Exposition {
     pub fn new(store: Arc<Store>, build: BuildInfo) -> Self {
+        let infinities = Arc::new(InfinityCount::default());
+        let collector = StoreCollector::new(store.clone(), build, infinities.clone());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(collector));
         Exposition {
-            collector: StoreCollector::new(store.clone(), build),
+            registry,
+            infinities,
             store,
             cache: Mutex::new(Vec::new()),
             last_size: [AtomicUsize::new(0), AtomicUsize::new(0)],
         }
     }
 
-    fn render_uncached(&self, format: ExpositionFormat) -> bytes::Bytes {
+    fn render_uncached(&self, format: ExpositionFormat) -> Result<bytes::Bytes, RenderError> {
         let last_size = match format {
             ExpositionFormat::OpenMetrics => &self.last_size[0],
             ExpositionFormat::Text => &self.last_size[1],
         };
         // A little headroom: the load (and so the size) moves between cycles.
         let expected = last_size.load(Ordering::Relaxed);
-        let mut writer = ExpositionWriter::new(format, expected + expected / 16);
-        self.collector.write(&mut writer);
-        let rendered = writer.finish();
+        let capacity = expected + expected / 16;
+        let rendered = encode(&self.registry, &self.infinities, format, capacity)?;
         last_size.store(rendered.len(), Ordering::Relaxed);
-        rendered.into()
+        Ok(rendered.into())
     }
 }
 
@@ -102,7 +147,17 @@ impl MetricsSource for Exposition {
             }
         }
         // Rendered outside the lock: a slow render must not block scrapes of the other format.
-        let rendered = self.render_uncached(format);
+        let rendered = match self.render_uncached(format) {
+            Ok(rendered) => rendered,
+            Err(e) => {
+                // Not cached: the next scrape tries again.
+                tracing::error!(error = %e, "serving an empty exposition");
+                return match format {
+                    ExpositionFormat::OpenMetrics => bytes::Bytes::from_static(b"# EOF\n"),
+                    ExpositionFormat::Text => bytes::Bytes::new(),
+                };
+            }
+        };
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache.retain(|(g, f, _)| *g == generation && *f != format);
         cache.push((generation, format, rendered.clone()));
