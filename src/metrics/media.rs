@@ -16,11 +16,11 @@ use super::labels::{
     Candidate, ElementType, FromValues, Kms, Media as MediaLabel, MediaDirection, Reason, Scoped,
     State,
 };
-use crate::kurento::stats::CandidateType;
 use crate::analysis::model::{Media, RtpTotals, Scope};
 use crate::analysis::snapshot::TargetSnapshot;
 use crate::analysis::summary::{Counts, Observed, StateFamily};
 use crate::analysis::zombie::ZombieReport;
+use crate::kurento::stats::CandidateType;
 
 const MEDIA_LABELS: [&str; 2] = ["audio", "video"];
 

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// How many infinite sample values collectors have handed the encoder, ever.
 ///
 /// A render compares the count before and after encoding. Renders of the two formats may run
-/// at the same time and see each other's values: that can only cause a needless respelling
-/// (which changes nothing in a text-format render), never a missed one.
+/// at the same time and see each other's values: that can only cause a needless respelling pass
+/// (which leaves an output without infinities as it was), never a missed one.
 #[derive(Debug, Default)]
 pub(super) struct InfinityCount(AtomicU64);
 
