@@ -91,6 +91,26 @@ pub struct Scope {
     pub element: Option<(String, String)>,
 }
 
+/// Which way media flows through an element, named from the pipeline's side as KMS names it
+/// (`isMediaFlowingIn`/`Out`, docs/kms-protocol.md §10): the `direction` label of
+/// `kurento_media_flowing_elements`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flow {
+    In,
+    Out,
+}
+
+impl Flow {
+    pub const ALL: [Flow; 2] = [Flow::In, Flow::Out];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Flow::In => "in",
+            Flow::Out => "out",
+        }
+    }
+}
+
 /// `getMediaState` and `getConnectionState` of a BaseRtpEndpoint (`state` label): whether RTCP
 /// arrives, and whether the endpoint's transport is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::analysis::model::{Direction, ElementReading, Media, Scope};
+use crate::analysis::model::{Direction, ElementReading, Flow, Media, Scope};
 use crate::kurento::kinds::ElementKind;
 
 /// The state families: elements counted by (scope, label values).
@@ -119,7 +119,11 @@ impl MediaSummary {
             // isMediaFlowingIn: media arrives from the pipeline at the element's sink, so a
             // WebRTC endpoint flowing in sends it to its peer (a subscriber).
             if r.flowing_in[i] == Some(true) {
-                self.count(StateFamily::Flowing, &r.scope, &[m.label(), "in"]);
+                self.count(
+                    StateFamily::Flowing,
+                    &r.scope,
+                    &[m.label(), Flow::In.label()],
+                );
                 if webrtc {
                     self.count(StateFamily::Receiving, &r.scope, &[m.label()]);
                 }
@@ -127,7 +131,11 @@ impl MediaSummary {
             // isMediaFlowingOut: the element pushes media into the pipeline, so a WebRTC
             // endpoint flowing out gets it from its peer (a publisher).
             if r.flowing_out[i] == Some(true) {
-                self.count(StateFamily::Flowing, &r.scope, &[m.label(), "out"]);
+                self.count(
+                    StateFamily::Flowing,
+                    &r.scope,
+                    &[m.label(), Flow::Out.label()],
+                );
                 if webrtc {
                     self.count(StateFamily::Sending, &r.scope, &[m.label()]);
                 }

@@ -17,11 +17,14 @@ pub enum ElementKind {
 }
 
 impl ElementKind {
+    /// The classes of [`ElementKind::Uri`].
+    pub const URI_CLASSES: [&'static str; 2] = ["PlayerEndpoint", "RecorderEndpoint"];
+
     pub fn of(element_type: &str) -> ElementKind {
         match element_type {
             "WebRtcEndpoint" => ElementKind::WebRtc,
             "RtpEndpoint" => ElementKind::Rtp,
-            "PlayerEndpoint" | "RecorderEndpoint" => ElementKind::Uri,
+            t if Self::URI_CLASSES.contains(&t) => ElementKind::Uri,
             "Composite" | "Dispatcher" | "DispatcherOneToMany" | "AlphaBlending" | "Mixer" => {
                 ElementKind::Hub
             }

@@ -299,6 +299,13 @@ pub enum CandidateType {
 }
 
 impl CandidateType {
+    pub const ALL: [CandidateType; 4] = [
+        CandidateType::Host,
+        CandidateType::Srflx,
+        CandidateType::Prflx,
+        CandidateType::Relay,
+    ];
+
     pub fn parse(candidate: &str) -> Option<CandidateType> {
         let mut words = candidate.split_ascii_whitespace();
         words.find(|w| *w == "typ")?;

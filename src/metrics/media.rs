@@ -16,13 +16,12 @@ use super::labels::{
     Candidate, ElementType, FromValues, Kms, Media as MediaLabel, MediaDirection, Reason, Scoped,
     State,
 };
-use crate::analysis::model::{Media, RtpTotals, Scope};
+use crate::analysis::model::{Connectivity, Flow, IceState, Media, RtpTotals, Scope, UriState};
 use crate::analysis::snapshot::TargetSnapshot;
 use crate::analysis::summary::{Counts, Observed, StateFamily};
 use crate::analysis::zombie::ZombieReport;
+use crate::kurento::kinds::ElementKind;
 use crate::kurento::stats::CandidateType;
-
-const MEDIA_LABELS: [&str; 2] = ["audio", "video"];
 
 /// Writes a state family from each target's summary, the family's own labels (`L`) from the
 /// summary's values. At aggregated detail every `known` combination is listed (0 when no
@@ -126,10 +125,19 @@ fn stream_histogram<L: FromValues>(
     })
 }
 
-const MEDIA_ONLY: [&[&str]; 2] = [&["audio"], &["video"]];
+/// Label value lists of one-label families, from the model's closed sets.
+fn single_labels<const N: usize>(labels: [&'static str; N]) -> [[&'static str; 1]; N] {
+    labels.map(|l| [l])
+}
+
+fn as_slices<'a, const K: usize>(values: &'a [[&'static str; K]]) -> Vec<&'a [&'static str]> {
+    values.iter().map(|v| &v[..]).collect()
+}
 
 /// Writes every media family.
 pub(super) fn write(f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Result {
+    let media = single_labels(Media::ALL.map(Media::label));
+    let media_only = as_slices(&media);
     rtp_counter(f, &cat::RTP_BYTES, snaps, |t| t.bytes)?;
     rtp_counter(f, &cat::RTP_PACKETS, snaps, |t| t.packets)?;
     rtp_counter(f, &cat::RTP_PACKETS_LOST, snaps, |t| t.packets_lost)?;
@@ -176,11 +184,11 @@ pub(super) fn write(f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Res
         Observed::InputLatency,
     )?;
 
-    let flowing_known: Vec<[&str; 2]> = MEDIA_LABELS
+    let flowing_known: Vec<[&str; 2]> = Media::ALL
         .iter()
-        .flat_map(|m| [[*m, "in"], [*m, "out"]])
+        .flat_map(|m| Flow::ALL.map(|d| [m.label(), d.label()]))
         .collect();
-    let flowing_known: Vec<&[&str]> = flowing_known.iter().map(|k| &k[..]).collect();
+    let flowing_known = as_slices(&flowing_known);
     state_family::<MediaDirection>(
         f,
         &cat::MEDIA_FLOWING,
@@ -192,12 +200,13 @@ pub(super) fn write(f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Res
         f,
         &cat::TRANSCODING,
         snaps,
-        &MEDIA_ONLY,
+        &media_only,
         StateFamily::Transcoding,
     )?;
     transcoding_transitions(f, snaps)?;
 
-    let two_states: [&[&str]; 2] = [&["connected"], &["disconnected"]];
+    let connectivity = single_labels(Connectivity::ALL.map(Connectivity::label));
+    let two_states = as_slices(&connectivity);
     state_family::<State>(
         f,
         &cat::RTP_MEDIA_STATE,
@@ -212,24 +221,11 @@ pub(super) fn write(f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Res
         &two_states,
         StateFamily::ConnectionState,
     )?;
-    let ice_known: [&[&str]; 7] = [
-        &["new"],
-        &["gathering"],
-        &["connecting"],
-        &["connected"],
-        &["ready"],
-        &["failed"],
-        &["disconnected"],
-    ];
+    let ice = single_labels(IceState::ALL.map(IceState::label));
+    let ice_known = as_slices(&ice);
     state_family::<State>(f, &cat::ICE_STATE, snaps, &ice_known, StateFamily::IceState)?;
-    let candidates = [
-        CandidateType::Host,
-        CandidateType::Srflx,
-        CandidateType::Prflx,
-        CandidateType::Relay,
-    ]
-    .map(|c| [c.label()]);
-    let candidate_known: Vec<&[&str]> = candidates.iter().map(|c| &c[..]).collect();
+    let candidates = single_labels(CandidateType::ALL.map(CandidateType::label));
+    let candidate_known = as_slices(&candidates);
     state_family::<Candidate>(
         f,
         &cat::SELECTED_CANDIDATES,
@@ -241,14 +237,14 @@ pub(super) fn write(f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Res
         f,
         &cat::WEBRTC_SENDING,
         snaps,
-        &MEDIA_ONLY,
+        &media_only,
         StateFamily::Sending,
     )?;
     state_family::<MediaLabel>(
         f,
         &cat::WEBRTC_RECEIVING,
         snaps,
-        &MEDIA_ONLY,
+        &media_only,
         StateFamily::Receiving,
     )?;
     uri_endpoints(f, snaps)?;
@@ -332,9 +328,9 @@ fn uri_endpoints(f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Result
                 continue;
             };
             let mut counts = UriCounts::new();
-            for ty in ["PlayerEndpoint", "RecorderEndpoint"] {
-                for state in ["start", "pause", "stop"] {
-                    counts.insert((ty, state), 0);
+            for ty in ElementKind::URI_CLASSES {
+                for state in UriState::ALL {
+                    counts.insert((ty, state.label()), 0);
                 }
             }
             for ((ty, state), n) in &media.summary.uri_endpoints {
