@@ -213,7 +213,10 @@ mod tests {
         let reasons: Vec<_> = errors.iter().map(PollErrorReason::from).collect();
         // Every reason but `internal` (the exporter's own failure) comes from a client error.
         assert_eq!(reasons, PollErrorReason::ALL[..errors.len()]);
-        assert_eq!(PollErrorReason::ALL[errors.len()..], [PollErrorReason::Internal]);
+        assert_eq!(
+            PollErrorReason::ALL[errors.len()..],
+            [PollErrorReason::Internal]
+        );
         let labels: std::collections::BTreeSet<_> =
             PollErrorReason::ALL.iter().map(|r| r.label()).collect();
         assert_eq!(labels.len(), PollErrorReason::ALL.len());
