@@ -863,3 +863,40 @@ async fn the_pool_sends_each_call_to_the_least_busy_connection() {
     guarded(pool.closed()).await;
     assert!(pool.is_closed(), "one closed connection closes the pool");
 }
+
+/// Time arithmetic never panics: a ping interval and a call timeout with no `Instant` after them
+/// (config bounds them, but the client must not rely on it) still give a working connection.
+#[tokio::test]
+async fn durations_too_large_for_an_instant_do_not_kill_the_connection() {
+    let opts = ClientOptions {
+        call_timeout: Duration::MAX,
+        ping_interval: Duration::MAX,
+        ..ClientOptions::default()
+    };
+    let mut p = pair(opts).await;
+    let call = spawn_call(&p.conn, "invoke", json!({}));
+    let request = p.peer.request().await;
+    p.peer.reply(&request, json!("alive")).await;
+    assert_eq!(guarded(call).await.unwrap().unwrap(), json!("alive"));
+
+    let (url, _recorded) = fake_kms().await;
+    let opts = KmsOptions {
+        url,
+        connections: 1,
+        client: ClientOptions {
+            call_timeout: Duration::MAX,
+            ..quiet_options()
+        },
+    };
+    let (kms, _events) = guarded(Kms::connect(
+        &opts,
+        Arc::new(RequestIds::new()),
+        RequestCounter::new(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        guarded(kms.get_used_cpu(Duration::MAX)).await.unwrap(),
+        153.5
+    );
+}

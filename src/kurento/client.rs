@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::kurento::deadline;
 use crate::kurento::redact::redact_url;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -432,7 +433,7 @@ impl SocketTask {
 
     async fn pump(&self, ws: &mut Socket, outgoing: &mut mpsc::Receiver<String>) -> Exit {
         let pinging = !self.ping_interval.is_zero();
-        let mut next_ping = Instant::now() + self.ping_interval;
+        let mut next_ping = deadline::after(Instant::now(), self.ping_interval);
         // (id, deadline) of the unanswered keepalive ping.
         let mut ping: Option<(u64, Instant)> = None;
         loop {
@@ -466,7 +467,7 @@ impl SocketTask {
                     // Calls in flight already probe the socket (with their own timeouts), and a
                     // ping queued behind a slow call (getUsedCpu) would time out for no fault.
                     if !self.shared.lock().pending.is_empty() {
-                        next_ping = Instant::now() + self.ping_interval;
+                        next_ping = deadline::after(Instant::now(), self.ping_interval);
                         continue;
                     }
                     let id = self.shared.ids.next_id();
@@ -480,8 +481,8 @@ impl SocketTask {
                     }
                     self.requests.increment();
                     let now = Instant::now();
-                    ping = Some((id, now + self.ping_timeout));
-                    next_ping = now + self.ping_interval;
+                    ping = Some((id, deadline::after(now, self.ping_timeout)));
+                    next_ping = deadline::after(now, self.ping_interval);
                 }
                 _ = sleep_until_opt(ping_deadline) => {
                     tracing::warn!(url = %self.url, "KMS did not answer ping; closing connection");

@@ -2,6 +2,7 @@
 //! operations. Knows KMS, not Prometheus.
 
 pub mod client;
+pub mod deadline;
 pub(crate) mod kinds;
 pub(crate) mod ops;
 pub mod pool;

@@ -235,7 +235,10 @@ impl Kms {
             Some(json!({ "interval": millis })),
             Some(&self.cpu_session),
         );
-        let timeout = self.call_timeout + Duration::from_millis(millis);
+        // Saturating: the call must not panic whatever the configured durations.
+        let timeout = self
+            .call_timeout
+            .saturating_add(Duration::from_millis(millis));
         let wrap = |e| KmsError::new("getUsedCpu", None, e);
         let result = self
             .cpu

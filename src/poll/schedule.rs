@@ -6,10 +6,15 @@
 //! each other down, and fewer cycles hold their readings in memory at the same time. The first
 //! cycle after connecting runs at once (metrics are there as soon as possible); later cycles run
 //! on the target's slots.
+//!
+//! Slots saturate to a far future instead of overflowing: a panic here would kill the poller and
+//! leave its last snapshot served as fresh.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::kurento::deadline;
 
 /// The slots of one target: `epoch + phase + k × interval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +43,8 @@ impl Schedule {
     /// The first slot at least half an interval after `started` (the start of the cycle that
     /// just ran), so two cycles never run back to back when a target joins its slots.
     pub fn next_slot(&self, started: Instant) -> Instant {
-        let first = self.epoch + self.phase;
-        let earliest = started + self.interval / 2;
+        let first = deadline::after(self.epoch, self.phase);
+        let earliest = deadline::after(started, self.interval / 2);
         if earliest <= first || self.interval.is_zero() {
             return first.max(earliest);
         }
@@ -49,7 +54,7 @@ impl Schedule {
         // Slot counts fit in u32 for any real uptime (u32::MAX intervals of 1 ms is 49 days;
         // intervals are at least 1 s): saturate rather than wrap.
         let slots = u32::try_from(slots).unwrap_or(u32::MAX);
-        first + self.interval * slots
+        deadline::after(first, self.interval.saturating_mul(slots))
     }
 }
 
@@ -96,6 +101,25 @@ mod tests {
                 epoch + want * S,
                 "cycle started at {started}s"
             );
+        }
+    }
+
+    /// `300000000000y` decodes to a valid `Duration` with no `Instant` after it; the poller
+    /// panicked on it. Config rejects it now, and the schedule saturates anyway.
+    #[test]
+    fn absurd_intervals_give_far_slots_instead_of_a_panic() {
+        let epoch = Instant::now();
+        let year = Duration::from_secs(365 * 24 * 3600);
+        for interval in [
+            Duration::MAX,
+            Duration::from_secs(300_000_000_000 * 31_557_600),
+        ] {
+            for (index, count) in [(0, 1), (1, 3), (2, 3)] {
+                let s = Schedule::spread(epoch, index, count, interval);
+                let next = s.next_slot(epoch);
+                assert!(next >= epoch + year, "{interval:?} {index}/{count}");
+                assert!(s.next_slot(next) >= next, "from a far slot");
+            }
         }
     }
 

@@ -13,13 +13,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::detail::DetailPolicy;
 use crate::analysis::snapshot::PollErrorReason;
 use crate::analysis::zombie::ZombiePolicy;
 use crate::kurento::client::{RequestCounter, RequestIds};
+use crate::kurento::deadline;
 use crate::kurento::ops::{Kms, KmsError, KmsOptions};
 use crate::kurento::protocol::ManagerEvent;
 use crate::kurento::reconnect::{Backoff, wait_before_retry};
@@ -123,21 +124,14 @@ async fn watch(
         requests,
         in_flight,
     };
-    // The first cycle runs at once, later ones on the target's slots (see `schedule`).
+    // The first cycle runs at once, later ones on the target's slots (see `schedule`). Both
+    // deadlines saturate (`deadline::after`, `Schedule::next_slot`): no duration can panic here.
     let first_started = Instant::now();
     if let Some(lost) = connection.cycle(&mut events, state).await {
         return Some(lost);
     }
-    let mut ticker = tokio::time::interval_at(
-        spec.schedule.next_slot(first_started),
-        spec.schedule.interval(),
-    );
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut reconcile = tokio::time::interval_at(
-        Instant::now() + spec.reconcile_interval,
-        spec.reconcile_interval,
-    );
-    reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next_cycle = spec.schedule.next_slot(first_started);
+    let mut next_reconcile = deadline::after(Instant::now(), spec.reconcile_interval);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return None,
@@ -145,15 +139,20 @@ async fn watch(
                 Some(event) => state.apply_event(&event),
                 None => return Some((PollErrorReason::Disconnected, "events connection closed".to_owned())),
             },
-            _ = reconcile.tick() => {
+            _ = tokio::time::sleep_until(next_reconcile) => {
                 if let Err(err) = rebuild_inventory(kms, state, in_flight).await {
                     return Some((reason_of(&err), err.to_string()));
                 }
+                next_reconcile = deadline::after(Instant::now(), spec.reconcile_interval);
             }
-            _ = ticker.tick() => {
+            _ = tokio::time::sleep_until(next_cycle) => {
+                let started = Instant::now();
                 if let Some(lost) = connection.cycle(&mut events, state).await {
                     return Some(lost);
                 }
+                // A cycle that overran its slot is followed by the next slot at least half an
+                // interval after its start (at once if that slot has passed).
+                next_cycle = spec.schedule.next_slot(started);
             }
         }
     }
