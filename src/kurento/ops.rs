@@ -295,6 +295,16 @@ impl Kms {
         self.events.is_closed() || self.read.is_closed() || self.cpu.is_closed()
     }
 
+    /// Why the connection to KMS is lost, once any socket closed: the first closed socket's
+    /// reason (see [`Connection::close_reason`]), with which socket it was.
+    pub fn close_reason(&self) -> Option<KmsError> {
+        let events = self.events.close_reason().map(|e| ("events connection", e));
+        let read = || self.read.close_reason().map(|e| ("read connection", e));
+        let cpu = || self.cpu.close_reason().map(|e| ("CPU connection", e));
+        let (socket, reason) = events.or_else(read).or_else(cpu)?;
+        Some(KmsError::new(socket, None, reason))
+    }
+
     /// Resolves when any of the connections is gone.
     pub async fn closed(&self) {
         tokio::select! {
