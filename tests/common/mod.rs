@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod fault_proxy;
 pub mod node;
 
 use std::fmt::Display;
