@@ -266,6 +266,31 @@ impl Kms {
             .map_err(|e| KmsError::new("closeSession", None, e))
     }
 
+    /// [`Kms::end_cycle`] as a future that borrows nothing, for when KMS has stopped answering:
+    /// the poller must not wait a whole timeout for it, yet the references should still be dropped
+    /// if KMS answers late. The call holds a handle on one read socket until it ends (a reply, its
+    /// timeout, or [`Kms::close`]).
+    pub fn end_cycle_detached(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), KmsError>> + Send + 'static {
+        let connection = self.read.pick().cloned();
+        let params = json!({ "sessionId": self.read_session, "release": false });
+        async move {
+            let Some(connection) = connection else {
+                return Err(KmsError::new(
+                    "closeSession",
+                    None,
+                    ClientError::Disconnected,
+                ));
+            };
+            connection
+                .call("closeSession", params)
+                .await
+                .map(drop)
+                .map_err(|e| KmsError::new("closeSession", None, e))
+        }
+    }
+
     /// Runs `ops` as one `transaction` on a read connection, in the read session: one round trip
     /// for many reads. KMS stops at the first failing operation, so the outcome of each op is
     /// `Some(Ok(value))`, `Some(Err(error))` (the failing one) or `None` (not run).
