@@ -32,6 +32,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, Event, RawIncoming, Request, RpcError};
 
+/// What the WebSocket reads from the socket at a time. It also bounds what is left of a large
+/// frame's buffer after the frame (tungstenite reserves the frame's length on top of what it has
+/// already read), which is the traffic it takes to release that buffer (see `SocketTask::pump`).
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Tuning of one connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientOptions {
@@ -223,6 +228,7 @@ impl Connection {
         let connector = tls::connector(url, opts)
             .map_err(|cause| ClientError::Connect(format!("{shown}: {cause}")))?;
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
             .max_frame_size(Some(opts.max_frame_bytes))
             .max_message_size(Some(opts.max_frame_bytes));
         let connecting =
@@ -472,6 +478,15 @@ impl SocketTask {
         let mut next_ping = deadline::after(Instant::now(), self.ping_interval);
         // (id, deadline) of the unanswered keepalive ping.
         let mut ping: Option<(u64, Instant)> = None;
+        // The last message received, kept until the next one has been read. Its payload shares
+        // the WebSocket's read buffer, so when that buffer must grow or be refilled, it is not the
+        // buffer's only owner and a new buffer of at most the next frame's size (or 16 KiB) is
+        // allocated instead of the old one being reused. Without this, a 15 MiB frame left a
+        // 15 MiB read buffer behind for the life of the connection (~100 MB over a few sockets);
+        // with it, that buffer is freed once at most `READ_BUFFER_BYTES` more have been read on
+        // the socket. (tungstenite 0.30 reads into a `BytesMut` and hands out frames split from
+        // it; `BytesMut::reserve` reuses an allocation only when it is the sole owner.)
+        let mut last_message: Option<Message> = None;
         loop {
             let ping_deadline = ping.map(|(_, deadline)| deadline);
             tokio::select! {
@@ -494,6 +509,9 @@ impl SocketTask {
                         }
                         None => return Exit::Remote(ClientError::Disconnected),
                     };
+                    // Cheap: a message's payload is reference-counted. Replacing it drops the one
+                    // before, whose buffer the read of this one has moved away from.
+                    let _previous = last_message.replace(message.clone());
                     match self.on_message(message, &mut ping) {
                         Ok(()) => {}
                         Err(exit) => return exit,
