@@ -1,10 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The KMS JSON-RPC client against a tiny scripted WebSocket server on loopback.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::log_capture::CapturedLog;
 use futures_util::{SinkExt, StreamExt};
 use kurento_exporter::kurento::client::{
     ClientError, ClientOptions, Connection, RequestCounter, RequestIds,
@@ -342,40 +345,11 @@ async fn an_undecodable_reply_fails_its_call_at_once_as_decode() {
     assert!(!p.conn.is_closed());
 }
 
-/// Log lines written while `f` runs on this thread (the socket task runs on this thread too in a
-/// current-thread runtime).
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CapturedLog {
-    fn lines(&self) -> Vec<String> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines().map(str::to_owned).collect()
-    }
-}
-
 /// 20,000 garbage frames once wrote 4.6 MB of log, a line per frame, and kept the connection.
 /// Now: one line a minute at most, and more than 100 bad frames drop the connection as `decode`.
 #[tokio::test]
 async fn bad_frames_are_logged_rate_limited_and_too_many_drop_the_connection() {
-    let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (log, _guard) = CapturedLog::install(tracing::Level::INFO);
 
     let opts = ClientOptions {
         call_timeout: Duration::from_secs(3600),

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::fault_proxy::FaultProxy;
+use common::log_capture::CapturedLog;
 use common::*;
 use kurento_exporter::app::config::Config;
 use kurento_exporter::sim::Scenario;
@@ -264,4 +265,39 @@ async fn a_connection_flooded_with_garbage_is_dropped_as_decode() {
         .until("recovery", 10 * config.poll.interval, Look::fresh)
         .await;
     stack.shutdown().await;
+}
+
+/// Timeouts and lost connections were not logged at the default level, while every reconnect
+/// attempt and every bad frame was: the log said nothing when KMS hung and flooded when it
+/// misbehaved. Now each change of `up` is logged once: down at warn with the reason, up at info.
+#[tokio::test]
+async fn each_change_of_up_is_logged_once() {
+    let (log, _guard) = CapturedLog::install(tracing::Level::INFO);
+    let (stack, proxy, config) = proxied_stack(|_| {}).await;
+    let limit = 10 * config.poll.interval;
+    let mut publications = Publications::new(&stack);
+    publications.until("fresh cycle", limit, Look::fresh).await;
+    // Silent: two timed-out cycles, the connection given up, a reconnection held by the stall.
+    silence_after_a_fresh_cycle(&stack, &proxy, limit).await;
+    let mut publications = Publications::new(&stack);
+    proxy.resume();
+    publications.until("recovery", limit, Look::fresh).await;
+    stack.shutdown().await;
+
+    let down = log.matching("KMS down");
+    assert_eq!(down.len(), 1, "{:#?}", log.lines());
+    assert!(
+        down[0].contains("WARN") && down[0].contains("reason=\"timeout\""),
+        "{}",
+        down[0]
+    );
+    let up = log.matching("KMS up");
+    assert_eq!(up.len(), 2, "{:#?}", log.lines());
+    assert!(up.iter().all(|l| l.contains("INFO")), "{up:#?}");
+    let warnings: Vec<String> = log
+        .matching("WARN")
+        .into_iter()
+        .filter(|l| l.contains("kurento_exporter::poll") || l.contains("kurento_exporter::kurento"))
+        .collect();
+    assert_eq!(warnings, down, "only the change is a warning");
 }

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod fault_proxy;
+pub mod log_capture;
 pub mod node;
 
 use std::fmt::Display;
