@@ -7,8 +7,9 @@
 //! cycle after connecting runs at once (metrics are there as soon as possible); later cycles run
 //! on the target's slots.
 //!
-//! Two cycles start between half an interval and one interval apart, also while a target joins
-//! its slots (after a connect). The lower bound keeps cycles from running back to back; the upper
+//! Two cycles start between half an interval and one interval apart (or back to back after a
+//! cycle that took longer than an interval), also while a target joins its slots (after a
+//! connect). The lower bound keeps cycles from running back to back; the upper
 //! bound is the liveness guarantee: a KMS that goes silent is found silent by a cycle starting at
 //! most one interval later, whose reads time out one timeout after that (README "Failures").
 //!

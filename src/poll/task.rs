@@ -132,7 +132,7 @@ async fn watch(
         in_flight,
     };
     // The first cycle runs at once, later ones on the target's slots (see `schedule`). Both
-    // deadlines saturate (`deadline::after`, `Schedule::next_slot`): no duration can panic here.
+    // deadlines saturate (`deadline::after`, `Schedule::next_cycle`): no duration can panic here.
     let first_started = Instant::now();
     if let Some(lost) = connection.cycle(&mut events, state).await {
         return Some(lost);
@@ -157,8 +157,8 @@ async fn watch(
                 if let Some(lost) = connection.cycle(&mut events, state).await {
                     return Some(lost);
                 }
-                // A cycle that overran its slot is followed by the next slot at least half an
-                // interval after its start (at once if that slot has passed).
+                // At most one interval after this cycle's start (at once if this cycle overran
+                // that): the liveness bound of README "Failures" rests on it.
                 next_cycle = spec.schedule.next_cycle(started);
             }
         }
