@@ -74,3 +74,16 @@ url = "http://10.0.0.5:8888/kurento"
          targets[0].url: scheme must be ws or wss, got \"http\""
     );
 }
+
+/// An absurd interval used to pass `check-config`; the poller then panicked on `Instant +
+/// interval` and its last snapshot was served forever with `kurento_up 1`.
+#[test]
+fn an_absurd_interval_is_rejected_with_its_bound() {
+    let f = file("[poll]\ninterval = \"300000000000y\"\n");
+    let (text, code) = cli::check_config(Some(f.path()), &CliOverrides::default());
+    assert_eq!(code, EXIT_INVALID_CONFIG);
+    assert_eq!(
+        text,
+        "config invalid: 1 problem(s):\npoll.interval: must be at most 1h, got 300000000000years"
+    );
+}

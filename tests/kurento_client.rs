@@ -1,10 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The KMS JSON-RPC client against a tiny scripted WebSocket server on loopback.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::log_capture::CapturedLog;
 use futures_util::{SinkExt, StreamExt};
 use kurento_exporter::kurento::client::{
     ClientError, ClientOptions, Connection, RequestCounter, RequestIds,
@@ -287,7 +290,8 @@ async fn garbage_frames_are_counted_and_do_not_kill_the_connection() {
     let request = p.peer.request().await;
     p.peer.send_text("{not json").await;
     p.peer.send_text("[1,2]").await;
-    p.peer.send_text(r#"{"id":1,"jsonrpc":"2.0"}"#).await;
+    // An id no call waits for (a frame naming a waiting call fails that call: see below).
+    p.peer.send_text(r#"{"id":424242,"jsonrpc":"2.0"}"#).await;
     p.peer
         .ws
         .send(Message::binary(vec![0u8, 1, 2]))
@@ -303,6 +307,98 @@ async fn garbage_frames_are_counted_and_do_not_kill_the_connection() {
     assert!(
         p.events.try_recv().is_err(),
         "a malformed event is not delivered"
+    );
+}
+
+/// A reply KMS sent but the client cannot decode used to leave its call waiting for the timeout,
+/// counted as `timeout`; it now fails that call at once, as `decode`.
+#[tokio::test]
+async fn an_undecodable_reply_fails_its_call_at_once_as_decode() {
+    // A timeout far beyond the guard: only an immediate failure passes.
+    let opts = ClientOptions {
+        call_timeout: Duration::from_secs(3600),
+        ..quiet_options()
+    };
+    let mut p = pair(opts).await;
+    let frames = [
+        r#"{"id":ID,"jsonrpc":"2.0"}"#,
+        r#"{"id":ID,"jsonrpc":"2.0","error":null}"#,
+        r#"{"id":ID,"jsonrpc":"2.0","error":{"code":"x"}}"#,
+        r#"{"id":"ID","jsonrpc":"2.0","result":{"value":1}}"#,
+        r#"[{"id":ID,"jsonrpc":"2.0","result":{"value":1}}]"#,
+        r#"{"id":ID,"jsonrpc":"2.0","result":{"value":"trunc"#,
+    ];
+    for frame in frames {
+        let call = spawn_call(&p.conn, "invoke", json!({}));
+        let request = p.peer.request().await;
+        let id = request["id"].as_u64().unwrap().to_string();
+        p.peer.send_text(&frame.replace("ID", &id)).await;
+        let err = guarded(call).await.unwrap().unwrap_err();
+        assert!(matches!(err, ClientError::Decode(_)), "{frame}: {err:?}");
+        assert_eq!(p.conn.in_flight(), 0, "{frame}");
+    }
+    assert_eq!(
+        p.conn.garbage_frames(),
+        5,
+        "a string id decodes but is still wrong"
+    );
+    assert!(!p.conn.is_closed());
+}
+
+/// 20,000 garbage frames once wrote 4.6 MB of log, a line per frame, and kept the connection.
+/// Now: one line a minute at most, and more than 100 bad frames drop the connection as `decode`.
+#[tokio::test]
+async fn bad_frames_are_logged_rate_limited_and_too_many_drop_the_connection() {
+    let (log, _guard) = CapturedLog::install(tracing::Level::INFO);
+
+    let opts = ClientOptions {
+        call_timeout: Duration::from_secs(3600),
+        ..quiet_options()
+    };
+    let mut p = pair(opts).await;
+    let waiting = spawn_call(&p.conn, "invoke", json!({"n": 1}));
+    let _never_answered = p.peer.request().await;
+    for _ in 0..100 {
+        p.peer.send_text("{not json").await;
+    }
+    // A reply after the 100 bad frames: once it arrives, they have all been handled.
+    let call = spawn_call(&p.conn, "invoke", json!({"n": 2}));
+    let request = p.peer.request().await;
+    p.peer.reply(&request, json!("ok")).await;
+    assert_eq!(guarded(call).await.unwrap().unwrap(), json!("ok"));
+    assert_eq!(p.conn.garbage_frames(), 100);
+    assert!(!p.conn.is_closed(), "100 bad frames are tolerated");
+    let lines = log.lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("undecodable frame"), "{}", lines[0]);
+
+    p.peer.send_text("{not json").await;
+    let err = guarded(waiting).await.unwrap().unwrap_err();
+    let ClientError::Decode(why) = &err else {
+        panic!("not a decode error: {err:?}")
+    };
+    assert!(why.contains("more than 100 undecodable frames"), "{why}");
+    assert!(p.conn.is_closed());
+    assert_eq!(p.conn.close_reason(), Some(err.clone()));
+    assert_eq!(log.lines().len(), 1, "{:#?}", log.lines());
+}
+
+#[tokio::test]
+async fn an_unanswered_ping_is_the_close_reason() {
+    let opts = ClientOptions {
+        ping_interval: Duration::from_millis(20),
+        call_timeout: Duration::from_millis(100),
+        ..ClientOptions::default()
+    };
+    let mut p = pair(opts).await;
+    let ping = p.peer.request().await;
+    assert_eq!(ping["method"], "ping");
+    guarded(p.conn.closed()).await;
+    assert_eq!(
+        p.conn.close_reason(),
+        Some(ClientError::Timeout {
+            method: "ping".into()
+        })
     );
 }
 
@@ -862,4 +958,41 @@ async fn the_pool_sends_each_call_to_the_least_busy_connection() {
     a.conn.close();
     guarded(pool.closed()).await;
     assert!(pool.is_closed(), "one closed connection closes the pool");
+}
+
+/// Time arithmetic never panics: a ping interval and a call timeout with no `Instant` after them
+/// (config bounds them, but the client must not rely on it) still give a working connection.
+#[tokio::test]
+async fn durations_too_large_for_an_instant_do_not_kill_the_connection() {
+    let opts = ClientOptions {
+        call_timeout: Duration::MAX,
+        ping_interval: Duration::MAX,
+        ..ClientOptions::default()
+    };
+    let mut p = pair(opts).await;
+    let call = spawn_call(&p.conn, "invoke", json!({}));
+    let request = p.peer.request().await;
+    p.peer.reply(&request, json!("alive")).await;
+    assert_eq!(guarded(call).await.unwrap().unwrap(), json!("alive"));
+
+    let (url, _recorded) = fake_kms().await;
+    let opts = KmsOptions {
+        url,
+        connections: 1,
+        client: ClientOptions {
+            call_timeout: Duration::MAX,
+            ..quiet_options()
+        },
+    };
+    let (kms, _events) = guarded(Kms::connect(
+        &opts,
+        Arc::new(RequestIds::new()),
+        RequestCounter::new(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        guarded(kms.get_used_cpu(Duration::MAX)).await.unwrap(),
+        153.5
+    );
 }

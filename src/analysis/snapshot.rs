@@ -22,18 +22,23 @@ pub enum PollErrorReason {
     Overloaded,
     /// KMS answered with an error (other than "object not found", which is normal churn).
     KmsError,
-    /// A reply could not be decoded.
+    /// A reply could not be decoded, or KMS sent so many undecodable frames that the exporter
+    /// dropped the connection.
     Decode,
+    /// The exporter itself failed (a poller task panicked or stopped); KMS may be fine. Set by
+    /// the task supervision in `app`, never by a KMS read.
+    Internal,
 }
 
 impl PollErrorReason {
-    pub const ALL: [PollErrorReason; 6] = [
+    pub const ALL: [PollErrorReason; 7] = [
         PollErrorReason::Connect,
         PollErrorReason::Timeout,
         PollErrorReason::Disconnected,
         PollErrorReason::Overloaded,
         PollErrorReason::KmsError,
         PollErrorReason::Decode,
+        PollErrorReason::Internal,
     ];
 
     pub fn label(self) -> &'static str {
@@ -44,6 +49,7 @@ impl PollErrorReason {
             PollErrorReason::Overloaded => "overloaded",
             PollErrorReason::KmsError => "kms_error",
             PollErrorReason::Decode => "decode",
+            PollErrorReason::Internal => "internal",
         }
     }
 }
@@ -205,7 +211,12 @@ mod tests {
             ClientError::Decode("d".into()),
         ];
         let reasons: Vec<_> = errors.iter().map(PollErrorReason::from).collect();
-        assert_eq!(reasons, PollErrorReason::ALL);
+        // Every reason but `internal` (the exporter's own failure) comes from a client error.
+        assert_eq!(reasons, PollErrorReason::ALL[..errors.len()]);
+        assert_eq!(
+            PollErrorReason::ALL[errors.len()..],
+            [PollErrorReason::Internal]
+        );
         let labels: std::collections::BTreeSet<_> =
             PollErrorReason::ALL.iter().map(|r| r.label()).collect();
         assert_eq!(labels.len(), PollErrorReason::ALL.len());

@@ -41,6 +41,27 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// so calling it often would keep garbage alive (docs/kms-protocol.md §4).
 pub const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(600);
 
+// Upper bounds of every duration key. Each is far beyond any useful setting, and each keeps the
+// time arithmetic of the poller (deadlines are `now + duration`) far from overflow: a duration
+// such as `300000000000y` decodes fine but has no `Instant` after it.
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+/// Longest poll interval: a KMS read less often than hourly is not monitored.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(HOUR);
+/// Longest KMS call timeout: KMS answers reads in milliseconds; minutes mean it is stuck.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * MINUTE);
+/// Longest reconciliation interval: the inventory follows events, the listing only repairs drift.
+pub const MAX_RECONCILE_INTERVAL: Duration = Duration::from_secs(DAY);
+/// Longest `getUsedCpu` window (the call blocks its socket that long).
+pub const MAX_CPU_SAMPLE: Duration = Duration::from_secs(MINUTE);
+/// Longest wait before `/-/ready` gives up on a silent KMS.
+pub const MAX_READY_TIMEOUT: Duration = Duration::from_secs(HOUR);
+/// Longest `zombie.idle_after`.
+pub const MAX_IDLE_AFTER: Duration = Duration::from_secs(7 * DAY);
+/// Longest `zombie.max_age`.
+pub const MAX_AGE: Duration = Duration::from_secs(30 * DAY);
+
 /// Verbosity of the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -625,9 +646,10 @@ impl Config {
     }
 
     fn validate_zombie(&self, errors: &mut Vec<ConfigError>) {
-        check_positive(errors, "zombie.idle_after", self.zombie.idle_after);
+        let idle_after = self.zombie.idle_after;
+        check_bounded(errors, "zombie.idle_after", idle_after, MAX_IDLE_AFTER);
         if let Some(max_age) = self.zombie.max_age {
-            check_positive(errors, "zombie.max_age", max_age);
+            check_bounded(errors, "zombie.max_age", max_age, MAX_AGE);
         }
     }
 
@@ -648,9 +670,9 @@ impl Config {
 
     fn validate_poll(&self, errors: &mut Vec<ConfigError>) {
         let p = &self.poll;
-        check_interval(errors, "poll.interval", p.interval);
-        let timeout_ok = check_positive(errors, "poll.timeout", p.timeout);
-        if timeout_ok && !p.interval.is_zero() && p.timeout >= p.interval {
+        let interval_ok = check_interval(errors, "poll.interval", p.interval);
+        let timeout_ok = check_bounded(errors, "poll.timeout", p.timeout, MAX_TIMEOUT);
+        if timeout_ok && interval_ok && p.timeout >= p.interval {
             errors.push(ConfigError::new(
                 "poll.timeout",
                 format!(
@@ -661,9 +683,14 @@ impl Config {
             ));
         }
         check_connections(errors, "poll.connections", p.connections);
-        if check_positive(errors, "poll.reconcile_interval", p.reconcile_interval)
-            && p.reconcile_interval < MIN_RECONCILE_INTERVAL
-        {
+        let reconcile = p.reconcile_interval;
+        let reconcile_ok = check_bounded(
+            errors,
+            "poll.reconcile_interval",
+            reconcile,
+            MAX_RECONCILE_INTERVAL,
+        );
+        if reconcile_ok && reconcile < MIN_RECONCILE_INTERVAL {
             errors.push(ConfigError::new(
                 "poll.reconcile_interval",
                 format!(
@@ -673,7 +700,7 @@ impl Config {
                 ),
             ));
         }
-        if check_positive(errors, "poll.cpu_sample", p.cpu_sample)
+        if check_bounded(errors, "poll.cpu_sample", p.cpu_sample, MAX_CPU_SAMPLE)
             && timeout_ok
             && p.cpu_sample >= p.timeout
         {
@@ -686,7 +713,12 @@ impl Config {
                 ),
             ));
         }
-        check_positive(errors, "poll.ready_timeout", p.ready_timeout);
+        check_bounded(
+            errors,
+            "poll.ready_timeout",
+            p.ready_timeout,
+            MAX_READY_TIMEOUT,
+        );
     }
 
     fn validate_targets(&self, errors: &mut Vec<ConfigError>) {
@@ -736,13 +768,14 @@ impl Config {
     /// Per-target interval/timeout checks; the combination is only re-checked when the target
     /// overrides one of them, so a bad `[poll]` is reported once.
     fn validate_target_timing(&self, errors: &mut Vec<ConfigError>, i: usize, t: &TargetConfig) {
+        // Without an override the `[poll]` value applies; its own errors are reported there.
         let interval_ok = match t.interval {
             Some(d) => check_interval(errors, &format!("targets[{i}].interval"), d),
-            None => !self.poll.interval.is_zero(),
+            None => interval_in_range(self.poll.interval),
         };
         let timeout_ok = match t.timeout {
-            Some(d) => check_positive(errors, &format!("targets[{i}].timeout"), d),
-            None => !self.poll.timeout.is_zero(),
+            Some(d) => check_bounded(errors, &format!("targets[{i}].timeout"), d, MAX_TIMEOUT),
+            None => timeout_in_range(self.poll.timeout),
         };
         let overridden = t.interval.is_some() || t.timeout.is_some();
         if !(overridden && interval_ok && timeout_ok) {
@@ -796,7 +829,26 @@ fn check_positive(errors: &mut Vec<ConfigError>, key: &str, d: Duration) -> bool
     }
 }
 
-/// Pushes an error unless `d >= MIN_INTERVAL`; returns whether it is.
+/// Pushes an error unless `0 < d <= max`; returns whether it is.
+fn check_bounded(errors: &mut Vec<ConfigError>, key: &str, d: Duration, max: Duration) -> bool {
+    if !check_positive(errors, key, d) {
+        return false;
+    }
+    if d > max {
+        errors.push(ConfigError::new(
+            key,
+            format!(
+                "must be at most {}, got {}",
+                fmt_duration(max),
+                fmt_duration(d)
+            ),
+        ));
+        return false;
+    }
+    true
+}
+
+/// Pushes an error unless `MIN_INTERVAL <= d <= MAX_INTERVAL`; returns whether it is.
 fn check_interval(errors: &mut Vec<ConfigError>, key: &str, d: Duration) -> bool {
     if !check_positive(errors, key, d) {
         return false;
@@ -812,7 +864,15 @@ fn check_interval(errors: &mut Vec<ConfigError>, key: &str, d: Duration) -> bool
         ));
         return false;
     }
-    true
+    check_bounded(errors, key, d, MAX_INTERVAL)
+}
+
+fn interval_in_range(d: Duration) -> bool {
+    (MIN_INTERVAL..=MAX_INTERVAL).contains(&d)
+}
+
+fn timeout_in_range(d: Duration) -> bool {
+    !d.is_zero() && d <= MAX_TIMEOUT
 }
 
 fn check_connections(errors: &mut Vec<ConfigError>, key: &str, c: u32) {

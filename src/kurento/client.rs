@@ -4,7 +4,13 @@
 //! registers a oneshot under a fresh request id in the shared pending map, queues its frame for the
 //! task, and waits for the reply with a timeout. The task matches replies by id (so replies may
 //! arrive in any order), forwards `onEvent` notifications to an event channel, pings KMS, and when
-//! the socket goes away fails every pending call with [`ClientError::Disconnected`] at once.
+//! the socket goes away fails every pending call at once with why it went away
+//! ([`Connection::close_reason`]). A reply that cannot be decoded fails its call at once (matched
+//! by id where the frame allows) instead of leaving it to time out.
+//!
+//! The task logs at debug only: the poller logs a lost KMS once, with the close reason. The one
+//! exception is undecodable frames, logged at most once a minute per connection
+//! (`bad_frames`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::kurento::bad_frames::{self, BadFrames, Verdict};
+use crate::kurento::deadline;
 use crate::kurento::redact::redact_url;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -23,6 +31,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, Event, RawIncoming, Request, RpcError};
+
+/// What the WebSocket reads from the socket at a time. It also bounds what is left of a large
+/// frame's buffer after the frame (tungstenite reserves the frame's length on top of what it has
+/// already read), which is the traffic it takes to release that buffer (see `SocketTask::pump`).
+const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Tuning of one connection.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +135,8 @@ impl RequestCounter {
 type Reply = Result<Box<RawValue>, ClientError>;
 
 struct State {
-    closed: bool,
+    /// Why the connection closed, once it has (the first reason wins).
+    closed: Option<ClientError>,
     pending: HashMap<u64, oneshot::Sender<Reply>>,
 }
 
@@ -143,17 +157,30 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Marks the connection gone and fails every pending call.
-    fn shut_down(&self) {
-        let pending = {
+    /// Marks the connection gone because of `reason` (unless it already is) and fails every
+    /// pending call with the reason it closed for.
+    fn shut_down(&self, reason: ClientError) {
+        let (reason, pending) = {
             let mut state = self.lock();
-            state.closed = true;
-            std::mem::take(&mut state.pending)
+            let reason = state.closed.get_or_insert(reason).clone();
+            (reason, std::mem::take(&mut state.pending))
         };
         for (_, tx) in pending {
-            let _ = tx.send(Err(ClientError::Disconnected));
+            let _ = tx.send(Err(reason.clone()));
         }
         self.closed.cancel();
+    }
+
+    /// Fails the pending call `id`, if there is one; returns whether there was.
+    fn fail(&self, id: u64, error: ClientError) -> bool {
+        let waiter = self.lock().pending.remove(&id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(Err(error));
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -201,6 +228,7 @@ impl Connection {
         let connector = tls::connector(url, opts)
             .map_err(|cause| ClientError::Connect(format!("{shown}: {cause}")))?;
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
             .max_frame_size(Some(opts.max_frame_bytes))
             .max_message_size(Some(opts.max_frame_bytes));
         let connecting =
@@ -218,7 +246,7 @@ impl Connection {
 
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                closed: false,
+                closed: None,
                 pending: HashMap::new(),
             }),
             closed: CancellationToken::new(),
@@ -236,6 +264,7 @@ impl Connection {
             ping_interval: opts.ping_interval,
             ping_timeout: opts.call_timeout,
             url: shown,
+            bad_frames: BadFrames::default(),
         };
         tokio::spawn(task.run(ws, outgoing_rx));
         Ok((
@@ -317,7 +346,7 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         {
             let mut state = self.shared.lock();
-            if state.closed {
+            if state.closed.is_some() {
                 return Err(ClientError::Disconnected);
             }
             if state.pending.len() >= self.max_pending {
@@ -359,7 +388,15 @@ impl Connection {
 
     /// Closes the connection; pending calls fail with [`ClientError::Disconnected`].
     pub fn close(&self) {
-        self.shared.shut_down();
+        self.shared.shut_down(ClientError::Disconnected);
+    }
+
+    /// Why the connection closed (`None` while it is open): [`ClientError::Disconnected`] when
+    /// the socket dropped or was closed here, [`ClientError::Timeout`] for an unanswered ping,
+    /// [`ClientError::Decode`] when KMS sent too many undecodable frames,
+    /// [`ClientError::Overloaded`] when the event consumer fell behind.
+    pub fn close_reason(&self) -> Option<ClientError> {
+        self.shared.lock().closed.clone()
     }
 
     /// Frames that could not be decoded (logged and skipped).
@@ -402,12 +439,13 @@ fn encode_request_raw(id: u64, method: &str, params: &RawValue) -> Result<String
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Why the socket task stopped.
+/// Why the socket task stopped, with the reason pending calls fail with.
 enum Exit {
-    /// Every handle was dropped or `close()` was called: close the socket politely.
-    Local,
+    /// Every handle was dropped, `close()` was called, or the exporter gave up on what KMS sends:
+    /// close the socket politely.
+    Local(ClientError),
     /// KMS closed, the socket failed, or the keepalive failed: nothing more to say to KMS.
-    Remote,
+    Remote(ClientError),
 }
 
 struct SocketTask {
@@ -417,33 +455,47 @@ struct SocketTask {
     ping_interval: Duration,
     ping_timeout: Duration,
     url: String,
+    bad_frames: BadFrames,
 }
 
 impl SocketTask {
-    async fn run(self, mut ws: Socket, mut outgoing: mpsc::Receiver<String>) {
+    async fn run(mut self, mut ws: Socket, mut outgoing: mpsc::Receiver<String>) {
         let exit = self.pump(&mut ws, &mut outgoing).await;
+        let (reason, polite) = match exit {
+            Exit::Local(reason) => (reason, true),
+            Exit::Remote(reason) => (reason, false),
+        };
+        tracing::debug!(url = %self.url, reason = %reason, "KMS connection closed");
         // Fail pending calls before the (possibly slow) close handshake.
-        self.shared.shut_down();
-        if let Exit::Local = exit {
+        self.shared.shut_down(reason);
+        if polite {
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
         }
-        tracing::debug!(url = %self.url, "KMS connection closed");
     }
 
-    async fn pump(&self, ws: &mut Socket, outgoing: &mut mpsc::Receiver<String>) -> Exit {
+    async fn pump(&mut self, ws: &mut Socket, outgoing: &mut mpsc::Receiver<String>) -> Exit {
         let pinging = !self.ping_interval.is_zero();
-        let mut next_ping = Instant::now() + self.ping_interval;
+        let mut next_ping = deadline::after(Instant::now(), self.ping_interval);
         // (id, deadline) of the unanswered keepalive ping.
         let mut ping: Option<(u64, Instant)> = None;
+        // The last message received, kept until the next one has been read. Its payload shares
+        // the WebSocket's read buffer, so when that buffer must grow or be refilled, it is not the
+        // buffer's only owner and a new buffer of at most the next frame's size (or 16 KiB) is
+        // allocated instead of the old one being reused. Without this, a 15 MiB frame left a
+        // 15 MiB read buffer behind for the life of the connection (~100 MB over a few sockets);
+        // with it, that buffer is freed once at most `READ_BUFFER_BYTES` more have been read on
+        // the socket. (tungstenite 0.30 reads into a `BytesMut` and hands out frames split from
+        // it; `BytesMut::reserve` reuses an allocation only when it is the sole owner.)
+        let mut last_message: Option<Message> = None;
         loop {
             let ping_deadline = ping.map(|(_, deadline)| deadline);
             tokio::select! {
-                _ = self.shared.closed.cancelled() => return Exit::Local,
+                _ = self.shared.closed.cancelled() => return Exit::Local(ClientError::Disconnected),
                 frame = outgoing.recv() => {
-                    let Some(frame) = frame else { return Exit::Local };
+                    let Some(frame) = frame else { return Exit::Local(ClientError::Disconnected) };
                     if let Err(e) = ws.send(Message::text(frame)).await {
-                        tracing::warn!(url = %self.url, error = %e, "KMS socket write failed");
-                        return Exit::Remote;
+                        tracing::debug!(url = %self.url, error = %e, "KMS socket write failed");
+                        return Exit::Remote(ClientError::Disconnected);
                     }
                     self.requests.increment();
                 }
@@ -453,10 +505,13 @@ impl SocketTask {
                         Some(Err(e)) => {
                             // The poller reports the loss once per KMS; this is the detail.
                             tracing::debug!(url = %self.url, error = %e, "KMS socket read failed");
-                            return Exit::Remote;
+                            return Exit::Remote(ClientError::Disconnected);
                         }
-                        None => return Exit::Remote,
+                        None => return Exit::Remote(ClientError::Disconnected),
                     };
+                    // Cheap: a message's payload is reference-counted. Replacing it drops the one
+                    // before, whose buffer the read of this one has moved away from.
+                    let _previous = last_message.replace(message.clone());
                     match self.on_message(message, &mut ping) {
                         Ok(()) => {}
                         Err(exit) => return exit,
@@ -466,41 +521,41 @@ impl SocketTask {
                     // Calls in flight already probe the socket (with their own timeouts), and a
                     // ping queued behind a slow call (getUsedCpu) would time out for no fault.
                     if !self.shared.lock().pending.is_empty() {
-                        next_ping = Instant::now() + self.ping_interval;
+                        next_ping = deadline::after(Instant::now(), self.ping_interval);
                         continue;
                     }
                     let id = self.shared.ids.next_id();
                     let frame = match encode_request(id, "ping", Value::Null) {
                         Ok(frame) => frame,
-                        Err(_) => return Exit::Remote,
+                        Err(e) => return Exit::Local(e),
                     };
                     if let Err(e) = ws.send(Message::text(frame)).await {
-                        tracing::warn!(url = %self.url, error = %e, "KMS socket write failed");
-                        return Exit::Remote;
+                        tracing::debug!(url = %self.url, error = %e, "KMS socket write failed");
+                        return Exit::Remote(ClientError::Disconnected);
                     }
                     self.requests.increment();
                     let now = Instant::now();
-                    ping = Some((id, now + self.ping_timeout));
-                    next_ping = now + self.ping_interval;
+                    ping = Some((id, deadline::after(now, self.ping_timeout)));
+                    next_ping = deadline::after(now, self.ping_interval);
                 }
                 _ = sleep_until_opt(ping_deadline) => {
-                    tracing::warn!(url = %self.url, "KMS did not answer ping; closing connection");
-                    return Exit::Remote;
+                    return Exit::Remote(ClientError::Timeout { method: "ping".to_owned() });
                 }
             }
         }
     }
 
     /// Handles one received message; `Err` ends the connection.
-    fn on_message(&self, message: Message, ping: &mut Option<(u64, Instant)>) -> Result<(), Exit> {
+    fn on_message(
+        &mut self,
+        message: Message,
+        ping: &mut Option<(u64, Instant)>,
+    ) -> Result<(), Exit> {
         let text = match message {
             Message::Text(text) => text,
-            Message::Close(_) => return Err(Exit::Remote),
+            Message::Close(_) => return Err(Exit::Remote(ClientError::Disconnected)),
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
-            Message::Binary(_) | Message::Frame(_) => {
-                self.garbage("binary frame");
-                return Ok(());
-            }
+            Message::Binary(_) | Message::Frame(_) => return self.garbage("binary frame"),
         };
         match protocol::decode_incoming_raw(text.as_str()) {
             Ok(RawIncoming::Response {
@@ -510,8 +565,7 @@ impl SocketTask {
                 if ping.is_some_and(|(ping_id, _)| ping_id == id) {
                     *ping = None;
                     if let Err(e) = outcome {
-                        tracing::warn!(url = %self.url, error = %e, "KMS rejected ping; closing connection");
-                        return Err(Exit::Remote);
+                        return Err(Exit::Remote(ClientError::Rpc(e)));
                     }
                     return Ok(());
                 }
@@ -529,10 +583,14 @@ impl SocketTask {
                 }
             }
             Ok(RawIncoming::Response { id: None, outcome }) => {
-                self.shared
-                    .unmatched_replies
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(url = %self.url, ?outcome, "dropping reply without a usable id");
+                // An id written as a string still names the call it answers: fail it now.
+                let failed = self.fail_calls(text.as_str(), ping, "reply id is not an integer");
+                if !failed {
+                    self.shared
+                        .unmatched_replies
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(url = %self.url, ?outcome, "dropping reply without a usable id");
+                }
             }
             Ok(RawIncoming::Notification { method, params }) => {
                 if method != "onEvent" {
@@ -540,25 +598,64 @@ impl SocketTask {
                     return Ok(());
                 }
                 let Some(event) = Event::from_params(&params) else {
-                    self.garbage("malformed onEvent");
-                    return Ok(());
+                    return self.garbage("malformed onEvent");
                 };
                 match self.events.try_send(event) {
                     Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         tracing::warn!(url = %self.url, "event consumer too slow; closing connection");
-                        return Err(Exit::Local);
+                        return Err(Exit::Local(ClientError::Overloaded));
                     }
                 }
             }
-            Err(e) => self.garbage(&e.to_string()),
+            Err(e) => {
+                let why = e.to_string();
+                self.fail_calls(text.as_str(), ping, &why);
+                return self.garbage(&why);
+            }
         }
         Ok(())
     }
 
-    fn garbage(&self, why: &str) {
+    /// Fails at once the calls an undecodable reply seems to answer (see
+    /// [`protocol::reply_ids`]) with [`ClientError::Decode`]; a keepalive ping counts as answered
+    /// (KMS is there). Returns whether any call or ping matched.
+    fn fail_calls(&self, text: &str, ping: &mut Option<(u64, Instant)>, why: &str) -> bool {
+        let mut matched = false;
+        for id in protocol::reply_ids(text) {
+            if ping.is_some_and(|(ping_id, _)| ping_id == id) {
+                *ping = None;
+                matched = true;
+            } else if self
+                .shared
+                .fail(id, ClientError::Decode(format!("undecodable reply: {why}")))
+            {
+                matched = true;
+            }
+        }
+        matched
+    }
+
+    /// Counts a frame that could not be decoded, logs it (rate-limited), and ends the connection
+    /// once there were too many.
+    fn garbage(&mut self, why: &str) -> Result<(), Exit> {
         self.shared.garbage_frames.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(url = %self.url, why, "ignoring undecodable frame from KMS");
+        match self.bad_frames.record(Instant::now()) {
+            Verdict::Log { suppressed } => {
+                tracing::warn!(
+                    url = %self.url,
+                    why,
+                    not_logged_since_last = suppressed,
+                    "ignoring undecodable frame from KMS (logged at most once a minute per connection)"
+                );
+                Ok(())
+            }
+            Verdict::Quiet => Ok(()),
+            Verdict::Drop => Err(Exit::Local(ClientError::Decode(format!(
+                "KMS sent more than {} undecodable frames; connection dropped",
+                bad_frames::MAX_BAD_FRAMES
+            )))),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Talking to KMS: wire protocol, JSON-RPC client, reconnect policy, connection pool and typed
 //! operations. Knows KMS, not Prometheus.
 
+pub(crate) mod bad_frames;
 pub mod client;
+pub mod deadline;
 pub(crate) mod kinds;
 pub(crate) mod ops;
 pub mod pool;

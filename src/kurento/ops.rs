@@ -235,7 +235,10 @@ impl Kms {
             Some(json!({ "interval": millis })),
             Some(&self.cpu_session),
         );
-        let timeout = self.call_timeout + Duration::from_millis(millis);
+        // Saturating: the call must not panic whatever the configured durations.
+        let timeout = self
+            .call_timeout
+            .saturating_add(Duration::from_millis(millis));
         let wrap = |e| KmsError::new("getUsedCpu", None, e);
         let result = self
             .cpu
@@ -261,6 +264,31 @@ impl Kms {
             .await
             .map(drop)
             .map_err(|e| KmsError::new("closeSession", None, e))
+    }
+
+    /// [`Kms::end_cycle`] as a future that borrows nothing, for when KMS has stopped answering:
+    /// the poller must not wait a whole timeout for it, yet the references should still be dropped
+    /// if KMS answers late. The call holds a handle on one read socket until it ends (a reply, its
+    /// timeout, or [`Kms::close`]).
+    pub fn end_cycle_detached(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), KmsError>> + Send + 'static {
+        let connection = self.read.pick().cloned();
+        let params = json!({ "sessionId": self.read_session, "release": false });
+        async move {
+            let Some(connection) = connection else {
+                return Err(KmsError::new(
+                    "closeSession",
+                    None,
+                    ClientError::Disconnected,
+                ));
+            };
+            connection
+                .call("closeSession", params)
+                .await
+                .map(drop)
+                .map_err(|e| KmsError::new("closeSession", None, e))
+        }
     }
 
     /// Runs `ops` as one `transaction` on a read connection, in the read session: one round trip
@@ -290,6 +318,16 @@ impl Kms {
     /// True once any of the connections is gone; the whole `Kms` should then be replaced.
     pub fn is_closed(&self) -> bool {
         self.events.is_closed() || self.read.is_closed() || self.cpu.is_closed()
+    }
+
+    /// Why the connection to KMS is lost, once any socket closed: the first closed socket's
+    /// reason (see [`Connection::close_reason`]), with which socket it was.
+    pub fn close_reason(&self) -> Option<KmsError> {
+        let events = self.events.close_reason().map(|e| ("events connection", e));
+        let read = || self.read.close_reason().map(|e| ("read connection", e));
+        let cpu = || self.cpu.close_reason().map(|e| ("CPU connection", e));
+        let (socket, reason) = events.or_else(read).or_else(cpu)?;
+        Some(KmsError::new(socket, None, reason))
     }
 
     /// Resolves when any of the connections is gone.

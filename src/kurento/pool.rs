@@ -97,6 +97,11 @@ impl Pool {
         self.connections.is_empty() || self.connections.iter().any(Connection::is_closed)
     }
 
+    /// Why the first closed connection closed (`None` while every one is open).
+    pub fn close_reason(&self) -> Option<ClientError> {
+        self.connections.iter().find_map(Connection::close_reason)
+    }
+
     /// Resolves when any connection is gone.
     pub async fn closed(&self) {
         if self.connections.is_empty() {

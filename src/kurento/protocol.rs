@@ -190,6 +190,45 @@ pub fn decode_incoming(text: &str) -> Result<Incoming, DecodeError> {
     Err(DecodeError::Shapeless)
 }
 
+/// The request ids a frame that [`decode_incoming`] rejected (or whose id it could not use) seems
+/// to answer, so the client can fail those calls at once instead of letting them time out.
+/// Best effort: the `id` of an object (an unsigned integer, or one written as a string), the ids
+/// of the objects of an array (a batch envelope, which KMS never sends), or, for text that is not
+/// JSON (a truncated frame), a leading `{"id":N` as KMS writes its replies. Frames with a
+/// `method` are requests or notifications, never replies: no id.
+pub fn reply_ids(text: &str) -> Vec<u64> {
+    fn id_of(value: &Value) -> Option<u64> {
+        let object = value.as_object()?;
+        if object.contains_key("method") {
+            return None;
+        }
+        match object.get("id")? {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => items.iter().filter_map(id_of).collect(),
+        Ok(value) => id_of(&value).into_iter().collect(),
+        Err(_) => leading_id(text).into_iter().collect(),
+    }
+}
+
+/// `N` in text that starts `{"id":N` followed by `,` or `}` (whitespace allowed around the
+/// tokens).
+fn leading_id(text: &str) -> Option<u64> {
+    let rest = text.trim_start().strip_prefix('{')?.trim_start();
+    let rest = rest.strip_prefix("\"id\"")?.trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let after = rest[digits..].trim_start();
+    if !(after.starts_with(',') || after.starts_with('}')) {
+        return None;
+    }
+    rest[..digits].parse().ok()
+}
+
 /// An `onEvent` notification: `params.value = {data, object, type}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -403,6 +442,29 @@ mod tests {
             decode_incoming(r#"{"id":1,"jsonrpc":"2.0"}"#),
             Err(DecodeError::Shapeless)
         );
+    }
+
+    #[test]
+    fn ids_are_recovered_from_undecodable_replies_where_possible() {
+        let cases: [(&str, &[u64]); 14] = [
+            (r#"{"id":7,"jsonrpc":"2.0"}"#, &[7]),
+            (r#"{"id":7,"error":null}"#, &[7]),
+            (r#"{"id":7,"error":{"code":"x"}}"#, &[7]),
+            (r#"{"id":"7","result":1}"#, &[7]),
+            (r#"[{"id":7,"result":1},{"id":8,"result":2},3]"#, &[7, 8]),
+            (r#"{"id":7,"jsonrpc":"2.0","result":{"value":"trunc"#, &[7]),
+            (r#" { "id" : 7 }garbage"#, &[7]),
+            (r#"{"id":7.5,"result":1}"#, &[]),
+            (r#"{"id":-1,"result":1}"#, &[]),
+            (r#"{"id":null,"result":1}"#, &[]),
+            (r#"{"id":7,"method":"onEvent"}"#, &[]),
+            (r#"{"jsonrpc":"2.0","result":{"id":7"#, &[]),
+            (r#"{"id":7x"#, &[]),
+            ("not json", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(reply_ids(text), want, "{text}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub(crate) mod cycle;
 pub(crate) mod inventory;
 pub(crate) mod reads;
 pub(crate) mod schedule;
+pub(crate) mod silence;
 pub(crate) mod state;
 pub mod store;
 pub(crate) mod task;

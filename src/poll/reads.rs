@@ -18,6 +18,7 @@ use crate::kurento::kinds::ElementKind;
 use crate::kurento::protocol;
 use crate::kurento::stats::{self, CandidateType, StatsEntry};
 use crate::kurento::{ClientError, Kms, KmsError, Op, OpOutcome};
+use crate::poll::silence::Silence;
 
 /// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
 /// small enough that one transaction does not hold a KMS socket for long.
@@ -241,8 +242,14 @@ pub struct CycleReads {
     pub errors: Vec<KmsError>,
 }
 
-/// Reads every target, `in_flight` transactions at a time.
-pub async fn read_elements(kms: &Kms, targets: &[Target], in_flight: usize) -> CycleReads {
+/// Reads every target, `in_flight` transactions at a time. A transaction that times out declares
+/// KMS silent (the caller then abandons these reads).
+pub async fn read_elements(
+    kms: &Kms,
+    targets: &[Target],
+    in_flight: usize,
+    silence: &Silence,
+) -> CycleReads {
     // Whole elements per transaction, so one element's reads share a round trip.
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut ops_in_chunk = 0;
@@ -261,7 +268,7 @@ pub async fn read_elements(kms: &Kms, targets: &[Target], in_flight: usize) -> C
         ops_in_chunk += n;
     }
     let results: Vec<CycleReads> = stream::iter(chunks)
-        .map(|chunk| read_chunk(kms, targets, chunk))
+        .map(|chunk| read_chunk(kms, targets, chunk, silence))
         .buffer_unordered(in_flight.max(1))
         .collect()
         .await;
@@ -416,10 +423,15 @@ impl ChunkState {
 }
 
 /// Runs one chunk's ops, resuming after each failing op until every op ran or was dropped.
-async fn read_chunk(kms: &Kms, targets: &[Target], chunk: Vec<usize>) -> CycleReads {
+async fn read_chunk(
+    kms: &Kms,
+    targets: &[Target],
+    chunk: Vec<usize>,
+    silence: &Silence,
+) -> CycleReads {
     let mut state = ChunkState::new(targets, &chunk);
     while let Some(ops) = state.next_ops(targets) {
-        match kms.transaction(&ops).await {
+        match silence.check(kms.transaction(&ops).await) {
             Ok(outcomes) => state.apply(&ops, outcomes),
             Err(err) => {
                 // The connection failed or timed out: the rest of the chunk is lost this cycle.

@@ -1,6 +1,11 @@
 //! The bookkeeping of one target across connections and cycles: what the I/O shell
 //! (`poll::task`, `poll::cycle`) read goes in, a [`TargetSnapshot`] comes out. Pure: no I/O, no
 //! clock (times are passed in), table-tested.
+//!
+//! Liveness: a cycle in which a read got no reply in time publishes `up 0` and withdraws
+//! everything read from KMS (server, objects, media, zombies), as a lost connection does; after
+//! [`TIMED_OUT_CYCLES_BEFORE_LOST`] such cycles in a row the connection is declared lost, without
+//! waiting for the keepalive ping (which is only sent on an idle socket).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -19,6 +24,33 @@ use crate::kurento::ops::KmsError;
 use crate::kurento::protocol::ManagerEvent;
 use crate::poll::inventory::{Applied, Inventory};
 use crate::poll::reads::{CycleReads, Target};
+use crate::poll::silence::is_timeout;
+
+/// Timed-out cycles in a row after which the connection is declared lost and reopened. Two: one
+/// cycle may be a hiccup (its data is withdrawn anyway); a second means KMS or the path to it is
+/// stuck, and a fresh connection is the way to find out whether KMS is back.
+pub const TIMED_OUT_CYCLES_BEFORE_LOST: u32 = 2;
+
+/// What a cycle says about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleVerdict {
+    /// KMS answered every read, possibly with errors.
+    Answered,
+    /// A read got no reply in time: KMS-derived data is withdrawn. `lost` once that happened in
+    /// [`TIMED_OUT_CYCLES_BEFORE_LOST`] cycles in a row.
+    TimedOut { lost: bool },
+}
+
+/// A change of `kurento_up` worth a log line: each change is reported once, never every cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpChange {
+    Up,
+    /// With the first failure that took the target down.
+    Down {
+        reason: PollErrorReason,
+        detail: String,
+    },
+}
 
 /// Static server facts read once per connection.
 #[derive(Debug, Clone)]
@@ -69,7 +101,13 @@ pub struct TargetState {
     series_dropped_total: u64,
     zombies: ZombieTracker,
     zombie_report: Option<ZombieReport>,
-    last_failure: Option<String>,
+    /// The first server-wide failure of the last cycle, or why the connection was lost.
+    last_failure: Option<(PollErrorReason, String)>,
+    /// The last cycle timed out: what was read from KMS before is withheld from snapshots.
+    silent: bool,
+    timed_out_cycles: u32,
+    /// The `up` value last reported by [`TargetState::up_change`].
+    reported_up: Option<bool>,
 }
 
 impl TargetState {
@@ -90,6 +128,9 @@ impl TargetState {
             zombies: ZombieTracker::new(zombie),
             zombie_report: None,
             last_failure: None,
+            silent: false,
+            timed_out_cycles: 0,
+            reported_up: None,
         }
     }
 
@@ -111,12 +152,15 @@ impl TargetState {
 
     /// The connection is gone or could not be made: nothing read before is fresh any more.
     pub fn lost(&mut self, reason: PollErrorReason, detail: String) {
-        self.record_error(reason, detail);
+        self.record_error(reason, detail.clone());
+        self.last_failure = Some((reason, detail));
         self.up = false;
         self.server = None;
         self.inventory = None;
         self.summary = None;
         self.zombie_report = None;
+        self.silent = false;
+        self.timed_out_cycles = 0;
     }
 
     pub fn record_error(&mut self, reason: PollErrorReason, detail: String) {
@@ -176,8 +220,9 @@ impl TargetState {
 
     /// Accounts what a cycle read, at Unix time `now`: the target is up when every server-wide
     /// read (and the end of the read session) worked; element reads that failed count as errors
-    /// without taking it down.
-    pub fn cycle_read(&mut self, read: CycleRead, duration: Duration, now: f64) {
+    /// without taking it down. A server-wide read that timed out makes it a timed-out cycle (see
+    /// [`TargetState::cycle_timed_out`]).
+    pub fn cycle_read(&mut self, read: CycleRead, duration: Duration, now: f64) -> CycleVerdict {
         let CycleRead {
             facts,
             server_id,
@@ -188,13 +233,17 @@ impl TargetState {
             end_of_cycle,
             elements,
         } = read;
-        self.media_read(elements, now);
         let mut failures: Vec<KmsError> = Vec::new();
         let memory = keep(memory, &mut failures);
         let sessions = keep(sessions, &mut failures)
             .map(|s| s.iter().filter(|id| !own_sessions.contains(*id)).count() as u64);
         let cpu = keep(cpu, &mut failures);
         keep(end_of_cycle, &mut failures);
+        if failures.iter().any(is_timeout) {
+            failures.extend(elements.errors);
+            return self.cycle_timed_out(failures, duration);
+        }
+        self.media_read(elements, now);
         let up = failures.is_empty();
         for err in &failures {
             self.record_error(reason_of(err), err.to_string());
@@ -213,12 +262,55 @@ impl TargetState {
         if up {
             self.stats.last_success_unix_seconds = Some(now);
         }
-        self.last_failure = failures.first().map(ToString::to_string);
+        self.last_failure = failures.first().map(|e| (reason_of(e), e.to_string()));
+        self.silent = false;
+        self.timed_out_cycles = 0;
+        CycleVerdict::Answered
     }
 
-    /// The first server-wide failure of the last cycle, if any (why a closed connection closed).
+    /// A cycle in which a read got no reply in time (`failures` holds it first, then the other
+    /// reads that failed). KMS is silent, so nothing read from it before is fresh: the target is
+    /// down and server, objects, media and zombies are withheld until a cycle is answered again.
+    /// The inventory itself is kept (events still update it), only hidden.
+    pub fn cycle_timed_out(&mut self, failures: Vec<KmsError>, duration: Duration) -> CycleVerdict {
+        for err in &failures {
+            self.record_error(reason_of(err), err.to_string());
+        }
+        self.last_failure = failures.first().map(|e| (reason_of(e), e.to_string()));
+        self.up = false;
+        self.server = None;
+        self.summary = None;
+        self.zombie_report = None;
+        self.silent = true;
+        self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
+        self.stats.cycles_finished += 1;
+        self.timed_out_cycles = self.timed_out_cycles.saturating_add(1);
+        CycleVerdict::TimedOut {
+            lost: self.timed_out_cycles >= TIMED_OUT_CYCLES_BEFORE_LOST,
+        }
+    }
+
+    /// The first server-wide failure of the last cycle, or why the connection was lost.
     pub fn last_failure(&self) -> Option<&str> {
-        self.last_failure.as_deref()
+        self.last_failure
+            .as_ref()
+            .map(|(_, detail)| detail.as_str())
+    }
+
+    /// `up` changed since the last call: report it (the task logs it once).
+    pub fn up_change(&mut self) -> Option<UpChange> {
+        if self.reported_up == Some(self.up) {
+            return None;
+        }
+        self.reported_up = Some(self.up);
+        if self.up {
+            return Some(UpChange::Up);
+        }
+        let (reason, detail) = self.last_failure.clone().unwrap_or((
+            PollErrorReason::Disconnected,
+            "no cycle answered yet".to_owned(),
+        ));
+        Some(UpChange::Down { reason, detail })
     }
 
     /// Where each element's series go this cycle, and what to read.
@@ -330,7 +422,11 @@ impl TargetState {
             taken_unix_seconds: now,
             exporter: stats,
             server: self.server.clone(),
-            objects: self.inventory.as_ref().map(Inventory::state),
+            objects: self
+                .inventory
+                .as_ref()
+                .filter(|_| !self.silent)
+                .map(Inventory::state),
             media: self.summary.as_ref().map(|summary| MediaState {
                 summary: summary.clone(),
                 rtp_totals: self.counters.totals().clone(),
@@ -430,26 +526,127 @@ mod tests {
         assert_eq!(state.last_failure(), None);
     }
 
+    fn kms_error(operation: &str) -> KmsError {
+        KmsError {
+            operation: operation.into(),
+            object: None,
+            source: ClientError::Rpc(crate::kurento::protocol::RpcError::kms(40001, "boom")),
+        }
+    }
+
     #[test]
     fn a_failed_server_read_takes_the_target_down_and_is_counted_by_reason() {
         let mut state = TargetState::new("a", aggregated(), zombie_policy());
         state.connected("s1");
         state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 100.0);
-        state.cycle_read(
-            cycle(Err(timeout("getUsedMemory"))),
+        let verdict = state.cycle_read(
+            cycle(Err(kms_error("getUsedMemory"))),
             Duration::from_millis(5),
             115.0,
         );
+        assert_eq!(verdict, CycleVerdict::Answered);
         let snap = state.snapshot(3, 115.5);
         assert!(!snap.up);
         assert_eq!(snap.server.unwrap().memory_resident_kib, None);
-        assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Timeout], 1);
+        assert_eq!(snap.exporter.poll_errors[&PollErrorReason::KmsError], 1);
         assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
         assert_eq!(snap.exporter.cycles_finished, 2);
         assert_eq!(
             state.last_failure(),
-            Some("KMS getUsedMemory: `invoke` got no reply in time")
+            Some("KMS getUsedMemory: KMS error 40001: boom")
         );
+    }
+
+    /// A half-open KMS kept `up 1` for 33 s and its object series for 53 s: a cycle whose reads
+    /// time out now publishes `up 0` with everything read from KMS withdrawn, and two such
+    /// cycles in a row lose the connection.
+    #[test]
+    fn a_timed_out_cycle_withdraws_what_kms_said_and_two_in_a_row_lose_the_connection() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.connected("s1");
+        state.listed(vec!["p_kurento.MediaPipeline".to_owned()]);
+        state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 100.0);
+        let snap = state.snapshot(0, 100.0);
+        assert!(snap.up && snap.server.is_some() && snap.objects.is_some());
+        assert!(snap.media.is_some() && snap.zombies.is_some());
+
+        // Through the complete path (a server-wide read timed out) and the abandoned one.
+        let timed_out = [
+            state.cycle_read(
+                cycle(Err(timeout("getUsedMemory"))),
+                Duration::from_secs(10),
+                115.0,
+            ),
+            state.cycle_timed_out(vec![timeout("transaction")], Duration::from_secs(10)),
+        ];
+        assert_eq!(
+            timed_out,
+            [
+                CycleVerdict::TimedOut { lost: false },
+                CycleVerdict::TimedOut { lost: true }
+            ]
+        );
+        let snap = state.snapshot(0, 130.0);
+        assert!(!snap.up);
+        assert_eq!(
+            (&snap.server, &snap.objects, &snap.media, &snap.zombies),
+            (&None, &None, &None, &None)
+        );
+        assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Timeout], 2);
+        assert_eq!(snap.exporter.cycles_finished, 3);
+        assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+
+        // One answered cycle in between resets the count and brings everything back.
+        state.lost(PollErrorReason::Timeout, "silent".into());
+        state.connected("s1");
+        state.listed(vec!["p_kurento.MediaPipeline".to_owned()]);
+        let verdicts = [
+            state.cycle_timed_out(vec![timeout("getSessions")], Duration::from_secs(10)),
+            state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 160.0),
+            state.cycle_timed_out(vec![timeout("getSessions")], Duration::from_secs(10)),
+        ];
+        assert_eq!(
+            verdicts,
+            [
+                CycleVerdict::TimedOut { lost: false },
+                CycleVerdict::Answered,
+                CycleVerdict::TimedOut { lost: false }
+            ]
+        );
+        state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 190.0);
+        let snap = state.snapshot(0, 190.0);
+        assert!(snap.up && snap.server.is_some() && snap.objects.is_some());
+    }
+
+    #[test]
+    fn each_change_of_up_is_reported_once() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.lost(PollErrorReason::Connect, "refused".into());
+        let down = |reason, detail: &str| {
+            Some(UpChange::Down {
+                reason,
+                detail: detail.to_owned(),
+            })
+        };
+        assert_eq!(state.up_change(), down(PollErrorReason::Connect, "refused"));
+        state.lost(PollErrorReason::Connect, "refused".into());
+        assert_eq!(state.up_change(), None, "still down: nothing to report");
+        state.connected("s1");
+        state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 100.0);
+        assert_eq!(state.up_change(), Some(UpChange::Up));
+        state.cycle_read(cycle(Ok(1)), Duration::from_millis(5), 115.0);
+        assert_eq!(state.up_change(), None);
+        state.cycle_read(cycle(Err(timeout("getUsedMemory"))), Duration::ZERO, 130.0);
+        assert_eq!(
+            state.up_change(),
+            down(
+                PollErrorReason::Timeout,
+                "KMS getUsedMemory: `invoke` got no reply in time"
+            )
+        );
+        state.cycle_timed_out(vec![timeout("getSessions")], Duration::ZERO);
+        state.lost(PollErrorReason::Timeout, "no reply".into());
+        assert_eq!(state.up_change(), None);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use crate::analysis::snapshot::TargetSnapshot;
 
 #[derive(Debug)]
@@ -12,6 +14,8 @@ pub struct Store {
     targets: RwLock<BTreeMap<String, Arc<TargetSnapshot>>>,
     /// Bumped by every publish, so derived views (the rendered exposition) know when to rebuild.
     generation: AtomicU64,
+    /// The generation, for whoever waits for the next publish (tests, instead of polling).
+    published: watch::Sender<u64>,
     started: Instant,
     ready_timeout: Duration,
 }
@@ -26,6 +30,7 @@ impl Store {
         Store {
             targets: RwLock::new(targets),
             generation: AtomicU64::new(0),
+            published: watch::Sender::new(0),
             started: Instant::now(),
             ready_timeout,
         }
@@ -39,7 +44,14 @@ impl Store {
         targets.insert(snapshot.kms.clone(), Arc::new(snapshot));
         // Bumped while the write lock is held: a reader that sees the new generation also sees
         // the new snapshot.
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        drop(targets);
+        self.published.send_replace(generation);
+    }
+
+    /// Changes (to the generation) at every publish, so a waiter needs no polling loop.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// How many snapshots have been published.

@@ -6,6 +6,9 @@
 //! read session, whose references are dropped by `Kms::end_cycle` at the end of every cycle (and of
 //! the inventory build); `getPipelines` is called only at (re)connect and for reconciliation, at
 //! most every `reconcile_interval` (10 min or more).
+//!
+//! Logging: a change of `kurento_up` is logged once (down at warn with the reason, up at info),
+//! never once per cycle or per reconnect attempt; the details are at debug.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,19 +16,21 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::detail::DetailPolicy;
 use crate::analysis::snapshot::PollErrorReason;
 use crate::analysis::zombie::ZombiePolicy;
 use crate::kurento::client::{RequestCounter, RequestIds};
+use crate::kurento::deadline;
 use crate::kurento::ops::{Kms, KmsError, KmsOptions};
 use crate::kurento::protocol::ManagerEvent;
 use crate::kurento::reconnect::{Backoff, wait_before_retry};
-use crate::poll::cycle::{self, unix_now};
+use crate::poll::cycle::{self, close_session_in_background, unix_now};
 use crate::poll::schedule::Schedule;
-use crate::poll::state::{ServerFacts, TargetState, reason_of};
+use crate::poll::silence::is_timeout;
+use crate::poll::state::{ServerFacts, TargetState, UpChange, reason_of};
 use crate::poll::store::Store;
 
 /// How one target is polled.
@@ -73,24 +78,27 @@ pub async fn run(
             Ok((kms, events)) => {
                 backoff.reset();
                 state.connected(kms.server_id());
-                tracing::info!(kms = %spec.name, server_id = kms.server_id(), "connected to KMS");
+                tracing::debug!(kms = %spec.name, server_id = kms.server_id(), "connected to KMS");
                 let reason = watch(
                     &spec, &kms, events, &mut state, &store, &requests, &shutdown,
                 )
                 .await;
+                // Ends every socket now, calls still in flight (a read session being closed in
+                // the background) included.
+                kms.close();
                 let Some((reason, detail)) = reason else {
                     return;
                 };
-                tracing::warn!(kms = %spec.name, reason = reason.label(), error = %detail, "lost KMS");
+                tracing::debug!(kms = %spec.name, reason = reason.label(), error = %detail, "lost KMS");
                 state.lost(reason, detail);
             }
             Err(err) => {
-                tracing::warn!(kms = %spec.name, reason = reason_of(&err).label(), error = %err, "cannot connect to KMS");
+                tracing::debug!(kms = %spec.name, reason = reason_of(&err).label(), error = %err, "cannot connect to KMS");
                 state.lost(reason_of(&err), err.to_string());
                 state.attempt_failed(attempt.elapsed());
             }
         }
-        store.publish(state.snapshot(requests.get(), unix_now()));
+        publish(&spec.name, &mut state, &store, &requests);
         if !wait_before_retry(&mut backoff, &shutdown).await {
             return;
         }
@@ -123,37 +131,35 @@ async fn watch(
         requests,
         in_flight,
     };
-    // The first cycle runs at once, later ones on the target's slots (see `schedule`).
+    // The first cycle runs at once, later ones on the target's slots (see `schedule`). Both
+    // deadlines saturate (`deadline::after`, `Schedule::next_cycle`): no duration can panic here.
     let first_started = Instant::now();
     if let Some(lost) = connection.cycle(&mut events, state).await {
         return Some(lost);
     }
-    let mut ticker = tokio::time::interval_at(
-        spec.schedule.next_slot(first_started),
-        spec.schedule.interval(),
-    );
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut reconcile = tokio::time::interval_at(
-        Instant::now() + spec.reconcile_interval,
-        spec.reconcile_interval,
-    );
-    reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next_cycle = spec.schedule.next_cycle(first_started);
+    let mut next_reconcile = deadline::after(Instant::now(), spec.reconcile_interval);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return None,
             event = events.recv() => match event {
                 Some(event) => state.apply_event(&event),
-                None => return Some((PollErrorReason::Disconnected, "events connection closed".to_owned())),
+                None => return Some(cycle::closed_because(kms)),
             },
-            _ = reconcile.tick() => {
+            _ = tokio::time::sleep_until(next_reconcile) => {
                 if let Err(err) = rebuild_inventory(kms, state, in_flight).await {
                     return Some((reason_of(&err), err.to_string()));
                 }
+                next_reconcile = deadline::after(Instant::now(), spec.reconcile_interval);
             }
-            _ = ticker.tick() => {
+            _ = tokio::time::sleep_until(next_cycle) => {
+                let started = Instant::now();
                 if let Some(lost) = connection.cycle(&mut events, state).await {
                     return Some(lost);
                 }
+                // At most one interval after this cycle's start (at once if this cycle overran
+                // that): the liveness bound of README "Failures" rests on it.
+                next_cycle = spec.schedule.next_cycle(started);
             }
         }
     }
@@ -189,9 +195,21 @@ impl Connection<'_> {
             self.in_flight,
         )
         .await;
-        self.store
-            .publish(state.snapshot(self.requests.get(), unix_now()));
+        publish(&self.spec.name, state, self.store, self.requests);
         lost
+    }
+}
+
+/// Publishes the target's snapshot, and logs a change of `up` once: down at warn with the first
+/// failure that took it down, up at info.
+fn publish(name: &str, state: &mut TargetState, store: &Store, requests: &RequestCounter) {
+    store.publish(state.snapshot(requests.get(), unix_now()));
+    match state.up_change() {
+        Some(UpChange::Up) => tracing::info!(kms = %name, "KMS up"),
+        Some(UpChange::Down { reason, detail }) => {
+            tracing::warn!(kms = %name, reason = reason.label(), error = %detail, "KMS down");
+        }
+        None => {}
     }
 }
 
@@ -211,32 +229,44 @@ async fn rebuild_inventory(
     state: &mut TargetState,
     in_flight: usize,
 ) -> Result<(), KmsError> {
-    let listed = list_objects(kms, in_flight).await;
-    // Whatever happened, drop the references the listing took.
-    let ended = kms.end_cycle().await;
-    let ids = listed?;
-    ended?;
+    // Whatever happened, drop the references the listing took; without waiting another timeout
+    // for it when KMS stopped answering.
+    let ids = match list_objects(kms, in_flight).await {
+        Err(err) if is_timeout(&err) => {
+            close_session_in_background(kms);
+            return Err(err);
+        }
+        listed => {
+            let ended = kms.end_cycle().await;
+            let ids = listed?;
+            ended?;
+            ids
+        }
+    };
     state.listed(ids);
     Ok(())
 }
 
+/// Every object id, level by level. Stops at the first failure (other than an object released
+/// meanwhile) instead of waiting for the rest of the level: on a silent KMS each round of
+/// `getChildren` would cost one more timeout.
 async fn list_objects(kms: &Kms, in_flight: usize) -> Result<Vec<String>, KmsError> {
     let mut all = Vec::new();
     let mut level = kms.get_pipelines().await?;
     while !level.is_empty() {
-        let children: Vec<Result<Vec<String>, KmsError>> = stream::iter(level.clone())
+        let mut next_level = Vec::new();
+        let mut children = stream::iter(level.clone())
             .map(|id| async move { kms.get_children(&id).await })
-            .buffered(in_flight)
-            .collect()
-            .await;
-        all.append(&mut level);
-        for result in children {
+            .buffered(in_flight);
+        while let Some(result) = children.next().await {
             match result {
-                Ok(mut ids) => level.append(&mut ids),
+                Ok(mut ids) => next_level.append(&mut ids),
                 Err(err) if err.is_object_not_found() => {}
                 Err(err) => return Err(err),
             }
         }
+        all.append(&mut level);
+        level = next_level;
     }
     Ok(all)
 }

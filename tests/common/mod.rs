@@ -4,7 +4,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod fault_proxy;
+pub mod log_capture;
 pub mod node;
+pub mod silence;
 
 use std::fmt::Display;
 use std::net::SocketAddr;

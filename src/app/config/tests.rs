@@ -343,6 +343,38 @@ fn validation_error_table() {
             vec!["metrics.pipelines: invalid regex \"room-(\": error: unclosed group"],
         ),
         (
+            "durations beyond their bounds",
+            |c| {
+                c.poll.interval = Duration::from_secs(2 * 3600);
+                c.poll.timeout = Duration::from_secs(11 * 60);
+                c.poll.reconcile_interval = Duration::from_secs(25 * 3600);
+                c.poll.cpu_sample = Duration::from_secs(61);
+                c.poll.ready_timeout = Duration::from_secs(3601);
+                c.zombie.idle_after = Duration::from_secs(8 * 86400);
+                c.zombie.max_age = Some(Duration::from_secs(30 * 86400 + 3600));
+            },
+            vec![
+                "poll.interval: must be at most 1h, got 2h",
+                "poll.timeout: must be at most 10m, got 11m",
+                "poll.reconcile_interval: must be at most 1day, got 1day 1h",
+                "poll.cpu_sample: must be at most 1m, got 1m 1s",
+                "poll.ready_timeout: must be at most 1h, got 1h 1s",
+                "zombie.idle_after: must be at most 7days, got 8days",
+                "zombie.max_age: must be at most 30days, got 30days 1h",
+            ],
+        ),
+        (
+            "target durations beyond their bounds",
+            |c| {
+                c.targets[0].interval = Some(Duration::from_secs(3601));
+                c.targets[0].timeout = Some(Duration::from_secs(601));
+            },
+            vec![
+                "targets[0].interval: must be at most 1h, got 1h 1s",
+                "targets[0].timeout: must be at most 10m, got 10m 1s",
+            ],
+        ),
+        (
             "zero zombie durations",
             |c| {
                 c.zombie.idle_after = Duration::ZERO;
@@ -377,6 +409,50 @@ fn valid_edge_values_pass() {
     c.targets[1].tls_insecure_skip_verify = true;
     c.web.listen_address = "[::]:9888".to_owned();
     assert_eq!(c.validate(), Ok(()));
+}
+
+#[test]
+fn the_largest_durations_pass() {
+    let mut c = valid();
+    c.poll.interval = MAX_INTERVAL;
+    c.poll.timeout = MAX_TIMEOUT;
+    c.poll.cpu_sample = MAX_CPU_SAMPLE;
+    c.poll.reconcile_interval = MAX_RECONCILE_INTERVAL;
+    c.poll.ready_timeout = MAX_READY_TIMEOUT;
+    c.zombie.idle_after = MAX_IDLE_AFTER;
+    c.zombie.max_age = Some(MAX_AGE);
+    c.targets[0].interval = Some(MAX_INTERVAL);
+    c.targets[0].timeout = Some(MAX_TIMEOUT);
+    assert_eq!(c.validate(), Ok(()));
+}
+
+/// `300000000000y` fits a `Duration` but not an `Instant` after it: it passed `check-config`,
+/// then the poller panicked on `Instant + interval` and its last snapshot was served forever.
+#[test]
+fn absurd_durations_are_rejected_naming_the_key_and_the_bound() {
+    let file = "[poll]\ninterval = \"300000000000y\"\ntimeout = \"300000000000y\"\n\
+        reconcile_interval = \"300000000000y\"\ncpu_sample = \"300000000000y\"\n\
+        ready_timeout = \"300000000000y\"\n\
+        [zombie]\nidle_after = \"300000000000y\"\nmax_age = \"300000000000y\"\n\
+        [[targets]]\nname = \"a\"\nurl = \"ws://kms:8888/kurento\"\n\
+        interval = \"300000000000y\"\ntimeout = \"300000000000y\"\n";
+    let got = messages(&load_toml(file).unwrap_err());
+    let keys_and_bounds = [
+        ("poll.interval", "1h"),
+        ("poll.timeout", "10m"),
+        ("poll.reconcile_interval", "1day"),
+        ("poll.cpu_sample", "1m"),
+        ("poll.ready_timeout", "1h"),
+        ("targets[0].interval", "1h"),
+        ("targets[0].timeout", "10m"),
+        ("zombie.idle_after", "7days"),
+        ("zombie.max_age", "30days"),
+    ];
+    let want: Vec<String> = keys_and_bounds
+        .iter()
+        .map(|(key, bound)| format!("{key}: must be at most {bound}, got 300000000000years"))
+        .collect();
+    assert_eq!(got, want);
 }
 
 #[test]
