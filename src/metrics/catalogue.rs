@@ -112,7 +112,7 @@ pub const POLL_ERRORS: MetricDef = MetricDef {
     unit: None,
     kind: Kind::Counter,
     labels: &["kms", "reason"],
-    help: "Failed poll cycles and failed reads, by reason (connect, timeout, disconnected, overloaded, kms_error, decode).",
+    help: "Failed poll cycles and failed reads, by reason (connect, timeout, disconnected, overloaded, kms_error, decode, internal).",
     source: "exporter",
     detail: false,
 };
