@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::build;
 use super::config::{self, Config, ResolvedTarget};
 use super::signals::shutdown_signal;
+use super::supervisor::{StartPoller, supervise};
 use super::web_config;
 use crate::analysis::detail::DetailPolicy;
 use crate::analysis::zombie::ZombiePolicy;
@@ -120,10 +121,22 @@ impl Exporter {
         for (index, target) in targets.iter().enumerate() {
             tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
             let schedule = Schedule::spread(epoch, index, targets.len(), target.interval);
-            tasks.spawn(poller::run(
-                target_spec(target, schedule, &detail, &zombie),
+            let spec = target_spec(target, schedule, &detail, &zombie);
+            let (poll_store, poll_ids, poll_shutdown) =
+                (store.clone(), ids.clone(), shutdown.clone());
+            let start: StartPoller = Arc::new(move |carried| {
+                Box::pin(poller::run(
+                    spec.clone(),
+                    carried,
+                    poll_store.clone(),
+                    poll_ids.clone(),
+                    poll_shutdown.clone(),
+                ))
+            });
+            tasks.spawn(supervise(
+                target.name.clone(),
+                start,
                 store.clone(),
-                ids.clone(),
                 shutdown.clone(),
             ));
         }

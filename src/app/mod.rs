@@ -6,5 +6,6 @@ pub mod config;
 pub(crate) mod exporter;
 pub(crate) mod log_format;
 pub(crate) mod signals;
+pub(crate) mod supervisor;
 pub mod telemetry;
 pub mod web_config;
