@@ -113,7 +113,12 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(command(config)) {
+    let result = runtime.block_on(command(config));
+    // Dropping the runtime would wait for every blocking task (a render, a DNS lookup of a stuck
+    // resolver) without bound; the command has stopped what matters, so what is left is dropped
+    // after at most this pause, keeping the exit within the shutdown bound (README "Signals").
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "exiting");

@@ -1,15 +1,17 @@
 //! The running exporter: one poller per target and the HTTP server over one store; and the
 //! `run`, `simulate` and `demo` commands built from it.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::build;
 use super::config::{self, Config, ResolvedTarget};
-use super::signals::shutdown_signal;
+use super::signals::Signals;
 use super::supervisor::{StartPoller, supervise};
 use super::web_config;
 use crate::analysis::detail::DetailPolicy;
@@ -156,6 +158,7 @@ impl Exporter {
             targets: targets.iter().map(|t| t.name.clone()).collect(),
             max_connections: web.max_connections,
             header_read_timeout: web.header_read_timeout,
+            shutdown_grace: SCRAPE_GRACE,
             security: web.security,
             ..http::HttpOptions::default()
         };
@@ -199,13 +202,39 @@ impl Exporter {
     }
 }
 
+/// How long in-flight scrapes may take once shutdown has begun. Scrapes do no I/O (they render
+/// the latest snapshots), so a healthy one takes milliseconds; this only covers slow clients.
+const SCRAPE_GRACE: Duration = Duration::from_secs(2);
+
+/// The longest a shutdown may take, whatever KMS and the HTTP clients do: a service manager
+/// (systemd, Kubernetes) waits for the exit before starting the next instance. Leaves room, within
+/// 5 s, for the runtime to drop what is left (`main`).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
+
 /// Runs the exporter until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    // Before anything else, so that a SIGHUP during startup does not kill the process.
+    let mut signals = Signals::install();
     let exporter = Exporter::start(config).await?;
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    exporter.shutdown().await;
+    signals.terminated().await;
+    stop(exporter.shutdown(), &mut signals).await;
     Ok(())
+}
+
+/// Runs `shutdown` until it ends, [`SHUTDOWN_DEADLINE`] passes, or a second SIGINT/SIGTERM asks
+/// to exit at once (an operator who does not want to wait).
+async fn stop(shutdown: impl Future<Output = ()>, signals: &mut Signals) {
+    tracing::info!("shutting down");
+    let started = tokio::time::Instant::now();
+    tokio::select! {
+        () = shutdown => {
+            tracing::info!(elapsed = ?started.elapsed(), "stopped");
+        }
+        () = tokio::time::sleep(SHUTDOWN_DEADLINE) => {
+            tracing::warn!(deadline = ?SHUTDOWN_DEADLINE, "shutdown did not finish in time; exiting anyway");
+        }
+        () = signals.terminated() => tracing::warn!("second signal: exiting at once"),
+    }
 }
 
 /// Runs the simulated KMS alone until SIGINT/SIGTERM (`simulate`).
@@ -213,10 +242,11 @@ pub async fn run_simulator(
     listen: SocketAddr,
     scenario: sim::Scenario,
 ) -> Result<(), sim::SimError> {
+    let mut signals = Signals::install();
     let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
     tracing::info!(url = %simulator.url(), "simulated KMS listening");
-    shutdown_signal().await;
-    simulator.shutdown().await;
+    signals.terminated().await;
+    stop(simulator.shutdown(), &mut signals).await;
     Ok(())
 }
 
@@ -231,6 +261,7 @@ pub enum DemoError {
 
 /// Runs the simulated KMS on a free loopback port and the exporter watching it (`demo`).
 pub async fn run_demo(mut config: Config, scenario: sim::Scenario) -> Result<(), DemoError> {
+    let mut signals = Signals::install();
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
     config.targets = vec![config::TargetConfig {
@@ -248,8 +279,14 @@ pub async fn run_demo(mut config: Config, scenario: sim::Scenario) -> Result<(),
         kms = %simulator.url(),
         "demo running: the exporter watches the simulated KMS"
     );
-    shutdown_signal().await;
-    exporter.shutdown().await;
-    simulator.shutdown().await;
+    signals.terminated().await;
+    stop(
+        async {
+            exporter.shutdown().await;
+            simulator.shutdown().await;
+        },
+        &mut signals,
+    )
+    .await;
     Ok(())
 }
