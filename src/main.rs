@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,7 +17,10 @@ fn main() -> ExitCode {
     match cli.command_or_default() {
         Command::CheckConfig => check_config(&cli),
         Command::Run => serve(&cli, |config| async {
-            kurento_exporter::run(config)
+            let (file, overrides) = (cli.config_file().map(Path::to_path_buf), cli.overrides());
+            let load: kurento_exporter::ConfigLoader =
+                Box::new(move || config::load(file.as_deref(), &overrides));
+            kurento_exporter::run(config, load)
                 .await
                 .map_err(|e| e.to_string())
         }),

@@ -1,6 +1,7 @@
 //! Signals and shutdown of the real binary: SIGTERM stops it within a bound whatever KMS does
 //! (here: KMS stalled in the middle of the exporter's reads, and a client that never finishes
-//! its request), with exit code 0; SIGHUP and SIGUSR1 leave it running.
+//! its request), with exit code 0; SIGHUP reloads the configuration and SIGUSR1 is ignored,
+//! both leaving it running.
 //!
 //! The child process is an external process, so the tests wait for it with deadlines
 //! (`common::eventually`) and synchronise with KMS through the fault proxy's counters.
@@ -142,17 +143,36 @@ async fn sigterm_with_kms_stalled_mid_read_exits_quickly_with_code_0() {
     sim.shutdown().await;
 }
 
-/// SIGHUP and SIGUSR1 used to kill the process (their default action).
+/// SIGHUP and SIGUSR1 used to kill the process (their default action). SIGHUP now reloads the
+/// configuration file (a bad one is logged and changes nothing); SIGUSR1 is logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_and_sigusr1_are_logged_and_leave_the_exporter_running() {
+async fn sighup_reloads_the_configuration_and_sigusr1_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on the discard port: KMS is down, which does not matter here.
-    let mut exporter = Exporter::start(&dir, &target("ws://127.0.0.1:9/kurento"));
-    exporter.signal(libc::SIGHUP);
-    exporter.log_line("SIGHUP received").await;
+    let down = "ws://127.0.0.1:9/kurento";
+    let mut exporter = Exporter::start(&dir, &target(down));
     exporter.signal(libc::SIGUSR1);
     exporter.log_line("SIGUSR1 received").await;
+
+    // A good file: target "b" added.
+    let config = dir.path().join("exporter.toml");
+    let two = format!(
+        "[web]\nlisten_address = \"127.0.0.1:0\"\n{}[[targets]]\nname = \"b\"\nurl = \"{down}\"\n",
+        target(down)
+    );
+    std::fs::write(&config, two).unwrap();
+    exporter.signal(libc::SIGHUP);
+    exporter.log_line("configuration reloaded").await;
+    let metrics = common::get(exporter.addr, "/metrics", &[]).await.text();
+    assert!(metrics.contains(r#"kurento_up{kms="b"} 0"#), "{metrics}");
+
+    // A bad file: logged, the running configuration stays.
+    std::fs::write(&config, "[poll]\ninterval = \"nonsense\"\n").unwrap();
+    exporter.signal(libc::SIGHUP);
+    exporter.log_line("configuration reload failed").await;
     assert!(exporter.child.try_wait().unwrap().is_none());
+    let metrics = common::get(exporter.addr, "/metrics", &[]).await.text();
+    assert!(metrics.contains(r#"kurento_up{kms="b"} 0"#), "{metrics}");
     let healthy = common::get(exporter.addr, "/-/healthy", &[]).await;
     assert_eq!((healthy.status, healthy.text().as_str()), (200, "Healthy"));
 

@@ -10,17 +10,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::build;
-use super::config::{self, Config, ResolvedTarget};
-use super::signals::Signals;
-use super::supervisor::{StartPoller, supervise};
+use super::config::{self, Config};
+use super::pollers::{Changes, Pollers};
+use super::signals::{Received, Signals};
 use super::web_config;
-use crate::analysis::detail::DetailPolicy;
-use crate::analysis::zombie::ZombiePolicy;
-use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
 use crate::metrics::{self, BuildInfo, Exposition, MetricsSource};
-use crate::poll::schedule::Schedule;
 use crate::poll::store::Store;
-use crate::poll::task::{self as poller, TargetSpec};
 use crate::sim;
 use crate::web::{api, fd_limit, listen, server as http};
 
@@ -31,33 +26,6 @@ pub enum StartError {
     Config(#[from] config::ConfigErrors),
     #[error(transparent)]
     Http(#[from] http::HttpError),
-}
-
-/// How a configured target is polled.
-fn target_spec(
-    target: &ResolvedTarget,
-    schedule: Schedule,
-    detail: &DetailPolicy,
-    zombie: &ZombiePolicy,
-) -> TargetSpec {
-    TargetSpec {
-        name: target.name.clone(),
-        kms: KmsOptions {
-            url: target.url.clone(),
-            connections: target.connections as usize,
-            client: ClientOptions {
-                call_timeout: target.timeout,
-                tls_ca_file: target.tls_ca_file.clone(),
-                tls_insecure_skip_verify: target.tls_insecure_skip_verify,
-                ..ClientOptions::default()
-            },
-        },
-        schedule,
-        reconcile_interval: target.reconcile_interval,
-        cpu_sample: target.cpu_sample,
-        detail: detail.clone(),
-        zombie: *zombie,
-    }
 }
 
 /// What the HTTP layer serves: the exposition and the JSON API over one store.
@@ -86,7 +54,10 @@ pub struct Exporter {
     addrs: Vec<SocketAddr>,
     store: Arc<Store>,
     shutdown: CancellationToken,
+    /// The HTTP server.
     tasks: JoinSet<()>,
+    /// Behind a lock: a reload (from SIGHUP or the HTTP API) changes them while scrapes run.
+    pollers: tokio::sync::Mutex<Pollers>,
 }
 
 impl Exporter {
@@ -109,39 +80,8 @@ impl Exporter {
         ));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let ids = Arc::new(RequestIds::new());
-        let detail = DetailPolicy {
-            level: config.metrics.detail,
-            max_series: config.metrics.max_series as usize,
-            pipelines: config.metrics.pipeline_filter(),
-        };
-        let zombie = ZombiePolicy {
-            idle_after: config.zombie.idle_after,
-            max_age: config.zombie.max_age,
-        };
-        let epoch = tokio::time::Instant::now();
-        for (index, target) in targets.iter().enumerate() {
-            tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
-            let schedule = Schedule::spread(epoch, index, targets.len(), target.interval);
-            let spec = target_spec(target, schedule, &detail, &zombie);
-            let (poll_store, poll_ids, poll_shutdown) =
-                (store.clone(), ids.clone(), shutdown.clone());
-            let start: StartPoller = Arc::new(move |carried| {
-                Box::pin(poller::run(
-                    spec.clone(),
-                    carried,
-                    poll_store.clone(),
-                    poll_ids.clone(),
-                    poll_shutdown.clone(),
-                ))
-            });
-            tasks.spawn(supervise(
-                target.name.clone(),
-                start,
-                store.clone(),
-                shutdown.clone(),
-            ));
-        }
+        let mut pollers = Pollers::new(store.clone(), shutdown.clone());
+        pollers.apply(&config).await;
         let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
             api: api::Api::new(store.clone()),
             exposition: Exposition::new(
@@ -178,6 +118,7 @@ impl Exporter {
             store,
             shutdown,
             tasks,
+            pollers: tokio::sync::Mutex::new(pollers),
         })
     }
 
@@ -195,9 +136,20 @@ impl Exporter {
         &self.store
     }
 
+    /// Makes the pollers those of `config`: targets added, removed or changed are started,
+    /// stopped or restarted; unchanged ones keep running with their state and counters. Only the
+    /// targets and the `[poll]`, `[metrics]` and `[zombie]` settings take effect; the `[web]`
+    /// and `[log]` settings need a restart. A configuration that does not validate changes
+    /// nothing.
+    pub async fn reload(&self, config: &Config) -> Result<Changes, config::ConfigErrors> {
+        config.validate()?;
+        Ok(self.pollers.lock().await.apply(config).await)
+    }
+
     /// Stops polling, lets in-flight scrapes finish, and waits for every task.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
+        self.pollers.get_mut().join().await;
         while self.tasks.join_next().await.is_some() {}
     }
 }
@@ -211,14 +163,44 @@ const SCRAPE_GRACE: Duration = Duration::from_secs(2);
 /// 5 s, for the runtime to drop what is left (`main`).
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
-/// Runs the exporter until SIGINT/SIGTERM.
-pub async fn run(config: Config) -> Result<(), StartError> {
+/// Loads the configuration again (the file, the environment and the flags), for a reload.
+pub type ConfigLoader = Box<dyn Fn() -> Result<Config, config::ConfigErrors> + Send + Sync>;
+
+/// Runs the exporter until SIGINT/SIGTERM; SIGHUP reloads the configuration with `load`.
+pub async fn run(config: Config, load: ConfigLoader) -> Result<(), StartError> {
     // Before anything else, so that a SIGHUP during startup does not kill the process.
     let mut signals = Signals::install();
     let exporter = Exporter::start(config).await?;
-    signals.terminated().await;
+    while signals.next().await == Received::Reload {
+        tracing::info!("SIGHUP received: reloading the configuration");
+        reload(&exporter, &load).await;
+    }
     stop(exporter.shutdown(), &mut signals).await;
     Ok(())
+}
+
+/// Reloads the configuration and logs the outcome; a bad one leaves the running one in force.
+async fn reload(exporter: &Exporter, load: &ConfigLoader) -> bool {
+    let loaded = match load() {
+        Ok(config) => exporter.reload(&config).await,
+        Err(errors) => Err(errors),
+    };
+    match loaded {
+        Ok(changes) => {
+            tracing::info!(
+                added = ?changes.added,
+                removed = ?changes.removed,
+                restarted = ?changes.restarted,
+                unchanged = changes.unchanged,
+                "configuration reloaded"
+            );
+            true
+        }
+        Err(errors) => {
+            tracing::error!(error = %errors, "configuration reload failed; the running configuration stays in force");
+            false
+        }
+    }
 }
 
 /// Runs `shutdown` until it ends, [`SHUTDOWN_DEADLINE`] passes, or a second SIGINT/SIGTERM asks

@@ -5,6 +5,7 @@ pub(crate) mod build;
 pub mod config;
 pub(crate) mod exporter;
 pub(crate) mod log_format;
+pub(crate) mod pollers;
 pub(crate) mod signals;
 pub(crate) mod supervisor;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! The process signals: SIGTERM and SIGINT stop the process (a second one during shutdown stops
-//! it at once); SIGHUP and SIGUSR1 are logged and otherwise ignored.
+//! it at once); SIGHUP reloads the configuration (where the command has one to reload); SIGUSR1
+//! is logged and otherwise ignored.
 //!
 //! SIGHUP and SIGUSR1 are listened for only so that they do not kill the process: their default
 //! action is to terminate it, and `kill -HUP` (the usual way to ask a daemon to reload) used to
@@ -27,19 +28,34 @@ impl Signals {
         }
     }
 
-    /// Resolves on SIGTERM or SIGINT, logging (and otherwise ignoring) SIGHUP and SIGUSR1 meanwhile.
-    pub async fn terminated(&mut self) {
+    /// The next SIGTERM/SIGINT or SIGHUP, logging (and otherwise ignoring) SIGUSR1 meanwhile.
+    pub async fn next(&mut self) -> Received {
         loop {
             tokio::select! {
-                () = next(&mut self.terminate) => return,
-                () = next(&mut self.interrupt) => return,
-                () = next(&mut self.hangup) => {
-                    tracing::warn!("SIGHUP received: configuration reload is not supported yet; ignored");
-                }
+                () = next(&mut self.terminate) => return Received::Terminate,
+                () = next(&mut self.interrupt) => return Received::Terminate,
+                () = next(&mut self.hangup) => return Received::Reload,
                 () = next(&mut self.user1) => tracing::info!("SIGUSR1 received; ignored"),
             }
         }
     }
+
+    /// Resolves on SIGTERM or SIGINT; for commands with nothing to reload, SIGHUP is logged and
+    /// ignored.
+    pub async fn terminated(&mut self) {
+        while self.next().await == Received::Reload {
+            tracing::warn!("SIGHUP received: nothing to reload in this command; ignored");
+        }
+    }
+}
+
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// SIGTERM or SIGINT.
+    Terminate,
+    /// SIGHUP.
+    Reload,
 }
 
 fn listen(kind: SignalKind, name: &str) -> Option<Signal> {

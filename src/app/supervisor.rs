@@ -38,14 +38,17 @@ const HEALTHY_RUN: Duration = Duration::from_secs(300);
 /// Runs the poller of target `name` until `shutdown`, restarting it whenever it fails. On
 /// shutdown the running poller is aborted at once instead of waiting for it to notice: a poller
 /// waiting on a stalled KMS could otherwise hold shutdown for a whole call timeout or more.
+///
+/// The first poller's counters go on from `carried` (those of an earlier poller of this target,
+/// when a reload restarts it).
 pub async fn supervise(
     name: String,
     start: StartPoller,
+    mut carried: ExporterStats,
     store: Arc<Store>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new(RESTART_FIRST_DELAY, RESTART_MAX_DELAY, seed_for(&name));
-    let mut carried = ExporterStats::default();
     loop {
         let started = Instant::now();
         let mut poller = tokio::spawn(start(carried));
@@ -137,6 +140,7 @@ mod tests {
         let supervisor = tokio::spawn(supervise(
             "kms".into(),
             start,
+            ExporterStats::default(),
             store.clone(),
             shutdown.clone(),
         ));
@@ -166,6 +170,7 @@ mod tests {
         let supervisor = tokio::spawn(supervise(
             "kms".into(),
             start,
+            ExporterStats::default(),
             store.clone(),
             shutdown.clone(),
         ));
