@@ -91,7 +91,13 @@ async fn reload_adds_removes_and_restarts_targets_and_keeps_unchanged_ones() {
     // A configuration that does not validate changes nothing.
     let mut bad = test_config(&[("c", url)]);
     bad.poll.timeout = Duration::from_secs(5);
+    let reloaded = "kurento_exporter_config_last_reload_successful";
+    assert_eq!(common::sample(&stack.scrape().await, reloaded), Some(1.0));
     assert!(stack.exporter.reload(&bad).await.is_err());
     assert_eq!(names(&stack), [KMS]);
+    assert_eq!(common::sample(&stack.scrape().await, reloaded), Some(0.0));
+    // The last success stays the time of the last good reload.
+    let success = "kurento_exporter_config_last_reload_success_timestamp_seconds";
+    assert!(common::sample(&stack.scrape().await, success).unwrap() > 0.0);
     stack.shutdown().await;
 }

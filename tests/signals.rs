@@ -165,6 +165,8 @@ async fn sighup_reloads_the_configuration_and_sigusr1_is_ignored() {
     exporter.log_line("configuration reloaded").await;
     let metrics = common::get(exporter.addr, "/metrics", &[]).await.text();
     assert!(metrics.contains(r#"kurento_up{kms="b"} 0"#), "{metrics}");
+    let reloaded = common::sample(&metrics, "kurento_exporter_config_last_reload_successful");
+    assert_eq!(reloaded, Some(1.0), "{metrics}");
 
     // A bad file: logged, the running configuration stays.
     std::fs::write(&config, "[poll]\ninterval = \"nonsense\"\n").unwrap();
@@ -173,6 +175,8 @@ async fn sighup_reloads_the_configuration_and_sigusr1_is_ignored() {
     assert!(exporter.child.try_wait().unwrap().is_none());
     let metrics = common::get(exporter.addr, "/metrics", &[]).await.text();
     assert!(metrics.contains(r#"kurento_up{kms="b"} 0"#), "{metrics}");
+    let reloaded = common::sample(&metrics, "kurento_exporter_config_last_reload_successful");
+    assert_eq!(reloaded, Some(0.0), "{metrics}");
     let healthy = common::get(exporter.addr, "/-/healthy", &[]).await;
     assert_eq!((healthy.status, healthy.text().as_str()), (200, "Healthy"));
 

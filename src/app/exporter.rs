@@ -15,6 +15,7 @@ use super::pollers::{Changes, Pollers};
 use super::signals::{Received, Signals};
 use super::web_config;
 use crate::metrics::{self, BuildInfo, Exposition, MetricsSource};
+use crate::poll::cycle::unix_now;
 use crate::poll::store::Store;
 use crate::sim;
 use crate::web::{api, fd_limit, listen, server as http};
@@ -140,10 +141,15 @@ impl Exporter {
     /// stopped or restarted; unchanged ones keep running with their state and counters. Only the
     /// targets and the `[poll]`, `[metrics]` and `[zombie]` settings take effect; the `[web]`
     /// and `[log]` settings need a restart. A configuration that does not validate changes
-    /// nothing.
+    /// nothing. Either way the outcome is recorded for the reload gauges.
     pub async fn reload(&self, config: &Config) -> Result<Changes, config::ConfigErrors> {
-        config.validate()?;
-        Ok(self.pollers.lock().await.apply(config).await)
+        if let Err(errors) = config.validate() {
+            self.store.reloaded(false, unix_now());
+            return Err(errors);
+        }
+        let changes = self.pollers.lock().await.apply(config).await;
+        self.store.reloaded(true, unix_now());
+        Ok(changes)
     }
 
     /// Stops polling, lets in-flight scrapes finish, and waits for every task.
@@ -183,7 +189,10 @@ pub async fn run(config: Config, load: ConfigLoader) -> Result<(), StartError> {
 async fn reload(exporter: &Exporter, load: &ConfigLoader) -> bool {
     let loaded = match load() {
         Ok(config) => exporter.reload(&config).await,
-        Err(errors) => Err(errors),
+        Err(errors) => {
+            exporter.store.reloaded(false, unix_now());
+            Err(errors)
+        }
     };
     match loaded {
         Ok(changes) => {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::analysis::snapshot::TargetSnapshot;
+use crate::poll::cycle::unix_now;
 
 #[derive(Debug)]
 pub struct Store {
@@ -18,6 +19,16 @@ pub struct Store {
     published: watch::Sender<u64>,
     started: Instant,
     ready_timeout: Duration,
+    /// The outcome of the last configuration load, for the exporter's reload gauges.
+    reload: RwLock<ReloadStatus>,
+}
+
+/// The outcome of the last configuration load (the start counts as a successful one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReloadStatus {
+    pub successful: bool,
+    /// When the last successful load happened (Unix seconds).
+    pub success_unix_seconds: f64,
 }
 
 impl Store {
@@ -33,6 +44,10 @@ impl Store {
             published: watch::Sender::new(0),
             started: Instant::now(),
             ready_timeout,
+            reload: RwLock::new(ReloadStatus {
+                successful: true,
+                success_unix_seconds: unix_now(),
+            }),
         }
     }
 
@@ -77,6 +92,24 @@ impl Store {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         drop(targets);
         self.published.send_replace(generation);
+    }
+
+    /// Records the outcome of a configuration reload at `now` (Unix seconds). A new generation,
+    /// so the next scrape shows it.
+    pub fn reloaded(&self, successful: bool, now: f64) {
+        {
+            let mut reload = self.reload.write().unwrap_or_else(PoisonError::into_inner);
+            reload.successful = successful;
+            if successful {
+                reload.success_unix_seconds = now;
+            }
+        }
+        let targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        self.bump(targets);
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        *self.reload.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes (to the generation) at every publish, so a waiter needs no polling loop.
