@@ -16,4 +16,5 @@ pub mod poll;
 pub mod sim;
 pub mod web;
 
-pub use app::exporter::{ConfigLoader, Exporter, StartError, run, run_demo, run_simulator};
+pub use app::exporter::{Exporter, StartError, run, run_demo, run_simulator};
+pub use app::reloader::ConfigLoader;

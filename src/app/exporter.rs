@@ -12,13 +12,14 @@ use tokio_util::sync::CancellationToken;
 use super::build;
 use super::config::{self, Config};
 use super::pollers::{Changes, Pollers};
+use super::reloader::{ConfigLoader, Reloader};
 use super::signals::{Received, Signals};
 use super::web_config;
 use crate::metrics::{self, BuildInfo, Exposition, MetricsSource};
-use crate::poll::cycle::unix_now;
 use crate::poll::store::Store;
 use crate::sim;
 use crate::web::{api, fd_limit, listen, server as http};
+use futures_util::future::BoxFuture;
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub enum StartError {
 struct Service {
     exposition: Exposition,
     api: api::Api,
+    /// Set when `POST /-/reload` is enabled.
+    lifecycle: Option<Arc<Reloader>>,
 }
 
 impl MetricsSource for Service {
@@ -47,6 +50,11 @@ impl MetricsSource for Service {
     fn api(&self, path: &str) -> Option<String> {
         self.api.get(path).map(|v| v.to_string())
     }
+
+    fn reload(&self) -> Option<BoxFuture<'static, Result<(), String>>> {
+        let reloader = self.lifecycle.clone()?;
+        Some(Box::pin(async move { reloader.reload().await }))
+    }
 }
 
 /// A running exporter: one poller per target and the HTTP server.
@@ -57,14 +65,23 @@ pub struct Exporter {
     shutdown: CancellationToken,
     /// The HTTP server.
     tasks: JoinSet<()>,
-    /// Behind a lock: a reload (from SIGHUP or the HTTP API) changes them while scrapes run.
-    pollers: tokio::sync::Mutex<Pollers>,
+    /// The pollers, changed by reloads.
+    reloader: Arc<Reloader>,
 }
 
 impl Exporter {
     /// Validates the config, binds the listen address (port 0 works: see `local_addr`), and
     /// starts polling every target.
     pub async fn start(config: Config) -> Result<Exporter, StartError> {
+        Exporter::start_with_loader(config, None).await
+    }
+
+    /// [`Exporter::start`], with `load` to read the configuration again on a reload (SIGHUP, and
+    /// `POST /-/reload` when `web.enable_lifecycle` is set).
+    pub async fn start_with_loader(
+        config: Config,
+        load: Option<ConfigLoader>,
+    ) -> Result<Exporter, StartError> {
         config.validate()?;
         let web = web_config::http_setup(&config)?;
         fd_limit::raise_nofile_limit_logged();
@@ -83,7 +100,10 @@ impl Exporter {
         let mut tasks = JoinSet::new();
         let mut pollers = Pollers::new(store.clone(), shutdown.clone());
         pollers.apply(&config).await;
+        let reloader = Arc::new(Reloader::new(pollers, store.clone(), load));
         let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
+            lifecycle: (config.web.enable_lifecycle && reloader.can_load())
+                .then(|| reloader.clone()),
             api: api::Api::new(store.clone()),
             exposition: Exposition::new(
                 store.clone(),
@@ -119,7 +139,7 @@ impl Exporter {
             store,
             shutdown,
             tasks,
-            pollers: tokio::sync::Mutex::new(pollers),
+            reloader,
         })
     }
 
@@ -143,19 +163,13 @@ impl Exporter {
     /// and `[log]` settings need a restart. A configuration that does not validate changes
     /// nothing. Either way the outcome is recorded for the reload gauges.
     pub async fn reload(&self, config: &Config) -> Result<Changes, config::ConfigErrors> {
-        if let Err(errors) = config.validate() {
-            self.store.reloaded(false, unix_now());
-            return Err(errors);
-        }
-        let changes = self.pollers.lock().await.apply(config).await;
-        self.store.reloaded(true, unix_now());
-        Ok(changes)
+        self.reloader.apply(config).await
     }
 
     /// Stops polling, lets in-flight scrapes finish, and waits for every task.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        self.pollers.get_mut().join().await;
+        self.reloader.join().await;
         while self.tasks.join_next().await.is_some() {}
     }
 }
@@ -169,47 +183,18 @@ const SCRAPE_GRACE: Duration = Duration::from_secs(2);
 /// 5 s, for the runtime to drop what is left (`main`).
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
-/// Loads the configuration again (the file, the environment and the flags), for a reload.
-pub type ConfigLoader = Box<dyn Fn() -> Result<Config, config::ConfigErrors> + Send + Sync>;
-
 /// Runs the exporter until SIGINT/SIGTERM; SIGHUP reloads the configuration with `load`.
 pub async fn run(config: Config, load: ConfigLoader) -> Result<(), StartError> {
     // Before anything else, so that a SIGHUP during startup does not kill the process.
     let mut signals = Signals::install();
-    let exporter = Exporter::start(config).await?;
+    let exporter = Exporter::start_with_loader(config, Some(load)).await?;
     while signals.next().await == Received::Reload {
         tracing::info!("SIGHUP received: reloading the configuration");
-        reload(&exporter, &load).await;
+        // Logged by the reloader; a failure changes nothing.
+        let _ = exporter.reloader.reload().await;
     }
     stop(exporter.shutdown(), &mut signals).await;
     Ok(())
-}
-
-/// Reloads the configuration and logs the outcome; a bad one leaves the running one in force.
-async fn reload(exporter: &Exporter, load: &ConfigLoader) -> bool {
-    let loaded = match load() {
-        Ok(config) => exporter.reload(&config).await,
-        Err(errors) => {
-            exporter.store.reloaded(false, unix_now());
-            Err(errors)
-        }
-    };
-    match loaded {
-        Ok(changes) => {
-            tracing::info!(
-                added = ?changes.added,
-                removed = ?changes.removed,
-                restarted = ?changes.restarted,
-                unchanged = changes.unchanged,
-                "configuration reloaded"
-            );
-            true
-        }
-        Err(errors) => {
-            tracing::error!(error = %errors, "configuration reload failed; the running configuration stays in force");
-            false
-        }
-    }
 }
 
 /// Runs `shutdown` until it ends, [`SHUTDOWN_DEADLINE`] passes, or a second SIGINT/SIGTERM asks

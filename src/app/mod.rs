@@ -6,6 +6,7 @@ pub mod config;
 pub(crate) mod exporter;
 pub(crate) mod log_format;
 pub(crate) mod pollers;
+pub(crate) mod reloader;
 pub(crate) mod signals;
 pub(crate) mod supervisor;
 pub mod telemetry;

@@ -85,7 +85,7 @@ pub const CONFIG_RELOAD_SUCCESSFUL: MetricDef = MetricDef {
     unit: None,
     kind: Kind::Gauge,
     labels: &[],
-    help: "1 if the last configuration reload (SIGHUP; the start counts as one) succeeded, else 0 (the previous configuration stays in force).",
+    help: "1 if the last configuration reload (SIGHUP, POST /-/reload; the start counts as one) succeeded, else 0 (the previous configuration stays in force).",
     source: "exporter",
     detail: false,
 };
