@@ -34,6 +34,9 @@ pub struct Cli {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", value_name = "PATH", global = true)]
     pub telemetry_path: Option<String>,
+    /// Enable POST /-/reload (reload the configuration, as SIGHUP does).
+    #[arg(long = "web.enable-lifecycle", global = true)]
+    pub enable_lifecycle: bool,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, global = true)]
     pub log_level: Option<LogLevel>,
@@ -111,6 +114,7 @@ impl Cli {
             web_config_file: self.web_config_file.clone(),
             systemd_socket: self.systemd_socket.then_some(true),
             telemetry_path: self.telemetry_path.clone(),
+            enable_lifecycle: self.enable_lifecycle.then_some(true),
             log_level: self.log_level,
             log_format: self.log_format,
         }
@@ -228,6 +232,7 @@ mod tests {
                 web_config_file: None,
                 systemd_socket: None,
                 telemetry_path: Some("/m".to_owned()),
+                enable_lifecycle: None,
                 log_level: Some(LogLevel::Debug),
                 log_format: Some(LogFormat::Json),
             }

@@ -17,3 +17,4 @@ pub mod sim;
 pub mod web;
 
 pub use app::exporter::{Exporter, StartError, run, run_demo, run_simulator};
+pub use app::reloader::ConfigLoader;

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,7 +17,10 @@ fn main() -> ExitCode {
     match cli.command_or_default() {
         Command::CheckConfig => check_config(&cli),
         Command::Run => serve(&cli, |config| async {
-            kurento_exporter::run(config)
+            let (file, overrides) = (cli.config_file().map(Path::to_path_buf), cli.overrides());
+            let load: kurento_exporter::ConfigLoader =
+                Box::new(move || config::load(file.as_deref(), &overrides));
+            kurento_exporter::run(config, load)
                 .await
                 .map_err(|e| e.to_string())
         }),
@@ -113,7 +117,12 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(command(config)) {
+    let result = runtime.block_on(command(config));
+    // Dropping the runtime would wait for every blocking task (a render, a DNS lookup of a stuck
+    // resolver) without bound; the command has stopped what matters, so what is left is dropped
+    // after at most this pause, keeping the exit within the shutdown bound (README "Signals").
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "exiting");

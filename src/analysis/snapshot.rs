@@ -165,6 +165,27 @@ impl TargetSnapshot {
     }
 }
 
+impl TargetSnapshot {
+    /// This snapshot after a failure that ended polling (`reason`, with `detail` for the API and
+    /// logs): `up 0`, everything read from KMS withdrawn (as a lost connection withdraws it, so
+    /// no stale reading is served), the exporter's own counters kept and the failure counted.
+    pub fn failed(&self, reason: PollErrorReason, detail: String, now: f64) -> TargetSnapshot {
+        let mut exporter = self.exporter.clone();
+        *exporter.poll_errors.entry(reason).or_default() += 1;
+        exporter.last_error = Some(detail);
+        TargetSnapshot {
+            kms: self.kms.clone(),
+            up: false,
+            taken_unix_seconds: now,
+            exporter,
+            server: None,
+            objects: None,
+            media: None,
+            zombies: None,
+        }
+    }
+}
+
 /// The media side of a snapshot.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaState {
@@ -181,6 +202,29 @@ pub struct MediaState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_snapshot_withdraws_kms_data_and_keeps_counting() {
+        let mut before = TargetSnapshot::initial("a");
+        before.up = true;
+        before.exporter.kms_requests_total = 7;
+        before
+            .exporter
+            .poll_errors
+            .insert(PollErrorReason::Internal, 1);
+        before.objects = Some(ObjectsState::default());
+        before.media = Some(MediaState::default());
+        let after = before.failed(PollErrorReason::Internal, "boom".into(), 42.0);
+        assert!(!after.up);
+        assert_eq!(
+            (&after.server, &after.objects, &after.media, &after.zombies),
+            (&None, &None, &None, &None)
+        );
+        assert_eq!(after.exporter.kms_requests_total, 7);
+        assert_eq!(after.exporter.poll_errors[&PollErrorReason::Internal], 2);
+        assert_eq!(after.exporter.last_error.as_deref(), Some("boom"));
+        assert_eq!(after.taken_unix_seconds, 42.0);
+    }
 
     #[test]
     fn cpu_ratio_is_percent_over_all_cores() {

@@ -119,6 +119,9 @@ pub struct WebConfig {
     pub header_read_timeout: Duration,
     /// Path of the exposition.
     pub telemetry_path: String,
+    /// Serve `POST /-/reload` (as Prometheus's `--web.enable-lifecycle`); off by default, since
+    /// anyone who can reach the port could then make the exporter re-read its files.
+    pub enable_lifecycle: bool,
 }
 
 /// Default of `web.max_connections`: half the common 1,024 descriptor limit.
@@ -136,6 +139,7 @@ impl Default for WebConfig {
             max_connections: DEFAULT_MAX_HTTP_CONNECTIONS,
             header_read_timeout: Duration::from_secs(10),
             telemetry_path: "/metrics".to_owned(),
+            enable_lifecycle: false,
         }
     }
 }
@@ -305,6 +309,7 @@ pub struct CliOverrides {
     pub web_config_file: Option<PathBuf>,
     pub systemd_socket: Option<bool>,
     pub telemetry_path: Option<String>,
+    pub enable_lifecycle: Option<bool>,
     pub log_level: Option<LogLevel>,
     pub log_format: Option<LogFormat>,
 }
@@ -416,6 +421,7 @@ impl CliOverrides {
                 config_file: self.web_config_file.as_deref(),
                 systemd_socket: self.systemd_socket,
                 telemetry_path: self.telemetry_path.as_deref(),
+                enable_lifecycle: self.enable_lifecycle,
             },
             log: CliLog {
                 level: self.log_level,
@@ -443,6 +449,8 @@ struct CliWeb<'a> {
     systemd_socket: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     telemetry_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enable_lifecycle: Option<bool>,
 }
 
 #[derive(Serialize)]

@@ -1,25 +1,25 @@
 //! The running exporter: one poller per target and the HTTP server over one store; and the
 //! `run`, `simulate` and `demo` commands built from it.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::build;
-use super::config::{self, Config, ResolvedTarget};
-use super::signals::shutdown_signal;
+use super::config::{self, Config};
+use super::pollers::{Changes, Pollers};
+use super::reloader::{ConfigLoader, Reloader};
+use super::signals::{Received, Signals};
 use super::web_config;
-use crate::analysis::detail::DetailPolicy;
-use crate::analysis::zombie::ZombiePolicy;
-use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
 use crate::metrics::{self, BuildInfo, Exposition, MetricsSource};
-use crate::poll::schedule::Schedule;
 use crate::poll::store::Store;
-use crate::poll::task::{self as poller, TargetSpec};
 use crate::sim;
 use crate::web::{api, fd_limit, listen, server as http};
+use futures_util::future::BoxFuture;
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,37 +30,12 @@ pub enum StartError {
     Http(#[from] http::HttpError),
 }
 
-/// How a configured target is polled.
-fn target_spec(
-    target: &ResolvedTarget,
-    schedule: Schedule,
-    detail: &DetailPolicy,
-    zombie: &ZombiePolicy,
-) -> TargetSpec {
-    TargetSpec {
-        name: target.name.clone(),
-        kms: KmsOptions {
-            url: target.url.clone(),
-            connections: target.connections as usize,
-            client: ClientOptions {
-                call_timeout: target.timeout,
-                tls_ca_file: target.tls_ca_file.clone(),
-                tls_insecure_skip_verify: target.tls_insecure_skip_verify,
-                ..ClientOptions::default()
-            },
-        },
-        schedule,
-        reconcile_interval: target.reconcile_interval,
-        cpu_sample: target.cpu_sample,
-        detail: detail.clone(),
-        zombie: *zombie,
-    }
-}
-
 /// What the HTTP layer serves: the exposition and the JSON API over one store.
 struct Service {
     exposition: Exposition,
     api: api::Api,
+    /// Set when `POST /-/reload` is enabled.
+    lifecycle: Option<Arc<Reloader>>,
 }
 
 impl MetricsSource for Service {
@@ -75,6 +50,11 @@ impl MetricsSource for Service {
     fn api(&self, path: &str) -> Option<String> {
         self.api.get(path).map(|v| v.to_string())
     }
+
+    fn reload(&self) -> Option<BoxFuture<'static, Result<(), String>>> {
+        let reloader = self.lifecycle.clone()?;
+        Some(Box::pin(async move { reloader.reload().await }))
+    }
 }
 
 /// A running exporter: one poller per target and the HTTP server.
@@ -83,13 +63,25 @@ pub struct Exporter {
     addrs: Vec<SocketAddr>,
     store: Arc<Store>,
     shutdown: CancellationToken,
+    /// The HTTP server.
     tasks: JoinSet<()>,
+    /// The pollers, changed by reloads.
+    reloader: Arc<Reloader>,
 }
 
 impl Exporter {
     /// Validates the config, binds the listen address (port 0 works: see `local_addr`), and
     /// starts polling every target.
     pub async fn start(config: Config) -> Result<Exporter, StartError> {
+        Exporter::start_with_loader(config, None).await
+    }
+
+    /// [`Exporter::start`], with `load` to read the configuration again on a reload (SIGHUP, and
+    /// `POST /-/reload` when `web.enable_lifecycle` is set).
+    pub async fn start_with_loader(
+        config: Config,
+        load: Option<ConfigLoader>,
+    ) -> Result<Exporter, StartError> {
         config.validate()?;
         let web = web_config::http_setup(&config)?;
         fd_limit::raise_nofile_limit_logged();
@@ -106,28 +98,12 @@ impl Exporter {
         ));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let ids = Arc::new(RequestIds::new());
-        let detail = DetailPolicy {
-            level: config.metrics.detail,
-            max_series: config.metrics.max_series as usize,
-            pipelines: config.metrics.pipeline_filter(),
-        };
-        let zombie = ZombiePolicy {
-            idle_after: config.zombie.idle_after,
-            max_age: config.zombie.max_age,
-        };
-        let epoch = tokio::time::Instant::now();
-        for (index, target) in targets.iter().enumerate() {
-            tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
-            let schedule = Schedule::spread(epoch, index, targets.len(), target.interval);
-            tasks.spawn(poller::run(
-                target_spec(target, schedule, &detail, &zombie),
-                store.clone(),
-                ids.clone(),
-                shutdown.clone(),
-            ));
-        }
+        let mut pollers = Pollers::new(store.clone(), shutdown.clone());
+        pollers.apply(&config).await;
+        let reloader = Arc::new(Reloader::new(pollers, store.clone(), load));
         let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
+            lifecycle: (config.web.enable_lifecycle && reloader.can_load())
+                .then(|| reloader.clone()),
             api: api::Api::new(store.clone()),
             exposition: Exposition::new(
                 store.clone(),
@@ -143,6 +119,7 @@ impl Exporter {
             targets: targets.iter().map(|t| t.name.clone()).collect(),
             max_connections: web.max_connections,
             header_read_timeout: web.header_read_timeout,
+            shutdown_grace: SCRAPE_GRACE,
             security: web.security,
             ..http::HttpOptions::default()
         };
@@ -162,6 +139,7 @@ impl Exporter {
             store,
             shutdown,
             tasks,
+            reloader,
         })
     }
 
@@ -179,20 +157,60 @@ impl Exporter {
         &self.store
     }
 
+    /// Makes the pollers those of `config`: targets added, removed or changed are started,
+    /// stopped or restarted; unchanged ones keep running with their state and counters. Only the
+    /// targets and the `[poll]`, `[metrics]` and `[zombie]` settings take effect; the `[web]`
+    /// and `[log]` settings need a restart. A configuration that does not validate changes
+    /// nothing. Either way the outcome is recorded for the reload gauges.
+    pub async fn reload(&self, config: &Config) -> Result<Changes, config::ConfigErrors> {
+        self.reloader.apply(config).await
+    }
+
     /// Stops polling, lets in-flight scrapes finish, and waits for every task.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
+        self.reloader.join().await;
         while self.tasks.join_next().await.is_some() {}
     }
 }
 
-/// Runs the exporter until SIGINT/SIGTERM.
-pub async fn run(config: Config) -> Result<(), StartError> {
-    let exporter = Exporter::start(config).await?;
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    exporter.shutdown().await;
+/// How long in-flight scrapes may take once shutdown has begun. Scrapes do no I/O (they render
+/// the latest snapshots), so a healthy one takes milliseconds; this only covers slow clients.
+const SCRAPE_GRACE: Duration = Duration::from_secs(2);
+
+/// The longest a shutdown may take, whatever KMS and the HTTP clients do: a service manager
+/// (systemd, Kubernetes) waits for the exit before starting the next instance. Leaves room, within
+/// 5 s, for the runtime to drop what is left (`main`).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
+
+/// Runs the exporter until SIGINT/SIGTERM; SIGHUP reloads the configuration with `load`.
+pub async fn run(config: Config, load: ConfigLoader) -> Result<(), StartError> {
+    // Before anything else, so that a SIGHUP during startup does not kill the process.
+    let mut signals = Signals::install();
+    let exporter = Exporter::start_with_loader(config, Some(load)).await?;
+    while signals.next().await == Received::Reload {
+        tracing::info!("SIGHUP received: reloading the configuration");
+        // Logged by the reloader; a failure changes nothing.
+        let _ = exporter.reloader.reload().await;
+    }
+    stop(exporter.shutdown(), &mut signals).await;
     Ok(())
+}
+
+/// Runs `shutdown` until it ends, [`SHUTDOWN_DEADLINE`] passes, or a second SIGINT/SIGTERM asks
+/// to exit at once (an operator who does not want to wait).
+async fn stop(shutdown: impl Future<Output = ()>, signals: &mut Signals) {
+    tracing::info!("shutting down");
+    let started = tokio::time::Instant::now();
+    tokio::select! {
+        () = shutdown => {
+            tracing::info!(elapsed = ?started.elapsed(), "stopped");
+        }
+        () = tokio::time::sleep(SHUTDOWN_DEADLINE) => {
+            tracing::warn!(deadline = ?SHUTDOWN_DEADLINE, "shutdown did not finish in time; exiting anyway");
+        }
+        () = signals.terminated() => tracing::warn!("second signal: exiting at once"),
+    }
 }
 
 /// Runs the simulated KMS alone until SIGINT/SIGTERM (`simulate`).
@@ -200,10 +218,11 @@ pub async fn run_simulator(
     listen: SocketAddr,
     scenario: sim::Scenario,
 ) -> Result<(), sim::SimError> {
+    let mut signals = Signals::install();
     let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
     tracing::info!(url = %simulator.url(), "simulated KMS listening");
-    shutdown_signal().await;
-    simulator.shutdown().await;
+    signals.terminated().await;
+    stop(simulator.shutdown(), &mut signals).await;
     Ok(())
 }
 
@@ -218,6 +237,7 @@ pub enum DemoError {
 
 /// Runs the simulated KMS on a free loopback port and the exporter watching it (`demo`).
 pub async fn run_demo(mut config: Config, scenario: sim::Scenario) -> Result<(), DemoError> {
+    let mut signals = Signals::install();
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let simulator = sim::Simulator::start(sim::SimOptions { listen, scenario }).await?;
     config.targets = vec![config::TargetConfig {
@@ -235,8 +255,14 @@ pub async fn run_demo(mut config: Config, scenario: sim::Scenario) -> Result<(),
         kms = %simulator.url(),
         "demo running: the exporter watches the simulated KMS"
     );
-    shutdown_signal().await;
-    exporter.shutdown().await;
-    simulator.shutdown().await;
+    signals.terminated().await;
+    stop(
+        async {
+            exporter.shutdown().await;
+            simulator.shutdown().await;
+        },
+        &mut signals,
+    )
+    .await;
     Ok(())
 }

@@ -80,6 +80,24 @@ pub const BUILD_INFO: MetricDef = MetricDef {
     source: "exporter",
     detail: false,
 };
+pub const CONFIG_RELOAD_SUCCESSFUL: MetricDef = MetricDef {
+    family: "kurento_exporter_config_last_reload_successful",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "1 if the last configuration reload (SIGHUP, POST /-/reload; the start counts as one) succeeded, else 0 (the previous configuration stays in force).",
+    source: "exporter",
+    detail: false,
+};
+pub const CONFIG_RELOAD_SUCCESS_TIME: MetricDef = MetricDef {
+    family: "kurento_exporter_config_last_reload_success_timestamp",
+    unit: Some("seconds"),
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "Unix time of the last successful configuration load (the start or a reload).",
+    source: "exporter",
+    detail: false,
+};
 pub const UP: MetricDef = MetricDef {
     family: "kurento_up",
     unit: None,
@@ -476,6 +494,8 @@ pub const ZOMBIE_ELEMENTS: MetricDef = MetricDef {
 #[cfg(test)]
 pub const ALL: &[MetricDef] = &[
     BUILD_INFO,
+    CONFIG_RELOAD_SUCCESSFUL,
+    CONFIG_RELOAD_SUCCESS_TIME,
     UP,
     POLL_DURATION,
     LAST_POLL_SUCCESS,
@@ -567,7 +587,13 @@ mod tests {
                 "{name} has a label named type"
             );
             assert!(!def.labels.contains(&"instance"), "{name} uses instance");
-            if def.family != "kurento_exporter_build" {
+            // The exporter's process-wide families describe no KMS; every other one does.
+            let process_wide = [
+                BUILD_INFO.family,
+                CONFIG_RELOAD_SUCCESSFUL.family,
+                CONFIG_RELOAD_SUCCESS_TIME.family,
+            ];
+            if !process_wide.contains(&def.family) {
                 assert_eq!(def.labels.first(), Some(&"kms"), "{name} lacks kms");
             }
             if let Some(unit) = def.unit {

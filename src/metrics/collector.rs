@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::catalogue::{self as cat, MetricDef};
 use super::family::{Families, Value};
 use super::histogram::Histogram;
-use super::labels::{Build, ElementType, Kms, Reason, Version};
+use super::labels::{Build, ElementType, Kms, NoLabels, Reason, Version};
 use super::non_finite::InfinityCount;
 use crate::analysis::snapshot::{PollErrorReason, TargetSnapshot};
 use crate::poll::store::Store;
@@ -84,6 +84,13 @@ impl StoreCollector {
                 version: &self.build.version,
                 revision: &self.build.revision,
             })
+        })?;
+        let reload = self.store.reload_status();
+        f.family(&cat::CONFIG_RELOAD_SUCCESSFUL, |family| {
+            family.sample(&NoLabels, &Value::Int(u64::from(reload.successful)))
+        })?;
+        f.family(&cat::CONFIG_RELOAD_SUCCESS_TIME, |family| {
+            family.sample(&NoLabels, &Value::Float(reload.success_unix_seconds))
         })?;
         per_target(f, &cat::UP, &snaps, |s| Some(Value::Int(u64::from(s.up))))?;
         per_target(f, &cat::POLL_DURATION, &snaps, |s| {

@@ -47,6 +47,22 @@ pub(super) trait FromValues {
     fn from_values<S: AsRef<str>>(values: &[S]) -> Option<Self::Set<'_>>;
 }
 
+/// The label set of a family without labels (the exporter's own process-wide gauges).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NoLabels;
+
+impl EncodeLabelSet for NoLabels {
+    fn encode(&self, _: &mut LabelSetEncoder) -> fmt::Result {
+        Ok(())
+    }
+}
+
+impl CatalogueLabels for NoLabels {
+    fn names() -> Vec<&'static str> {
+        Vec::new()
+    }
+}
+
 fn encode_label(encoder: &mut LabelSetEncoder, name: &str, value: &str) -> fmt::Result {
     (name, value).encode(encoder.encode_label())
 }

@@ -53,6 +53,11 @@ pub trait MetricsSource: Send + Sync + 'static {
     fn api(&self, _path: &str) -> Option<String> {
         None
     }
+    /// Reloads the configuration (`POST /-/reload`), resolving to the error text if the new
+    /// configuration was rejected; `None` when the lifecycle API is not enabled (403).
+    fn reload(&self) -> Option<futures_util::future::BoxFuture<'static, Result<(), String>>> {
+        None
+    }
 }
 
 /// Encoding an exposition failed. Cannot happen while the collector only fails when the encoder

@@ -134,6 +134,20 @@ impl TargetState {
         }
     }
 
+    /// The state of a target whose previous poller failed (see `app::supervisor`): its counters
+    /// go on from `stats` instead of restarting at zero, so a restarted poller does not look like
+    /// a counter reset, and the failure that restarted it stays counted.
+    pub fn resumed(
+        name: &str,
+        detail: DetailPolicy,
+        zombie: ZombiePolicy,
+        stats: ExporterStats,
+    ) -> Self {
+        let mut state = TargetState::new(name, detail, zombie);
+        state.stats = stats;
+        state
+    }
+
     /// A connection was established to a server with this `serverId`. A different id than the
     /// last one seen means KMS restarted.
     pub fn connected(&mut self, server_id: &str) {
@@ -415,7 +429,9 @@ impl TargetState {
 
     pub fn snapshot(&self, requests_total: u64, now: f64) -> TargetSnapshot {
         let mut stats = self.stats.clone();
-        stats.kms_requests_total = requests_total;
+        // `self.stats` holds only the requests of earlier pollers (0 unless `resumed`); this
+        // poller's own are counted by its connections.
+        stats.kms_requests_total = self.stats.kms_requests_total + requests_total;
         TargetSnapshot {
             kms: self.name.clone(),
             up: self.up,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::analysis::snapshot::TargetSnapshot;
+use crate::poll::cycle::unix_now;
 
 #[derive(Debug)]
 pub struct Store {
@@ -18,6 +19,16 @@ pub struct Store {
     published: watch::Sender<u64>,
     started: Instant,
     ready_timeout: Duration,
+    /// The outcome of the last configuration load, for the exporter's reload gauges.
+    reload: RwLock<ReloadStatus>,
+}
+
+/// The outcome of the last configuration load (the start counts as a successful one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReloadStatus {
+    pub successful: bool,
+    /// When the last successful load happened (Unix seconds).
+    pub success_unix_seconds: f64,
 }
 
 impl Store {
@@ -33,6 +44,10 @@ impl Store {
             published: watch::Sender::new(0),
             started: Instant::now(),
             ready_timeout,
+            reload: RwLock::new(ReloadStatus {
+                successful: true,
+                success_unix_seconds: unix_now(),
+            }),
         }
     }
 
@@ -44,9 +59,57 @@ impl Store {
         targets.insert(snapshot.kms.clone(), Arc::new(snapshot));
         // Bumped while the write lock is held: a reader that sees the new generation also sees
         // the new snapshot.
+        self.bump(targets);
+    }
+
+    /// Starts serving `kms` (a target added by a configuration reload) with an initial snapshot;
+    /// a target already there keeps its snapshot (and so its counters).
+    pub fn add_target(&self, kms: &str) {
+        let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        if targets.contains_key(kms) {
+            return;
+        }
+        targets.insert(kms.to_owned(), Arc::new(TargetSnapshot::initial(kms)));
+        self.bump(targets);
+    }
+
+    /// Stops serving `kms` (a target removed by a configuration reload): its series disappear
+    /// from the next scrape instead of lingering at their last values.
+    pub fn remove_target(&self, kms: &str) {
+        let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        if targets.remove(kms).is_none() {
+            return;
+        }
+        self.bump(targets);
+    }
+
+    /// Bumps the generation while the write lock is still held (see `publish`), then tells the
+    /// waiters.
+    fn bump(
+        &self,
+        targets: std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<TargetSnapshot>>>,
+    ) {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         drop(targets);
         self.published.send_replace(generation);
+    }
+
+    /// Records the outcome of a configuration reload at `now` (Unix seconds). A new generation,
+    /// so the next scrape shows it.
+    pub fn reloaded(&self, successful: bool, now: f64) {
+        {
+            let mut reload = self.reload.write().unwrap_or_else(PoisonError::into_inner);
+            reload.successful = successful;
+            if successful {
+                reload.success_unix_seconds = now;
+            }
+        }
+        let targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        self.bump(targets);
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        *self.reload.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes (to the generation) at every publish, so a waiter needs no polling loop.
@@ -98,6 +161,25 @@ mod tests {
         store.publish(b);
         assert!(store.ready());
         assert_eq!(store.snapshot("a").unwrap().exporter.cycles_finished, 1);
+    }
+
+    #[test]
+    fn targets_can_be_added_and_removed_and_each_change_is_a_new_generation() {
+        let store = Store::new(["a"], Duration::from_secs(3600));
+        let mut a = TargetSnapshot::initial("a");
+        a.exporter.cycles_finished = 3;
+        store.publish(a);
+        let generation = store.generation();
+        store.add_target("b");
+        store.add_target("a");
+        assert_eq!(store.generation(), generation + 1);
+        assert_eq!(store.snapshot("a").unwrap().exporter.cycles_finished, 3);
+        assert_eq!(store.snapshot("b").unwrap().exporter.cycles_finished, 0);
+        store.remove_target("a");
+        store.remove_target("a");
+        assert_eq!(store.generation(), generation + 2);
+        let names: Vec<_> = store.snapshots().iter().map(|s| s.kms.clone()).collect();
+        assert_eq!(names, ["b"]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::detail::DetailPolicy;
-use crate::analysis::snapshot::PollErrorReason;
+use crate::analysis::snapshot::{ExporterStats, PollErrorReason};
 use crate::analysis::zombie::ZombiePolicy;
 use crate::kurento::client::{RequestCounter, RequestIds};
 use crate::kurento::deadline;
@@ -52,15 +52,17 @@ pub struct TargetSpec {
 /// at a time per socket, so a little queueing per socket hides round-trip latency and no more.
 pub(crate) const READS_IN_FLIGHT_PER_CONNECTION: usize = 4;
 
-/// Polls one target until `shutdown`.
+/// Polls one target until `shutdown`, its counters going on from `carried` (what an earlier
+/// poller of this target counted; see `TargetState::resumed`).
 pub async fn run(
     spec: TargetSpec,
+    carried: ExporterStats,
     store: Arc<Store>,
     ids: Arc<RequestIds>,
     shutdown: CancellationToken,
 ) {
     let requests = RequestCounter::default();
-    let mut state = TargetState::new(&spec.name, spec.detail.clone(), spec.zombie);
+    let mut state = TargetState::resumed(&spec.name, spec.detail.clone(), spec.zombie, carried);
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
         spec.schedule
@@ -272,7 +274,7 @@ async fn list_objects(kms: &Kms, in_flight: usize) -> Result<Vec<String>, KmsErr
 }
 
 /// A per-target seed, so targets do not retry in lockstep yet runs are reproducible.
-fn seed_for(name: &str) -> u64 {
+pub(crate) fn seed_for(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

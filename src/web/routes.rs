@@ -6,6 +6,8 @@ use hyper::Method;
 pub const HEALTHY_PATH: &str = "/-/healthy";
 /// Path of the readiness endpoint.
 pub const READY_PATH: &str = "/-/ready";
+/// Path of the configuration reload (lifecycle API, as Prometheus's).
+pub const RELOAD_PATH: &str = "/-/reload";
 
 /// The outcome of routing a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,16 +18,37 @@ pub enum Route {
     Ready,
     /// `/api/...`: JSON views.
     Api,
+    /// `POST`/`PUT /-/reload`: reload the configuration (if the lifecycle API is enabled).
+    Reload,
     NotFound,
     /// A known path with a method other than GET or HEAD.
     MethodNotAllowed,
 }
 
-/// The methods every route accepts, for the `Allow` header of a 405.
+/// The methods every route but the reload accepts, for the `Allow` header of a 405.
 pub const ALLOWED_METHODS: &str = "GET, HEAD";
+/// The methods of [`RELOAD_PATH`] (Prometheus's), for the `Allow` header of a 405 there.
+pub const RELOAD_METHODS: &str = "POST, PUT";
+
+/// The `Allow` header of a 405 on `path`.
+pub fn allowed_methods(path: &str) -> &'static str {
+    if path == RELOAD_PATH {
+        RELOAD_METHODS
+    } else {
+        ALLOWED_METHODS
+    }
+}
 
 /// Routes on the path (query excluded) and method.
 pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
+    // Changes state, so never on GET (a link or a prefetch must not reload).
+    if path == RELOAD_PATH {
+        return if method == Method::POST || method == Method::PUT {
+            Route::Reload
+        } else {
+            Route::MethodNotAllowed
+        };
+    }
     let target = match path {
         "/" => Route::Landing,
         HEALTHY_PATH => Route::Healthy,
@@ -113,6 +136,10 @@ mod tests {
             (Method::GET, "/Metrics", Route::NotFound),
             (Method::GET, "/favicon.ico", Route::NotFound),
             (Method::POST, "/nope", Route::NotFound),
+            (Method::POST, "/-/reload", Route::Reload),
+            (Method::PUT, "/-/reload", Route::Reload),
+            (Method::GET, "/-/reload", Route::MethodNotAllowed),
+            (Method::HEAD, "/-/reload", Route::MethodNotAllowed),
             (Method::GET, "", Route::NotFound),
         ];
         for (method, path, want) in cases {

@@ -331,12 +331,23 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
                 Bytes::from_static(br#"{"error":"not found"}"#),
             ),
         },
+        Route::Reload => match state.source.reload() {
+            None => plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled."),
+            Some(reload) => match reload.await {
+                Ok(()) => plain(StatusCode::OK, "Reloaded"),
+                Err(err) => respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    TEXT_PLAIN,
+                    Bytes::from(format!("failed to reload config: {err}\n")),
+                ),
+            },
+        },
         Route::NotFound => plain(StatusCode::NOT_FOUND, "Not found"),
         Route::MethodNotAllowed => {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
             response.headers_mut().insert(
                 header::ALLOW,
-                HeaderValue::from_static(super::routes::ALLOWED_METHODS),
+                HeaderValue::from_static(super::routes::allowed_methods(req.uri().path())),
             );
             response
         }

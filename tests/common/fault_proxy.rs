@@ -49,6 +49,8 @@ struct Shared {
     accepted: watch::Sender<u64>,
     /// Connections whose WebSocket handshake completed and whose upstream is open.
     open: AtomicU64,
+    /// Frames from the exporter swallowed by a stall: requests KMS will never answer.
+    swallowed: watch::Sender<u64>,
 }
 
 /// A running fault proxy; stops when dropped.
@@ -77,6 +79,7 @@ impl FaultProxy {
             upstream: upstream.to_owned(),
             accepted: watch::Sender::new(0),
             open: AtomicU64::new(0),
+            swallowed: watch::Sender::new(0),
         });
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone()));
         FaultProxy {
@@ -122,6 +125,13 @@ impl FaultProxy {
     pub async fn wait_accepted(&self, n: u64) {
         let mut accepted = self.shared.accepted.subscribe();
         let _ = accepted.wait_for(|count| *count >= n).await;
+    }
+
+    /// Waits until at least `n` frames from the exporter have been swallowed by stalls in all:
+    /// from then on the exporter waits for a reply that will never come.
+    pub async fn wait_swallowed(&self, n: u64) {
+        let mut swallowed = self.shared.swallowed.subscribe();
+        let _ = swallowed.wait_for(|count| *count >= n).await;
     }
 
     /// Connections currently open end to end.
@@ -200,7 +210,9 @@ async fn proxy(tcp: TcpStream, shared: &Shared, mut commands: broadcast::Receive
             }
             message = client.next() => match message {
                 Some(Ok(message)) => {
-                    if forwarding && upstream.send(message).await.is_err() {
+                    if !forwarding {
+                        shared.swallowed.send_modify(|count| *count += 1);
+                    } else if upstream.send(message).await.is_err() {
                         break;
                     }
                 }

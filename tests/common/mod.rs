@@ -340,6 +340,7 @@ impl Stack {
 pub fn mask_volatile(exposition: &str) -> String {
     const VOLATILE: &[&str] = &[
         "kurento_exporter_build_info",
+        "kurento_exporter_config_last_reload_success_timestamp_seconds",
         "kurento_exporter_poll_duration_seconds",
         "kurento_exporter_last_poll_success_timestamp_seconds",
         "kurento_exporter_kms_requests_total",

@@ -1,0 +1,198 @@
+//! The set of running pollers, one supervised task per target, which a configuration reload
+//! changes in place: removed targets are stopped and their series withdrawn at once, added ones
+//! started, changed ones restarted (their counters carried over), unchanged ones left alone so
+//! they keep their connections, state and counters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{Config, MetricsConfig, ResolvedTarget, ZombieConfig};
+use super::supervisor::{StartPoller, supervise};
+use crate::analysis::detail::DetailPolicy;
+use crate::analysis::zombie::ZombiePolicy;
+use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
+use crate::poll::schedule::Schedule;
+use crate::poll::store::Store;
+use crate::poll::task::{self as poller, TargetSpec};
+
+/// Everything in the configuration that shapes how one target is polled: a target whose
+/// settings are equal before and after a reload is left running.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    target: ResolvedTarget,
+    metrics: MetricsConfig,
+    zombie: ZombieConfig,
+}
+
+struct Running {
+    settings: Settings,
+    /// A child of the exporter's shutdown token: stops this target alone.
+    stop: CancellationToken,
+    supervisor: JoinHandle<()>,
+}
+
+/// The pollers of the configured targets.
+pub struct Pollers {
+    store: Arc<Store>,
+    ids: Arc<RequestIds>,
+    shutdown: CancellationToken,
+    /// Shared by every schedule, so targets added later spread over the same slots.
+    epoch: Instant,
+    running: BTreeMap<String, Running>,
+}
+
+/// What a reload changed, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub restarted: Vec<String>,
+    pub unchanged: usize,
+}
+
+impl Pollers {
+    pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Pollers {
+        Pollers {
+            store,
+            ids: Arc::new(RequestIds::new()),
+            shutdown,
+            epoch: Instant::now(),
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the running pollers those of `config` (already validated).
+    pub async fn apply(&mut self, config: &Config) -> Changes {
+        let targets = config.targets();
+        let wanted: BTreeMap<String, (usize, Settings)> = targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| {
+                let settings = Settings {
+                    target: target.clone(),
+                    metrics: config.metrics.clone(),
+                    zombie: config.zombie.clone(),
+                };
+                (target.name.clone(), (index, settings))
+            })
+            .collect();
+        let mut changes = Changes::default();
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for name in names {
+            match wanted.get(&name) {
+                None => {
+                    self.stop(&name).await;
+                    // After the poller has stopped, so it cannot publish the target back.
+                    self.store.remove_target(&name);
+                    changes.removed.push(name);
+                }
+                Some((_, settings)) if self.running[&name].settings != *settings => {
+                    self.stop(&name).await;
+                    changes.restarted.push(name);
+                }
+                Some(_) => changes.unchanged += 1,
+            }
+        }
+        for (name, (index, settings)) in wanted {
+            if self.running.contains_key(&name) {
+                continue;
+            }
+            if !changes.restarted.contains(&name) {
+                changes.added.push(name.clone());
+            }
+            let schedule =
+                Schedule::spread(self.epoch, index, targets.len(), settings.target.interval);
+            self.start(settings, schedule);
+        }
+        changes
+    }
+
+    fn start(&mut self, settings: Settings, schedule: Schedule) {
+        let target = &settings.target;
+        tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
+        // A restarted target keeps its snapshot (and counters) until its new poller publishes.
+        self.store.add_target(&target.name);
+        let spec = target_spec(&settings, schedule);
+        let stop = self.shutdown.child_token();
+        let (store, ids, poll_stop) = (self.store.clone(), self.ids.clone(), stop.clone());
+        let start: StartPoller = Arc::new(move |carried| {
+            Box::pin(poller::run(
+                spec.clone(),
+                carried,
+                store.clone(),
+                ids.clone(),
+                poll_stop.clone(),
+            ))
+        });
+        let carried = self
+            .store
+            .snapshot(&target.name)
+            .map(|s| s.exporter.clone())
+            .unwrap_or_default();
+        let supervisor = tokio::spawn(supervise(
+            target.name.clone(),
+            start,
+            carried,
+            self.store.clone(),
+            stop.clone(),
+        ));
+        self.running.insert(
+            target.name.clone(),
+            Running {
+                settings,
+                stop,
+                supervisor,
+            },
+        );
+    }
+
+    /// Stops one target's poller and waits for it (the supervisor aborts it at once).
+    async fn stop(&mut self, name: &str) {
+        if let Some(running) = self.running.remove(name) {
+            running.stop.cancel();
+            let _ = running.supervisor.await;
+        }
+    }
+
+    /// Stops every poller (the shutdown token is cancelled by the caller) and waits for them.
+    pub async fn join(&mut self) {
+        for (_, running) in std::mem::take(&mut self.running) {
+            running.stop.cancel();
+            let _ = running.supervisor.await;
+        }
+    }
+}
+
+/// How a configured target is polled.
+fn target_spec(settings: &Settings, schedule: Schedule) -> TargetSpec {
+    let target = &settings.target;
+    TargetSpec {
+        name: target.name.clone(),
+        kms: KmsOptions {
+            url: target.url.clone(),
+            connections: target.connections as usize,
+            client: ClientOptions {
+                call_timeout: target.timeout,
+                tls_ca_file: target.tls_ca_file.clone(),
+                tls_insecure_skip_verify: target.tls_insecure_skip_verify,
+                ..ClientOptions::default()
+            },
+        },
+        schedule,
+        reconcile_interval: target.reconcile_interval,
+        cpu_sample: target.cpu_sample,
+        detail: DetailPolicy {
+            level: settings.metrics.detail,
+            max_series: settings.metrics.max_series as usize,
+            pipelines: settings.metrics.pipeline_filter(),
+        },
+        zombie: ZombiePolicy {
+            idle_after: settings.zombie.idle_after,
+            max_age: settings.zombie.max_age,
+        },
+    }
+}
