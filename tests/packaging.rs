@@ -640,9 +640,11 @@ fn the_units_system_call_filter_allows_every_call_the_exporter_makes() {
     for file in [&check_trace, &trace] {
         for line in std::fs::read_to_string(file).unwrap().lines() {
             // "PID name(args…) = result", "PID <... name resumed>…", "PID +++ exited…".
+            // strace pads the pid to five columns: "9316  read(…" has two spaces.
             let Some((_, call)) = line.split_once(' ') else {
                 continue;
             };
+            let call = call.trim_start();
             let name: String = call
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
