@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::{HttpResponse, parse_response};
 use kurento_exporter::Exporter;
 use kurento_exporter::app::config::{CliOverrides, Config};
 use kurento_exporter::cli;
@@ -82,46 +83,6 @@ async fn exporter(web_config: &Path) -> Exporter {
     Exporter::start(config).await.expect("exporter starts")
 }
 
-/// What a client got: status, lower-cased header lines, body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn parse(raw: &[u8]) -> Answer {
-        let text = String::from_utf8_lossy(raw);
-        let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        Answer {
-            status,
-            headers,
-            body: body.to_owned(),
-        }
-    }
-}
-
 /// `GET path` with rustls: trusting only `ca_pem`, presenting `client` (cert, key) if given.
 /// `Err` carries the TLS or I/O failure (a refused client certificate shows up here).
 async fn rustls_get(
@@ -130,7 +91,7 @@ async fn rustls_get(
     client: Option<&(String, String)>,
     path: &str,
     authorization: Option<&str>,
-) -> Result<Answer, String> {
+) -> Result<HttpResponse, String> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
@@ -172,12 +133,17 @@ async fn rustls_get(
     if raw.is_empty() {
         return Err("connection closed without an answer".to_owned());
     }
-    Ok(Answer::parse(&raw))
+    Ok(parse_response(&raw))
 }
 
 /// curl over HTTPS to `localhost:port` (resolved to the exporter), trusting only `ca`; extra
 /// arguments as given. `Err` is curl's exit code and stderr.
-async fn curl(addr: SocketAddr, ca: &Path, path: &str, extra: &[&str]) -> Result<Answer, String> {
+async fn curl(
+    addr: SocketAddr,
+    ca: &Path,
+    path: &str,
+    extra: &[&str],
+) -> Result<HttpResponse, String> {
     let url = format!("https://localhost:{}{path}", addr.port());
     let resolve = format!("localhost:{}:127.0.0.1", addr.port());
     let out = tokio::process::Command::new("curl")
@@ -196,7 +162,7 @@ async fn curl(addr: SocketAddr, ca: &Path, path: &str, extra: &[&str]) -> Result
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(Answer::parse(&out.stdout))
+    Ok(parse_response(&out.stdout))
 }
 
 fn basic(user_pass: &str) -> String {
@@ -234,7 +200,11 @@ async fn tls_basic_auth_and_headers_with_curl_and_rustls() {
         .await
         .unwrap();
     assert_eq!(ok.status, 200, "{ok:?}");
-    assert!(ok.body.contains("kurento_up{kms=\"kms\"} 0"), "{}", ok.body);
+    assert!(
+        ok.text().contains("kurento_up{kms=\"kms\"} 0"),
+        "{}",
+        ok.text()
+    );
     assert_eq!(ok.header("x-frame-options"), Some("deny"));
     assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(
@@ -264,7 +234,7 @@ async fn tls_basic_auth_and_headers_with_curl_and_rustls() {
     )
     .await
     .unwrap();
-    assert_eq!((ok.status, ok.body.as_str()), (200, "Healthy"));
+    assert_eq!((ok.status, ok.text().as_str()), (200, "Healthy"));
     let refused = rustls_get(addr, &ca.pem, None, "/-/healthy", None)
         .await
         .unwrap();
@@ -316,7 +286,7 @@ async fn mutual_tls_accepts_only_certificates_of_the_client_ca() {
     let ok = rustls_get(addr, &server_ca.pem, Some(&good), "/-/healthy", None)
         .await
         .unwrap();
-    assert_eq!((ok.status, ok.body.as_str()), (200, "Healthy"));
+    assert_eq!((ok.status, ok.text().as_str()), (200, "Healthy"));
     for (name, client) in [("no certificate", None), ("wrong CA", Some(&wrong))] {
         let result = rustls_get(addr, &server_ca.pem, client, "/-/healthy", None).await;
         assert!(result.is_err(), "{name}: {result:?}");

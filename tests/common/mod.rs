@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A response: status, lower-cased headers, body bytes.
+#[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -50,6 +51,19 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Http
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
+    let mut response = parse_response(&raw);
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        response.body = dechunk(&response.body);
+    }
+    response
+}
+
+/// A raw HTTP/1.x response as it came off the wire (or out of `curl -i`): status line, headers
+/// (names lower-cased), body as sent (not de-chunked).
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -68,17 +82,10 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Http
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-    {
-        body = dechunk(&body);
-    }
     HttpResponse {
         status,
         headers,
-        body,
+        body: raw[split + 4..].to_vec(),
     }
 }
 
