@@ -283,6 +283,29 @@ async fn one_failing_read_or_a_released_element_does_not_cost_the_others_their_d
     )
     .unwrap();
     assert_eq!((connected, ready, flowing), (5.0, 5.0, 5.0), "{text}");
+    // The failed read is named; the released element is churn, not a failed read.
+    let read_errors = |text: &str, read: &str| {
+        sample(
+            text,
+            &format!("kurento_exporter_read_errors_total{{kms=\"kms\",read=\"{read}\"}}"),
+        )
+    };
+    assert_eq!(read_errors(&text, "isMediaTranscoding"), Some(1.0), "{text}");
+    assert_eq!(read_errors(&text, "getMediaState"), None, "{text}");
+
+    // A failing server read takes the target down for a cycle, and says which read it was.
+    stack.sim.inject(Fault::FailNextInvoke {
+        operation: "getUsedCpu".to_owned(),
+        code: 40003,
+    });
+    let text = stack
+        .wait_for_sample(
+            "kurento_exporter_read_errors_total{kms=\"kms\",read=\"getUsedCpu\"}",
+            DEADLINE,
+            |n| n == 1.0,
+        )
+        .await;
+    assert_eq!(read_errors(&text, "isMediaTranscoding"), Some(1.0), "{text}");
     stack.shutdown().await;
 }
 

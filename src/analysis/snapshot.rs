@@ -75,6 +75,9 @@ pub struct ExporterStats {
     /// When the last successful cycle finished (Unix seconds).
     pub last_success_unix_seconds: Option<f64>,
     pub poll_errors: BTreeMap<PollErrorReason, u64>,
+    /// Failed reads by KMS operation (`getUsedCpu`, `getStats`, `transaction`, …): a bounded set
+    /// of method names, never user data. Object-not-found churn is not a failure.
+    pub read_errors: BTreeMap<String, u64>,
     /// Every request frame sent to this KMS, pings included.
     pub kms_requests_total: u64,
     /// Changes of `serverId` seen (KMS restarts).

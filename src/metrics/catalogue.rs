@@ -134,6 +134,15 @@ pub const POLL_ERRORS: MetricDef = MetricDef {
     source: "exporter",
     detail: false,
 };
+pub const READ_ERRORS: MetricDef = MetricDef {
+    family: "kurento_exporter_read_errors",
+    unit: None,
+    kind: Kind::Counter,
+    labels: &["kms", "read"],
+    help: "Failed reads by KMS operation (getUsedCpu, getStats, transaction, ...), so one failing read is told apart from a silent KMS.",
+    source: "exporter",
+    detail: false,
+};
 pub const KMS_REQUESTS: MetricDef = MetricDef {
     family: "kurento_exporter_kms_requests",
     unit: None,
@@ -490,6 +499,80 @@ pub const ZOMBIE_ELEMENTS: MetricDef = MetricDef {
     detail: false,
 };
 
+/// The exporter's own process (`metrics::process`), named as every client library names it.
+pub const PROCESS_CPU: MetricDef = MetricDef {
+    family: "process_cpu",
+    unit: Some("seconds"),
+    kind: Kind::Counter,
+    labels: &[],
+    help: "User and system CPU time spent by the exporter process.",
+    source: "exporter",
+    detail: false,
+};
+pub const PROCESS_RESIDENT_MEMORY: MetricDef = MetricDef {
+    family: "process_resident_memory",
+    unit: Some("bytes"),
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "Resident memory of the exporter process.",
+    source: "exporter",
+    detail: false,
+};
+pub const PROCESS_VIRTUAL_MEMORY: MetricDef = MetricDef {
+    family: "process_virtual_memory",
+    unit: Some("bytes"),
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "Virtual memory size of the exporter process.",
+    source: "exporter",
+    detail: false,
+};
+pub const PROCESS_OPEN_FDS: MetricDef = MetricDef {
+    family: "process_open_fds",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "Open file descriptors of the exporter process (KMS sockets and HTTP connections included).",
+    source: "exporter",
+    detail: false,
+};
+pub const PROCESS_MAX_FDS: MetricDef = MetricDef {
+    family: "process_max_fds",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "The soft limit on open file descriptors of the exporter process (absent when unlimited).",
+    source: "exporter",
+    detail: false,
+};
+pub const PROCESS_START_TIME: MetricDef = MetricDef {
+    family: "process_start_time",
+    unit: Some("seconds"),
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "Unix time the exporter process started.",
+    source: "exporter",
+    detail: false,
+};
+pub const PROCESS_THREADS: MetricDef = MetricDef {
+    family: "process_threads",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &[],
+    help: "Threads of the exporter process.",
+    source: "exporter",
+    detail: false,
+};
+pub const RENDER_DURATION: MetricDef = MetricDef {
+    family: "kurento_exporter_render_duration",
+    unit: Some("seconds"),
+    kind: Kind::Histogram,
+    labels: &["format"],
+    help: "Time taken to render the exposition, by format (openmetrics, text); scrapes served from the render cache take no render.",
+    source: "exporter",
+    detail: false,
+};
+
 /// Every family, in exposition order (the README check walks it).
 #[cfg(test)]
 pub const ALL: &[MetricDef] = &[
@@ -500,6 +583,7 @@ pub const ALL: &[MetricDef] = &[
     POLL_DURATION,
     LAST_POLL_SUCCESS,
     POLL_ERRORS,
+    READ_ERRORS,
     KMS_REQUESTS,
     SERVER_INFO,
     SERVER_RESTARTS,
@@ -539,8 +623,20 @@ pub const ALL: &[MetricDef] = &[
     SERIES_DROPPED,
     ZOMBIE_PIPELINES,
     ZOMBIE_ELEMENTS,
+    PROCESS_CPU,
+    PROCESS_RESIDENT_MEMORY,
+    PROCESS_VIRTUAL_MEMORY,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
+    PROCESS_START_TIME,
+    PROCESS_THREADS,
+    RENDER_DURATION,
 ];
 
+/// Bucket bounds of the render duration histogram (seconds).
+pub const RENDER_DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 /// Bucket bounds of the jitter histogram (seconds).
 pub const JITTER_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5];
 /// Bucket bounds of the round-trip time histogram (seconds).
@@ -580,7 +676,11 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for def in ALL {
             let name = def.exposed_name();
-            assert!(name.starts_with("kurento_"), "{name}");
+            // The process families keep the names every client library gives them.
+            assert!(
+                name.starts_with("kurento_") || name.starts_with("process_"),
+                "{name}"
+            );
             assert!(seen.insert(name.clone()), "duplicate {name}");
             assert!(
                 !def.labels.contains(&"type"),
@@ -592,8 +692,9 @@ mod tests {
                 BUILD_INFO.family,
                 CONFIG_RELOAD_SUCCESSFUL.family,
                 CONFIG_RELOAD_SUCCESS_TIME.family,
+                RENDER_DURATION.family,
             ];
-            if !process_wide.contains(&def.family) {
+            if !process_wide.contains(&def.family) && !name.starts_with("process_") {
                 assert_eq!(def.labels.first(), Some(&"kms"), "{name} lacks kms");
             }
             if let Some(unit) = def.unit {
@@ -646,7 +747,7 @@ mod tests {
             .expect("a Metrics reference section");
         let documented = section
             .lines()
-            .filter(|l| l.starts_with("| `kurento_"))
+            .filter(|l| l.starts_with("| `kurento_") || l.starts_with("| `process_"))
             .count();
         assert_eq!(
             documented,

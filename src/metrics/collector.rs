@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::catalogue::{self as cat, MetricDef};
 use super::family::{Families, Value};
 use super::histogram::Histogram;
-use super::labels::{Build, ElementType, Kms, NoLabels, Reason, Version};
+use super::labels::{Build, ElementType, Kms, NoLabels, Read, Reason, Version};
 use super::non_finite::InfinityCount;
 use crate::analysis::snapshot::{PollErrorReason, TargetSnapshot};
 use crate::poll::store::Store;
@@ -110,6 +110,15 @@ impl StoreCollector {
                         },
                     );
                     family.sample(&labels, &Value::Int(n))?;
+                }
+            }
+            Ok(())
+        })?;
+        f.family(&cat::READ_ERRORS, |family| {
+            for snap in snaps.iter() {
+                for (read, n) in &snap.exporter.read_errors {
+                    let labels = (Kms { kms: &snap.kms }, Read { read });
+                    family.sample(&labels, &Value::Int(*n))?;
                 }
             }
             Ok(())

@@ -111,6 +111,8 @@ label_set!(
     Build { version, revision }
 );
 label_set!(Reason { reason });
+label_set!(Read { read });
+label_set!(Format { format });
 label_set!(Version { version });
 label_set!(ElementType { element_type });
 label_set!(Media { media });

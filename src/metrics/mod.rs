@@ -7,18 +7,24 @@ mod collector;
 mod family;
 mod histogram;
 mod labels;
+mod live;
 mod media;
 mod non_finite;
+mod process;
+mod render_time;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::registry::Registry;
 
 pub use collector::BuildInfo;
 use collector::StoreCollector;
+use live::LiveCollector;
 use non_finite::InfinityCount;
+use render_time::RenderDurations;
 
 use crate::poll::store::Store;
 
@@ -93,13 +99,18 @@ fn encode(
 
 /// The exporter's `/metrics`: the store rendered through prometheus-client.
 ///
-/// The exposition is a pure function of the snapshots, which change only when a poll cycle
+/// The store's part is a pure function of the snapshots, which change only when a poll cycle
 /// publishes one: it is rendered once per store generation and format, and every scrape until
-/// the next cycle gets the same bytes (so 100 concurrent scrapes cost one render).
+/// the next cycle gets the same bytes (so 100 concurrent scrapes cost one render). The few live
+/// families (the exporter's process, render durations) are rendered on every scrape and
+/// appended.
 #[derive(Debug)]
 pub struct Exposition {
     /// Holds the one [`StoreCollector`].
     registry: Registry,
+    /// Holds the one [`LiveCollector`].
+    live: Registry,
+    durations: Arc<RenderDurations>,
     infinities: Arc<InfinityCount>,
     store: Arc<Store>,
     cache: Mutex<Vec<(u64, ExpositionFormat, bytes::Bytes)>>,
@@ -114,8 +125,16 @@ impl Exposition {
         let collector = StoreCollector::new(store.clone(), build, infinities.clone());
         let mut registry = Registry::default();
         registry.register_collector(Box::new(collector));
+        let durations = Arc::new(RenderDurations::default());
+        let mut live = Registry::default();
+        live.register_collector(Box::new(LiveCollector {
+            durations: durations.clone(),
+            infinities: infinities.clone(),
+        }));
         Exposition {
             registry,
+            live,
+            durations,
             infinities,
             store,
             cache: Mutex::new(Vec::new()),
@@ -131,10 +150,37 @@ impl Exposition {
         // A little headroom: the load (and so the size) moves between cycles.
         let expected = last_size.load(Ordering::Relaxed);
         let capacity = expected + expected / 16;
+        let started = Instant::now();
         let rendered = encode(&self.registry, &self.infinities, format, capacity)?;
+        self.durations.observe(format, started.elapsed());
         last_size.store(rendered.len(), Ordering::Relaxed);
         Ok(rendered.into())
     }
+
+    /// The store's render (`cached`) followed by the live families.
+    fn with_live(&self, cached: &bytes::Bytes, format: ExpositionFormat) -> bytes::Bytes {
+        match encode(&self.live, &self.infinities, format, 4096) {
+            Ok(live) => join(cached, &live, format),
+            Err(e) => {
+                tracing::error!(error = %e, "serving the exposition without the live families");
+                cached.clone()
+            }
+        }
+    }
+}
+
+/// Two expositions in `format` as one: OpenMetrics ends with a single `# EOF`, the first one's
+/// is dropped.
+fn join(first: &[u8], second: &str, format: ExpositionFormat) -> bytes::Bytes {
+    const EOF: &[u8] = b"# EOF\n";
+    let first = match format {
+        ExpositionFormat::OpenMetrics => first.strip_suffix(EOF).unwrap_or(first),
+        ExpositionFormat::Text => first,
+    };
+    let mut joined = Vec::with_capacity(first.len() + second.len());
+    joined.extend_from_slice(first);
+    joined.extend_from_slice(second.as_bytes());
+    joined.into()
 }
 
 impl MetricsSource for Exposition {
@@ -148,7 +194,9 @@ impl MetricsSource for Exposition {
                 .iter()
                 .find(|(g, f, _)| *g == generation && *f == format)
             {
-                return hit.clone();
+                let hit = hit.clone();
+                drop(cache);
+                return self.with_live(&hit, format);
             }
         }
         // Rendered outside the lock: a slow render must not block scrapes of the other format.
@@ -166,7 +214,8 @@ impl MetricsSource for Exposition {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache.retain(|(g, f, _)| *g == generation && *f != format);
         cache.push((generation, format, rendered.clone()));
-        rendered
+        drop(cache);
+        self.with_live(&rendered, format)
     }
 
     fn ready(&self) -> bool {
@@ -188,18 +237,59 @@ mod tests {
             revision: "r".into(),
         };
         let exposition = Exposition::new(store.clone(), build);
+        let renders = |format| exposition.durations.of(format).count;
         let first = exposition.render(ExpositionFormat::Text);
         let remembered = exposition.last_size[1].load(Ordering::Relaxed);
-        assert_eq!(remembered, first.len(), "the next render's buffer size");
+        assert!(
+            remembered > 0 && remembered < first.len(),
+            "the store's part"
+        );
         let again = exposition.render(ExpositionFormat::Text);
-        assert_eq!(first.as_ptr(), again.as_ptr(), "served from the cache");
+        assert_eq!(renders(ExpositionFormat::Text), 1, "served from the cache");
+        let text = String::from_utf8_lossy(&again);
+        assert!(text.contains("kurento_exporter_render_duration_seconds_count{format=\"text\"} 1"));
         let om = exposition.render(ExpositionFormat::OpenMetrics);
-        assert!(om.ends_with(b"# EOF\n") && !first.ends_with(b"# EOF\n"));
+        assert_eq!(renders(ExpositionFormat::OpenMetrics), 1);
+        let om = String::from_utf8_lossy(&om);
+        assert!(
+            om.ends_with("# EOF\n") && om.matches("# EOF").count() == 1,
+            "{om}"
+        );
+        assert!(!first.ends_with(b"# EOF\n"));
         let mut snap = TargetSnapshot::initial("a");
         snap.up = true;
         store.publish(snap);
         let fresh = exposition.render(ExpositionFormat::Text);
-        assert_ne!(fresh, first, "a new snapshot is rendered anew");
+        assert_eq!(
+            renders(ExpositionFormat::Text),
+            2,
+            "a new snapshot is rendered anew"
+        );
         assert!(String::from_utf8_lossy(&fresh).contains("kurento_up{kms=\"a\"} 1"));
+    }
+
+    #[test]
+    fn the_process_families_follow_the_store_in_both_formats() {
+        let store = Arc::new(Store::new(["a"], Duration::ZERO));
+        let build = BuildInfo {
+            version: "1".into(),
+            revision: "r".into(),
+        };
+        let exposition = Exposition::new(store, build);
+        for format in [ExpositionFormat::Text, ExpositionFormat::OpenMetrics] {
+            let body = exposition.render(format);
+            let body = String::from_utf8_lossy(&body);
+            let up = body.find("kurento_up").unwrap();
+            for family in [
+                "process_cpu_seconds_total ",
+                "process_open_fds ",
+                "process_start_time_seconds ",
+            ] {
+                let at = body
+                    .find(family)
+                    .unwrap_or_else(|| panic!("{family} in {body}"));
+                assert!(at > up, "{family} after the store's families");
+            }
+        }
     }
 }

@@ -182,6 +182,17 @@ impl TargetState {
         self.stats.last_error = Some(detail);
     }
 
+    /// A read that failed: a poll error by its reason, and a read error by its KMS operation, so
+    /// one failing `getUsedCpu` is told apart from a KMS that answers nothing.
+    fn read_failed(&mut self, err: &KmsError) {
+        self.record_error(reason_of(err), err.to_string());
+        *self
+            .stats
+            .read_errors
+            .entry(err.operation.clone())
+            .or_default() += 1;
+    }
+
     /// A new listing of every object: reconciles the inventory with it (or starts one).
     pub fn listed(&mut self, ids: Vec<String>) {
         match self.inventory.as_mut() {
@@ -228,7 +239,7 @@ impl TargetState {
             }
         }
         for err in failures {
-            self.record_error(reason_of(&err), err.to_string());
+            self.read_failed(&err);
         }
     }
 
@@ -260,7 +271,7 @@ impl TargetState {
         self.media_read(elements, now);
         let up = failures.is_empty();
         for err in &failures {
-            self.record_error(reason_of(err), err.to_string());
+            self.read_failed(err);
         }
         self.up = up;
         self.server = Some(ServerState {
@@ -288,7 +299,7 @@ impl TargetState {
     /// The inventory itself is kept (events still update it), only hidden.
     pub fn cycle_timed_out(&mut self, failures: Vec<KmsError>, duration: Duration) -> CycleVerdict {
         for err in &failures {
-            self.record_error(reason_of(err), err.to_string());
+            self.read_failed(err);
         }
         self.last_failure = failures.first().map(|e| (reason_of(e), e.to_string()));
         self.up = false;
@@ -382,7 +393,7 @@ impl TargetState {
                     .filter_map(move |m| Some((r.id.as_str(), m, r.transcoding[m as usize]?)))
             }));
         for err in &reads.errors {
-            self.record_error(reason_of(err), err.to_string());
+            self.read_failed(err);
         }
         self.summary = Some(MediaSummary::of(&reads.readings));
         self.judge_zombies(now, &reads.readings);
@@ -467,6 +478,7 @@ fn keep<T>(result: Result<T, KmsError>, failures: &mut Vec<KmsError>) -> Option<
 mod tests {
     use super::*;
     use crate::kurento::ClientError;
+    use std::collections::BTreeMap;
 
     fn zombie_policy() -> ZombiePolicy {
         ZombiePolicy {
@@ -565,6 +577,11 @@ mod tests {
         assert!(!snap.up);
         assert_eq!(snap.server.unwrap().memory_resident_kib, None);
         assert_eq!(snap.exporter.poll_errors[&PollErrorReason::KmsError], 1);
+        // Which read failed is counted by its operation.
+        assert_eq!(
+            snap.exporter.read_errors,
+            BTreeMap::from([("getUsedMemory".to_owned(), 1)])
+        );
         assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
         assert_eq!(snap.exporter.cycles_finished, 2);
         assert_eq!(

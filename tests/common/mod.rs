@@ -342,7 +342,8 @@ impl Stack {
 }
 
 /// Replaces values that change from run to run (build, times, durations, request counts, CPU,
-/// ages) with `<masked>`, so an exposition can be compared with a golden file. The build's
+/// ages, the exporter's own process and render times) with `<masked>`, so an exposition can be
+/// compared with a golden file. The build's
 /// `revision` label is masked too: build.rs takes it from git, so it changes with every commit.
 pub fn mask_volatile(exposition: &str) -> String {
     const VOLATILE: &[&str] = &[
@@ -367,7 +368,9 @@ pub fn mask_volatile(exposition: &str) -> String {
                 }
                 _ => line,
             };
-            if !line.starts_with('#') && VOLATILE.contains(&name) {
+            let own_process = name.starts_with("process_")
+                || name.starts_with("kurento_exporter_render_duration_seconds");
+            if !line.starts_with('#') && (VOLATILE.contains(&name) || own_process) {
                 let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
                 format!("{series} <masked>\n")
             } else {
