@@ -290,7 +290,11 @@ async fn one_failing_read_or_a_released_element_does_not_cost_the_others_their_d
             &format!("kurento_exporter_read_errors_total{{kms=\"kms\",read=\"{read}\"}}"),
         )
     };
-    assert_eq!(read_errors(&text, "isMediaTranscoding"), Some(1.0), "{text}");
+    assert_eq!(
+        read_errors(&text, "isMediaTranscoding"),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(read_errors(&text, "getMediaState"), None, "{text}");
 
     // A failing server read takes the target down for a cycle, and says which read it was.
@@ -305,7 +309,11 @@ async fn one_failing_read_or_a_released_element_does_not_cost_the_others_their_d
             |n| n == 1.0,
         )
         .await;
-    assert_eq!(read_errors(&text, "isMediaTranscoding"), Some(1.0), "{text}");
+    assert_eq!(
+        read_errors(&text, "isMediaTranscoding"),
+        Some(1.0),
+        "{text}"
+    );
     stack.shutdown().await;
 }
 

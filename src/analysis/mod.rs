@@ -3,6 +3,8 @@
 pub(crate) mod counters;
 pub mod detail;
 pub(crate) mod model;
+pub(crate) mod rates;
 pub(crate) mod snapshot;
 pub(crate) mod summary;
+pub(crate) mod topology;
 pub(crate) mod zombie;

@@ -252,10 +252,15 @@ pub struct ElementReading {
     pub ice_state: Option<IceState>,
     /// The most indirect candidate type of the selected pairs (the TURN share rule).
     pub selected_candidate: Option<crate::kurento::stats::CandidateType>,
+    /// The selected candidate pairs themselves (types and addresses), for the inspection API.
+    pub selected_pairs: Vec<crate::kurento::stats::SelectedPair>,
     /// `UriEndpoint.getState` of players and recorders.
     pub uri_state: Option<UriState>,
     /// Source plus sink connections (`getSourceConnections` + `getSinkConnections`).
     pub connections: Option<usize>,
+    /// The sink connections: where this element's media goes (the edges of the pipeline graph;
+    /// every edge is a sink connection of its source).
+    pub sinks: Option<Vec<crate::kurento::connections::ElementConnection>>,
     pub streams: Vec<RtpStream>,
     /// (media, seconds) averages, only where the application enabled latency stats.
     pub e2e_latency: Vec<(Media, f64)>,

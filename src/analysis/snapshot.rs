@@ -2,9 +2,11 @@
 //! store holds it, the metrics and the JSON API read it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::model::{Direction, Media, RtpTotals, Scope};
 use super::summary::MediaSummary;
+use super::topology::Topology;
 use super::zombie::ZombieReport;
 use crate::kurento::ClientError;
 
@@ -150,6 +152,9 @@ pub struct TargetSnapshot {
     pub media: Option<MediaState>,
     /// Zombies as of the last cycle (`None` while KMS is unreachable).
     pub zombies: Option<ZombieReport>,
+    /// Every element as of the last cycle, for the inspection API (`None` while KMS is
+    /// unreachable). Shared: snapshots are published every cycle, the topology is not copied.
+    pub topology: Option<Arc<Topology>>,
 }
 
 impl TargetSnapshot {
@@ -164,6 +169,7 @@ impl TargetSnapshot {
             objects: None,
             media: None,
             zombies: None,
+            topology: None,
         }
     }
 }
@@ -185,6 +191,7 @@ impl TargetSnapshot {
             objects: None,
             media: None,
             zombies: None,
+            topology: None,
         }
     }
 }

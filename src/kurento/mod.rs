@@ -3,6 +3,7 @@
 
 pub(crate) mod bad_frames;
 pub mod client;
+pub(crate) mod connections;
 pub mod deadline;
 pub(crate) mod kinds;
 pub(crate) mod ops;

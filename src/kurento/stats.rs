@@ -328,11 +328,27 @@ impl CandidateType {
     }
 }
 
-/// One selected pair of `getICECandidatePairs`: the local and remote candidate types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One selected pair of `getICECandidatePairs`: each side's candidate type and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelectedPair {
     pub local: Option<CandidateType>,
     pub remote: Option<CandidateType>,
+    /// `address:port` of each side (`[address]:port` for IPv6), from the candidate line.
+    pub local_address: Option<String>,
+    pub remote_address: Option<String>,
+}
+
+/// `address:port` of an SDP candidate line (`candidate:<foundation> <component> <transport>
+/// <priority> <address> <port> typ …`).
+pub fn candidate_address(candidate: &str) -> Option<String> {
+    let mut words = candidate.split_ascii_whitespace().skip(4);
+    let address = words.next()?;
+    let port: u16 = words.next()?.parse().ok()?;
+    Some(if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    })
 }
 
 /// Decodes `getICECandidatePairs` (a list, `[]` before a pair is selected).
@@ -342,15 +358,15 @@ pub fn decode_candidate_pairs(value: &Value) -> Vec<SelectedPair> {
         .map(|pairs| {
             pairs
                 .iter()
-                .map(|p| SelectedPair {
-                    local: p
-                        .get("localCandidate")
-                        .and_then(Value::as_str)
-                        .and_then(CandidateType::parse),
-                    remote: p
-                        .get("remoteCandidate")
-                        .and_then(Value::as_str)
-                        .and_then(CandidateType::parse),
+                .map(|p| {
+                    let side = |key: &str| p.get(key).and_then(Value::as_str);
+                    let (local, remote) = (side("localCandidate"), side("remoteCandidate"));
+                    SelectedPair {
+                        local: local.and_then(CandidateType::parse),
+                        remote: remote.and_then(CandidateType::parse),
+                        local_address: local.and_then(candidate_address),
+                        remote_address: remote.and_then(candidate_address),
+                    }
                 })
                 .collect()
         })
@@ -540,9 +556,18 @@ mod tests {
             decode_candidate_pairs(&pairs),
             vec![SelectedPair {
                 local: Some(CandidateType::Host),
-                remote: Some(CandidateType::Relay)
+                remote: Some(CandidateType::Relay),
+                local_address: Some("172.19.0.3:26097".to_owned()),
+                remote_address: Some("198.51.100.2:3478".to_owned()),
             }]
         );
+        let v6 = "candidate:1 1 UDP 2013266431 2001:db8::1 5000 typ host";
+        assert_eq!(candidate_address(v6).as_deref(), Some("[2001:db8::1]:5000"));
+        assert_eq!(
+            candidate_address("candidate:1 1 UDP 1 10.0.0.1 notaport typ host"),
+            None
+        );
+        assert_eq!(candidate_address("garbage"), None);
         assert_eq!(
             decode_ice_states(&json!([{"streamId":"1","componentId":1,"state":"READY"}])),
             vec!["READY".to_owned()]

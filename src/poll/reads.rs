@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use crate::analysis::model::{
     Connectivity, Direction, ElementReading, IceState, Media, RtpStream, Scope, UriState,
 };
+use crate::kurento::connections;
 use crate::kurento::kinds::ElementKind;
 use crate::kurento::protocol;
 use crate::kurento::stats::{self, CandidateType, StatsEntry};
@@ -210,12 +211,16 @@ pub fn decode(
                 reading.ice_state = Some(IceState::of_components(&stats::decode_ice_states(value)))
             }
             Read::CandidatePairs => {
-                reading.selected_candidate =
-                    selected_candidate(&stats::decode_candidate_pairs(value))
+                let pairs = stats::decode_candidate_pairs(value);
+                reading.selected_candidate = selected_candidate(&pairs);
+                reading.selected_pairs = pairs;
             }
             Read::UriState => reading.uri_state = text().and_then(UriState::from_kms),
             Read::SourceConnections => sources = value.as_array().map(Vec::len),
-            Read::SinkConnections => sinks = value.as_array().map(Vec::len),
+            Read::SinkConnections => {
+                sinks = value.as_array().map(Vec::len);
+                reading.sinks = Some(connections::decode_connections(value));
+            }
         }
     }
     reading.connections = sources.zip(sinks).map(|(a, b)| a + b);
@@ -582,6 +587,8 @@ mod tests {
         let pair = |l, r| SelectedPair {
             local: Some(l),
             remote: Some(r),
+            local_address: None,
+            remote_address: None,
         };
         assert_eq!(selected_candidate(&[pair(Host, Host)]), Some(Host));
         assert_eq!(selected_candidate(&[pair(Host, Srflx)]), Some(Srflx));

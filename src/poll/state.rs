@@ -8,15 +8,18 @@
 //! waiting for the keepalive ping (which is only sent on an idle socket).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::analysis::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
 use crate::analysis::detail::{DetailPolicy, Placement, ScopeAssigner};
 use crate::analysis::model::{ElementReading, Media, Scope};
+use crate::analysis::rates::StreamSamples;
 use crate::analysis::snapshot::{
     ExporterStats, MediaState, PollErrorReason, ServerState, TargetSnapshot,
 };
 use crate::analysis::summary::MediaSummary;
+use crate::analysis::topology::Topology;
 use crate::analysis::zombie::{
     ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker,
 };
@@ -101,6 +104,10 @@ pub struct TargetState {
     series_dropped_total: u64,
     zombies: ZombieTracker,
     zombie_report: Option<ZombieReport>,
+    /// The last cycle's elements for the inspection API (`None` while KMS is unreachable).
+    topology: Option<Arc<Topology>>,
+    /// Each live stream's counters at the last cycle, for the topology's rates.
+    stream_samples: StreamSamples,
     /// The first server-wide failure of the last cycle, or why the connection was lost.
     last_failure: Option<(PollErrorReason, String)>,
     /// The last cycle timed out: what was read from KMS before is withheld from snapshots.
@@ -127,6 +134,8 @@ impl TargetState {
             series_dropped_total: 0,
             zombies: ZombieTracker::new(zombie),
             zombie_report: None,
+            topology: None,
+            stream_samples: StreamSamples::default(),
             last_failure: None,
             silent: false,
             timed_out_cycles: 0,
@@ -173,6 +182,8 @@ impl TargetState {
         self.inventory = None;
         self.summary = None;
         self.zombie_report = None;
+        self.topology = None;
+        self.stream_samples.clear();
         self.silent = false;
         self.timed_out_cycles = 0;
     }
@@ -306,6 +317,7 @@ impl TargetState {
         self.server = None;
         self.summary = None;
         self.zombie_report = None;
+        self.topology = None;
         self.silent = true;
         self.stats.last_poll_duration_seconds = Some(duration.as_secs_f64());
         self.stats.cycles_finished += 1;
@@ -370,7 +382,8 @@ impl TargetState {
     }
 
     /// Accounts a cycle's element reads at Unix time `now`: counters, transcoding transitions,
-    /// the metrics summary and the zombie verdicts. The readings themselves are not kept.
+    /// the metrics summary, the zombie verdicts, and the readings themselves for the inspection
+    /// API.
     fn media_read(&mut self, reads: CycleReads, now: f64) {
         let complete: Vec<ElementStreams> = reads
             .readings
@@ -397,6 +410,23 @@ impl TargetState {
         }
         self.summary = Some(MediaSummary::of(&reads.readings));
         self.judge_zombies(now, &reads.readings);
+        self.keep_topology(reads.readings, now);
+    }
+
+    /// Keeps the cycle's readings, with their stream rates, for the inspection API.
+    fn keep_topology(&mut self, readings: Vec<ElementReading>, now: f64) {
+        let Some(inventory) = self.inventory.as_ref() else {
+            return;
+        };
+        let rates = self.stream_samples.observe(&readings, now);
+        let elements = inventory.media_elements();
+        let topology = Topology::new(
+            elements.iter().map(|e| (e.id, e.element_type)),
+            readings,
+            rates,
+            now,
+        );
+        self.topology = Some(Arc::new(topology));
     }
 
     /// Judges zombies from the inventory and this cycle's readings, at Unix time `now`.
@@ -461,6 +491,7 @@ impl TargetState {
                 series_dropped_total: self.series_dropped_total,
             }),
             zombies: self.zombie_report.clone(),
+            topology: self.topology.clone(),
         }
     }
 }

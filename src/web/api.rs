@@ -4,13 +4,18 @@
 //! - `/api/v1/targets`: every target with its state and counts;
 //! - `/api/v1/targets/{kms}/zombies`: the zombie pipelines and elements of one KMS, with ids,
 //!   names, reasons, ages and since-when — what an operator needs to release them (the exporter
-//!   never releases anything itself).
+//!   never releases anything itself);
+//! - `/api/v1/targets/{kms}/pipelines`: every pipeline at a glance;
+//! - `/api/v1/targets/{kms}/pipelines/{pipeline_id}`: one pipeline as a graph.
+//!
+//! Path segments are percent-decoded (`{pipeline_id}` and `{kms}` may need it).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::pipelines;
 use crate::analysis::snapshot::TargetSnapshot;
 use crate::poll::store::Store;
 
@@ -31,10 +36,18 @@ impl Api {
         if rest.is_empty() || rest == "/" {
             return Some(targets(&self.store.snapshots()));
         }
-        let (kms, view) = rest.strip_prefix('/')?.split_once('/')?;
-        let snapshot = self.store.snapshot(&path_segment(kms)?)?;
-        match view {
-            "zombies" => Some(zombies(&snapshot)),
+        let mut segments = rest.strip_prefix('/')?.split('/');
+        let kms = path_segment(segments.next()?)?;
+        let snapshot = self.store.snapshot(&kms)?;
+        let view = segments.next()?;
+        let id = segments.next().map(path_segment);
+        if segments.next().is_some() {
+            return None;
+        }
+        match (view, id) {
+            ("zombies", None) => Some(zombies(&snapshot)),
+            ("pipelines", None) => Some(pipelines::pipelines(&snapshot)),
+            ("pipelines", Some(id)) => pipelines::pipeline(&snapshot, &id?),
             _ => None,
         }
     }
@@ -146,6 +159,36 @@ mod tests {
             .unwrap();
         assert_eq!(z["kms"], "eu/west é");
         assert_eq!(api.get("/api/v1/targets/kms%FF/zombies"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn pipeline_paths_route_with_percent_decoded_ids() {
+        let store = store_with_zombie();
+        let mut snap = (*store.snapshot("kms-a").unwrap()).clone();
+        snap.objects = Some(crate::analysis::snapshot::ObjectsState {
+            pipelines: vec![crate::analysis::snapshot::PipelineState {
+                id: "P_kurento.MediaPipeline".into(),
+                name: None,
+                created_unix_seconds: None,
+                elements: 0,
+            }],
+            elements_by_type: Default::default(),
+        });
+        store.publish(snap);
+        let api = Api::new(store);
+        let list = api.get("/api/v1/targets/kms-a/pipelines").unwrap();
+        assert_eq!(list["pipelines"][0]["id"], "P_kurento.MediaPipeline");
+        let graph = api
+            .get("/api/v1/targets/kms-a/pipelines/P%5Fkurento.MediaPipeline")
+            .unwrap();
+        assert_eq!(graph["pipeline"]["id"], "P_kurento.MediaPipeline");
+        assert_eq!(api.get("/api/v1/targets/kms-a/pipelines/other"), None);
+        assert_eq!(
+            api.get("/api/v1/targets/kms-a/pipelines/P_kurento.MediaPipeline/extra"),
+            None
+        );
+        assert_eq!(api.get("/api/v1/targets/kms-a/zombies/extra"), None);
+        assert_eq!(api.get("/api/v1/targets/kms-a/pipelines/%FF"), None);
     }
 
     #[test]

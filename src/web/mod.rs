@@ -8,6 +8,7 @@ pub mod fd_limit;
 mod guard;
 pub mod listen;
 mod negotiate;
+mod pipelines;
 mod rate_limit;
 mod routes;
 pub mod security;
