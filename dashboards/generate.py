@@ -206,8 +206,14 @@ kms = dashboard("kurento-kms", "Kurento / KMS detail",
 ], multi_kms=False)
 
 
+# The MOS scale is 1 to 4.5: a fixed axis keeps a drop readable.
+mos_panel = panel("Estimated MOS", "10th percentile and median of the estimated MOS of live streams (1 bad to 4.5; about 4.4 on a perfect network), by media.", "none",
+                  [(quantile(0.1, "kurento_rtp_quality_mos", by="kms, media"), "p10 {{kms}} {{media}}"),
+                   (quantile(0.5, "kurento_rtp_quality_mos", by="kms, media"), "p50 {{kms}} {{media}}")])
+mos_panel["fieldConfig"]["defaults"].update({"min": 1, "max": 4.5})
+
 media = dashboard("kurento-media", "Kurento / Media quality",
-                  "RTP quality seen by KMS: bitrate, loss, jitter, RTT, latency, TURN share, ICE states.", [
+                  "RTP quality seen by KMS: bitrate, loss, jitter, RTT, latency, estimated MOS, TURN share, ICE states.", [
     row("Traffic"),
     panel("Bitrate", "Bits per second from the monotonic RTP byte counters, by media and direction.", "bps",
           [(rate("kurento_rtp_bytes_total", by="kms, media, direction") + " * 8", "{{kms}} {{media}} {{direction}}")]),
@@ -236,6 +242,11 @@ media = dashboard("kurento-media", "Kurento / Media quality",
     panel("Bandwidth estimates", "Median REMB estimate and target send rate of live video streams.", "Bps",
           [(quantile(0.5, "kurento_rtp_remb_bytes_per_second", by="kms, direction"), "REMB {{kms}} {{direction}}"),
            (quantile(0.5, "kurento_rtp_target_send_rate_bytes_per_second", by="kms, media"), "target {{kms}} {{media}}")]),
+    row("Call quality"),
+    panel("Streams with MOS below 3.5", "Share of scored RTP streams (both directions, audio and video) whose estimated MOS is below 3.5: users notice. The E-model over loss, jitter and RTT (README, Call quality).", "percentunit",
+          [(q("kurento_rtp_quality_mos_bucket", extra='le="3.5"') + " / " +
+            q("kurento_rtp_quality_mos_count"), "{{kms}}")]),
+    mos_panel,
     row("Connectivity"),
     panel("TURN share", "Share of WebRTC endpoints with a selected pair whose media goes through a relay (TURN).", "percentunit",
           [(q("kurento_webrtc_selected_candidates", extra='candidate_type="relay"') + " / " +

@@ -28,6 +28,7 @@ const REQUIRED_ALERTS: &[&str] = &[
     "KurentoPacketLossHigh",
     "KurentoJitterHigh",
     "KurentoRttHigh",
+    "KurentoCallQualityLow",
     "KurentoIceFailures",
     "KurentoTurnRelayShareHigh",
     "KurentoCpuHigh",

@@ -3,6 +3,7 @@
 pub(crate) mod counters;
 pub mod detail;
 pub(crate) mod model;
+pub(crate) mod quality;
 pub(crate) mod rates;
 pub(crate) mod snapshot;
 pub(crate) mod summary;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::analysis::model::{Direction, ElementReading, Flow, Media, Scope};
+use crate::analysis::quality;
 use crate::kurento::kinds::ElementKind;
 
 /// The state families: elements counted by (scope, label values).
@@ -48,6 +49,8 @@ pub enum Observed {
     E2eLatency,
     /// Seconds; (media).
     InputLatency,
+    /// MOS 1–4.5 of scored streams, both directions (`quality`); (media).
+    QualityMos,
 }
 
 /// Element counts by (scope, label values).
@@ -193,6 +196,9 @@ impl MediaSummary {
                 self.observe(Observed::Remb, vec![m, d], s.remb_bps as f64 / 8.0);
             }
         }
+        for score in quality::stream_scores(r) {
+            self.observe(Observed::QualityMos, vec![score.media.label()], score.mos);
+        }
         for (media, seconds) in &r.e2e_latency {
             self.observe(Observed::E2eLatency, vec![media.label()], *seconds);
         }
@@ -281,6 +287,33 @@ mod tests {
             !obs.contains_key(&Observed::RoundTrip),
             "RTT 0 means no report yet"
         );
+        // Outbound video has no receiver report yet, inbound audio no loss figure: no scores.
+        assert!(!obs.contains_key(&Observed::QualityMos));
+    }
+
+    #[test]
+    fn scored_streams_are_observed_per_media() {
+        let lossless = |direction, rtt| RtpStream {
+            media: Some(Media::Audio),
+            direction: Some(direction),
+            fraction_lost: Some(0.0),
+            round_trip_seconds: rtt,
+            ..RtpStream::default()
+        };
+        let reading = ElementReading {
+            element_type: "WebRtcEndpoint".into(),
+            streams: vec![
+                lossless(Direction::Inbound, None),
+                lossless(Direction::Outbound, Some(0.1)),
+            ],
+            ..ElementReading::default()
+        };
+        let s = MediaSummary::of(&[reading]);
+        let mos = &s.observations[&Observed::QualityMos];
+        assert_eq!(mos.keys().collect::<Vec<_>>(), [&vec!["audio"]]);
+        // Both directions: 50 ms one way + 10 ms codec delay, no jitter, no loss.
+        let want = crate::analysis::quality::mos_of_r(93.2 - 60.0 / 40.0);
+        assert_eq!(mos[&vec!["audio"]], vec![want, want]);
     }
 
     fn endpoint(element_type: &str, flowing_in: bool, flowing_out: bool) -> ElementReading {

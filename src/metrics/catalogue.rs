@@ -381,6 +381,15 @@ pub const INPUT_LATENCY: MetricDef = MetricDef {
     source: "getStats inputLatency (6.x inputAudioLatency/inputVideoLatency)",
     detail: false,
 };
+pub const RTP_QUALITY_MOS: MetricDef = MetricDef {
+    family: "kurento_rtp_quality_mos",
+    unit: None,
+    kind: Kind::Histogram,
+    labels: &["kms", "media"],
+    help: "Estimated MOS (1 to 4.5) of live RTP streams with a loss figure, from the simplified ITU-T G.107 E-model over RTT, jitter and fraction lost (inbound and outbound; README Call quality).",
+    source: "getStats fractionLost, jitter, roundTripTime",
+    detail: false,
+};
 pub const MEDIA_FLOWING: MetricDef = MetricDef {
     family: "kurento_media_flowing_elements",
     unit: None,
@@ -610,6 +619,7 @@ pub const ALL: &[MetricDef] = &[
     RTP_TARGET_RATE,
     E2E_LATENCY,
     INPUT_LATENCY,
+    RTP_QUALITY_MOS,
     MEDIA_FLOWING,
     TRANSCODING,
     TRANSCODING_TRANSITIONS,
@@ -657,6 +667,10 @@ pub const RATE_BUCKETS: &[f64] = &[
 ];
 /// Bucket bounds of the latency histograms (seconds).
 pub const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
+
+/// Bucket bounds of the MOS histogram: half points up to 4, then 4.3 (the best a real path
+/// reaches, 4.41, lands above it) and 4.5, the scale's top.
+pub const MOS_BUCKETS: &[f64] = &[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.3, 4.5];
 
 /// Bucket bounds of `kurento_pipeline_elements`.
 pub const PIPELINE_ELEMENTS_BUCKETS: &[f64] = &[

@@ -183,6 +183,13 @@ pub(super) fn write(f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Res
         cat::LATENCY_BUCKETS,
         Observed::InputLatency,
     )?;
+    stream_histogram::<MediaLabel>(
+        f,
+        &cat::RTP_QUALITY_MOS,
+        snaps,
+        cat::MOS_BUCKETS,
+        Observed::QualityMos,
+    )?;
 
     let flowing_known: Vec<[&str; 2]> = Media::ALL
         .iter()

@@ -6,7 +6,8 @@
 //!   names, reasons, ages and since-when — what an operator needs to release them (the exporter
 //!   never releases anything itself);
 //! - `/api/v1/targets/{kms}/pipelines`: every pipeline at a glance;
-//! - `/api/v1/targets/{kms}/pipelines/{pipeline_id}`: one pipeline as a graph.
+//! - `/api/v1/targets/{kms}/pipelines/{pipeline_id}`: one pipeline as a graph;
+//! - `/api/v1/targets/{kms}/streams/worst`: the 20 streams with the lowest estimated MOS.
 //!
 //! Path segments are percent-decoded (`{pipeline_id}` and `{kms}` may need it).
 
@@ -48,6 +49,10 @@ impl Api {
             ("zombies", None) => Some(zombies(&snapshot)),
             ("pipelines", None) => Some(pipelines::pipelines(&snapshot)),
             ("pipelines", Some(id)) => pipelines::pipeline(&snapshot, &id?),
+            ("streams", Some(Some(which))) if which == "worst" => Some(pipelines::worst_streams(
+                &snapshot,
+                pipelines::WORST_STREAMS,
+            )),
             _ => None,
         }
     }
@@ -60,6 +65,7 @@ fn path_segment(raw: &str) -> Option<Cow<'_, str>> {
 }
 
 fn target(s: &TargetSnapshot) -> Value {
+    let (transcoding, worst_mos) = pipelines::target_media(s);
     json!({
         "kms": s.kms,
         "up": s.up,
@@ -70,6 +76,10 @@ fn target(s: &TargetSnapshot) -> Value {
         "elements": s.objects.as_ref().map(|o| o.elements_by_type.values().sum::<u64>()),
         "zombie_pipelines": s.zombies.as_ref().map(|z| z.pipelines.len()),
         "zombie_elements": s.zombies.as_ref().map(|z| z.elements.len()),
+        "webrtc_endpoints": s.objects.as_ref().map(|o| o.elements_by_type.get("WebRtcEndpoint").copied().unwrap_or(0)),
+        "transcoding_elements": transcoding,
+        "worst_mos": worst_mos,
+        "as_of_unix_seconds": s.taken_unix_seconds,
     })
 }
 

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::analysis::model::{ElementReading, Flow, Media, RtpStream};
+use crate::analysis::quality;
 use crate::analysis::rates::StreamRates;
 use crate::analysis::snapshot::{PipelineState, TargetSnapshot};
 use crate::analysis::topology::{ElementState, Topology};
@@ -82,6 +83,78 @@ fn pipeline_summary(s: &TargetSnapshot, p: &PipelineState) -> Value {
         "zombie": zombie.map(|z| json!({"reason": z.reason, "since_unix_seconds": z.zombie_since})),
         "flowing": flow.map(|f| json!({"in": f.flowing_in, "out": f.flowing_out})),
         "transcoding": flow.map(|f| f.transcoding),
+        "worst_mos": topology.and_then(|t| {
+            t.pipeline_elements(&p.id)
+                .filter_map(|e| worst_mos(e.reading.as_ref()?))
+                .min_by(f64::total_cmp)
+        }),
+    })
+}
+
+/// A KMS at a glance for the fleet view: elements transcoding and the lowest stream MOS
+/// (`None` while KMS is unreachable).
+pub fn target_media(s: &TargetSnapshot) -> (Option<usize>, Option<f64>) {
+    let Some(t) = s.topology.as_deref() else {
+        return (None, None);
+    };
+    let readings = || t.elements().filter_map(|e| e.reading.as_ref());
+    let transcoding = readings()
+        .filter(|r| r.transcoding.contains(&Some(true)))
+        .count();
+    let worst = readings().filter_map(worst_mos).min_by(f64::total_cmp);
+    (Some(transcoding), worst)
+}
+
+/// How many streams `worst_streams` lists.
+pub const WORST_STREAMS: usize = 20;
+
+/// `/api/v1/targets/{kms}/streams/worst`: the scored streams with the lowest MOS, lowest first,
+/// with their element and pipeline (id and name) so a page can link to them. `streams` is
+/// `null` while KMS is unreachable.
+pub fn worst_streams(s: &TargetSnapshot, n: usize) -> Value {
+    let names: std::collections::HashMap<&str, Option<&str>> = s
+        .objects
+        .iter()
+        .flat_map(|o| &o.pipelines)
+        .map(|p| (p.id.as_str(), p.name.as_deref()))
+        .collect();
+    let streams = s.topology.as_deref().map(|t| {
+        let mut scored: Vec<(f64, &ElementState, &RtpStream)> = t
+            .elements()
+            .filter_map(|e| Some((e, e.reading.as_ref()?)))
+            .flat_map(|(e, r)| {
+                r.streams
+                    .iter()
+                    .filter_map(move |st| Some((stream_mos(r, st)?, e, st)))
+            })
+            .collect();
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        scored
+            .into_iter()
+            .take(n)
+            .map(|(mos, e, st)| {
+                let pipeline = crate::kurento::protocol::pipeline_id(&e.id);
+                json!({
+                    "mos": mos,
+                    "media": st.media.map(|m| m.label()),
+                    "direction": st.direction.map(|d| d.label()),
+                    "stats_id": st.stats_id,
+                    "loss_ratio": st.fraction_lost.map(|f| f / 256.0),
+                    "jitter_seconds": st.jitter_seconds,
+                    "round_trip_seconds": st.round_trip_seconds.filter(|rtt| *rtt > 0.0),
+                    "element": e.id,
+                    "element_type": e.element_type,
+                    "pipeline": pipeline,
+                    "pipeline_name": names.get(pipeline).copied().flatten(),
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "kms": s.kms,
+        "up": s.up,
+        "as_of_unix_seconds": s.taken_unix_seconds,
+        "streams": streams,
     })
 }
 
@@ -154,7 +227,7 @@ fn reading_fields(r: &ElementReading, rates: &[StreamRates]) -> Map<String, Valu
                 .copied()
                 .chain(std::iter::repeat(StreamRates::default())),
         )
-        .map(|(stream, rates)| stream_fields(stream, &rates))
+        .map(|(stream, rates)| stream_fields(r, stream, &rates))
         .collect();
     let latency = |list: &[(Media, f64)]| -> Vec<Value> {
         list.iter()
@@ -169,6 +242,7 @@ fn reading_fields(r: &ElementReading, rates: &[StreamRates]) -> Map<String, Valu
         "flowing": flowing,
         "transcoding": per_media(&r.transcoding),
         "selected_pairs": pairs,
+        "worst_mos": worst_mos(r),
         "connections": r.connections,
         "streams": streams,
         "e2e_latency": latency(&r.e2e_latency),
@@ -180,8 +254,24 @@ fn reading_fields(r: &ElementReading, rates: &[StreamRates]) -> Map<String, Valu
     }
 }
 
-fn stream_fields(s: &RtpStream, rates: &StreamRates) -> Value {
+/// A stream's estimated MOS (README "Call quality"), `None` when it cannot be scored.
+fn stream_mos(reading: &ElementReading, stream: &RtpStream) -> Option<f64> {
+    stream.media?;
+    quality::inputs_of(reading, stream).and_then(quality::mos)
+}
+
+/// The lowest MOS among an element's streams.
+fn worst_mos(reading: &ElementReading) -> Option<f64> {
+    reading
+        .streams
+        .iter()
+        .filter_map(|s| stream_mos(reading, s))
+        .min_by(f64::total_cmp)
+}
+
+fn stream_fields(reading: &ElementReading, s: &RtpStream, rates: &StreamRates) -> Value {
     json!({
+        "mos": stream_mos(reading, s),
         "media": s.media.map(|m| m.label()),
         "direction": s.direction.map(|d| d.label()),
         "stats_id": s.stats_id,
@@ -324,5 +414,19 @@ mod tests {
         assert_eq!(graph["connections"][0]["sink"], PORT);
         assert_eq!(graph["connections"][0]["media"], "AUDIO");
         assert_eq!(pipeline(&snapshot(), "nope"), None);
+    }
+
+    #[test]
+    fn the_worst_streams_link_to_their_element_and_pipeline() {
+        let worst = worst_streams(&snapshot(), WORST_STREAMS);
+        let streams = worst["streams"].as_array().unwrap();
+        assert_eq!(streams.len(), 1, "only scorable streams are ranked");
+        assert_eq!(streams[0]["element"], A);
+        assert_eq!(streams[0]["pipeline"], P);
+        assert_eq!(streams[0]["pipeline_name"], "<script>room");
+        assert_eq!(worst_streams(&snapshot(), 0)["streams"], json!([]));
+        let (transcoding, worst) = target_media(&snapshot());
+        assert_eq!(transcoding, Some(0));
+        assert_eq!(worst, streams[0]["mos"].as_f64());
     }
 }
