@@ -18,3 +18,36 @@ pub mod web;
 
 pub use app::exporter::{Exporter, StartError, run, run_demo, run_simulator};
 pub use app::reloader::ConfigLoader;
+
+/// Entry points of the `cargo fuzz` targets in `fuzz/` (see the README's "Fuzzing"). Not a stable
+/// API: hidden from the docs and changed with the decoders at will.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::Value;
+    use serde_json::value::RawValue;
+
+    use crate::kurento::stats;
+
+    /// Runs every stats decoder over `text` and panics where the raw and the `Value` decoders of
+    /// `getStats` disagree, since the client relies on them being interchangeable.
+    pub fn stats(text: &str) {
+        let value = serde_json::from_str::<Value>(text).ok();
+        if let Some(value) = &value {
+            let _ = stats::decode_candidate_pairs(value);
+            let _ = stats::decode_ice_states(value);
+        }
+        let _ = stats::CandidateType::parse(text);
+        if let Ok(raw) = RawValue::from_string(text.to_owned()) {
+            let decoded = stats::decode_stats_raw(&raw);
+            if let Some(value) = &value {
+                assert_eq!(decoded, stats::decode_stats(value), "{text}");
+            }
+        }
+    }
+
+    /// Negotiates the exposition format and gzip for a header value.
+    pub fn accept(header: &str) {
+        let _ = crate::web::negotiate::negotiate(Some(header));
+        let _ = crate::web::negotiate::accepts_gzip(Some(header));
+    }
+}

@@ -477,13 +477,14 @@ fn figment_errors(error: figment::Error) -> ConfigErrors {
                         None if md.name.contains("environment variable") && !e.path.is_empty() => {
                             message.push_str(&format!(
                                 " (in environment variable {})",
-                                env_var_name(&e.path)
+                                cap(&env_var_name(&e.path))
                             ));
                         }
                         None => message.push_str(&format!(" (in {})", md.name)),
                     }
                 }
-                ConfigError::new(key_path(&e.path), message)
+                // The path ends with the offending key itself, which can be of any size.
+                ConfigError::new(cap(&key_path(&e.path)), message)
             })
             .collect(),
     )
@@ -959,3 +960,6 @@ fn explicit_port(authority: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -8,6 +8,8 @@ pub mod deadline;
 pub(crate) mod kinds;
 pub(crate) mod ops;
 pub mod pool;
+#[cfg(test)]
+pub(crate) mod proptest_support;
 pub mod protocol;
 pub(crate) mod reconnect;
 pub(crate) mod redact;

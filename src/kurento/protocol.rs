@@ -620,6 +620,11 @@ struct RawFrame<'a> {
 }
 
 /// Like [`decode_incoming`], keeping a reply's `result` as JSON text.
+///
+/// One difference remains (found by the property tests, kept on purpose: catching it would mean
+/// parsing every number of every result): a number beyond the range of a double (jsoncpp writes
+/// an infinite double as `1e+9999`) makes [`decode_incoming`] reject the frame, while this
+/// decoder passes the result on as text, where [`raw_to_value`] reads it as `null`.
 pub fn decode_incoming_raw(text: &str) -> Result<RawIncoming, DecodeError> {
     if let Ok(ObjectOnly(frame)) = serde_json::from_str::<ObjectOnly<RawFrame>>(text)
         && frame.method.is_none()
@@ -720,3 +725,6 @@ mod raw_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -575,3 +575,6 @@ mod tests {
         assert!(decode_candidate_pairs(&Value::Null).is_empty());
     }
 }
+
+#[cfg(test)]
+mod proptests;

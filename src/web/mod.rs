@@ -7,7 +7,7 @@ mod client_cert;
 pub mod fd_limit;
 mod guard;
 pub mod listen;
-mod negotiate;
+pub(crate) mod negotiate;
 mod pipelines;
 mod rate_limit;
 mod routes;

@@ -217,3 +217,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -611,6 +611,28 @@ fn errors_hide_credentials_and_cap_echoed_input() {
     }
 }
 
+/// The key path of an unknown key ends with that key: it is capped like any echoed input (found
+/// by the property tests: a 5,000-character key was echoed whole).
+#[test]
+fn a_huge_unknown_key_is_capped_in_the_key_path_too() {
+    let key = "k".repeat(5000);
+    for file in [format!("\"{key}\" = 1\n"), format!("[web]\n{key} = 1\n")] {
+        let errors = messages(&load_toml(&file).unwrap_err());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].len() < 800,
+            "{} bytes: {}",
+            errors[0].len(),
+            &errors[0][..300]
+        );
+        assert!(
+            errors[0].contains("… (5000 bytes)"),
+            "{}",
+            &errors[0][..300]
+        );
+    }
+}
+
 #[test]
 fn layering_file_then_env_then_cli() {
     Jail::expect_with(|jail| {
