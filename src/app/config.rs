@@ -86,7 +86,7 @@ pub enum LogFormat {
 }
 
 /// The whole configuration, as decoded (see [`Config::targets`] for per-target effective values).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub web: WebConfig,
@@ -94,9 +94,36 @@ pub struct Config {
     pub poll: PollConfig,
     pub metrics: MetricsConfig,
     pub zombie: ZombieConfig,
-    /// After [`load`], never empty: an empty list becomes the single default target.
+    /// After [`load`], never empty unless discovery is configured: an empty list becomes the
+    /// single default target.
     pub targets: Vec<TargetConfig>,
+    /// Prometheus file_sd files (globs) listing more targets, watched for changes.
+    pub targets_files: Vec<String>,
+    /// How often the `targets_files` are read again even without a change notification
+    /// (network file systems and some container mounts send none).
+    #[serde(with = "humantime_serde")]
+    pub targets_files_refresh: Duration,
 }
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            web: WebConfig::default(),
+            log: LogConfig::default(),
+            poll: PollConfig::default(),
+            metrics: MetricsConfig::default(),
+            zombie: ZombieConfig::default(),
+            targets: Vec::new(),
+            targets_files: Vec::new(),
+            targets_files_refresh: DEFAULT_TARGETS_FILES_REFRESH,
+        }
+    }
+}
+
+/// Default of `targets_files_refresh`.
+pub const DEFAULT_TARGETS_FILES_REFRESH: Duration = Duration::from_secs(5 * MINUTE);
+/// Longest `targets_files_refresh`.
+pub const MAX_TARGETS_FILES_REFRESH: Duration = Duration::from_secs(DAY);
 
 /// `[web]`: the exporter's own HTTP server.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -404,7 +431,7 @@ pub fn load_with_env(
         .merge(env)
         .merge(Serialized::defaults(cli.as_layer()));
     let mut config: Config = figment.extract().map_err(figment_errors)?;
-    if config.targets.is_empty() {
+    if config.targets.is_empty() && config.targets_files.is_empty() {
         config.targets.push(TargetConfig::default_target());
     }
     config.validate()?;
@@ -603,12 +630,28 @@ impl Config {
             .collect()
     }
 
+    /// A discovered target (`name`, `url`) with every setting from `[poll]`.
+    pub fn resolve(&self, name: &str, url: &str) -> ResolvedTarget {
+        ResolvedTarget {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            interval: self.poll.interval,
+            timeout: self.poll.timeout,
+            connections: self.poll.connections,
+            reconcile_interval: self.poll.reconcile_interval,
+            cpu_sample: self.poll.cpu_sample,
+            tls_ca_file: None,
+            tls_insecure_skip_verify: false,
+        }
+    }
+
     /// Checks every rule and returns all problems, in key order.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errors = Vec::new();
         self.validate_web(&mut errors);
         self.validate_poll(&mut errors);
         self.validate_targets(&mut errors);
+        self.validate_targets_files(&mut errors);
         self.validate_metrics(&mut errors);
         self.validate_zombie(&mut errors);
         if errors.is_empty() {
@@ -727,6 +770,24 @@ impl Config {
             "poll.ready_timeout",
             p.ready_timeout,
             MAX_READY_TIMEOUT,
+        );
+    }
+
+    fn validate_targets_files(&self, errors: &mut Vec<ConfigError>) {
+        for (i, pattern) in self.targets_files.iter().enumerate() {
+            if let Err(e) = glob::Pattern::new(pattern) {
+                errors.push(ConfigError::new(
+                    format!("targets_files[{i}]"),
+                    format!("invalid glob {:?}: {}", cap(pattern), e.msg),
+                ));
+            }
+        }
+        let refresh = self.targets_files_refresh;
+        check_bounded(
+            errors,
+            "targets_files_refresh",
+            refresh,
+            MAX_TARGETS_FILES_REFRESH,
         );
     }
 
@@ -893,7 +954,7 @@ fn check_connections(errors: &mut Vec<ConfigError>, key: &str, c: u32) {
     }
 }
 
-fn check_target_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_target_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".to_owned());
     }
@@ -913,12 +974,12 @@ fn check_target_name(name: &str) -> Result<(), String> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UrlScheme {
+pub(crate) enum UrlScheme {
     Ws,
     Wss,
 }
 
-fn check_target_url(url: &str) -> Result<UrlScheme, String> {
+pub(crate) fn check_target_url(url: &str) -> Result<UrlScheme, String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("invalid URL {:?}: {e}", redact_url(url)))?;

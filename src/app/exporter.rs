@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::build;
 use super::config::{self, Config};
+use super::file_watch;
 use super::pollers::{Changes, Pollers};
 use super::reloader::{ConfigLoader, Reloader};
 use super::signals::{Received, Signals};
@@ -98,9 +99,17 @@ impl Exporter {
         ));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let mut pollers = Pollers::new(store.clone(), shutdown.clone());
-        pollers.apply(&config).await;
-        let reloader = Arc::new(Reloader::new(pollers, store.clone(), load));
+        let pollers = Pollers::new(store.clone(), shutdown.clone());
+        let reloader =
+            Arc::new(Reloader::start(pollers, config.clone(), store.clone(), load).await);
+        if !config.targets_files.is_empty() {
+            tasks.spawn(file_watch::run(
+                config.targets_files.clone(),
+                config.targets_files_refresh,
+                reloader.clone(),
+                shutdown.clone(),
+            ));
+        }
         let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
             lifecycle: (config.web.enable_lifecycle && reloader.can_load())
                 .then(|| reloader.clone()),

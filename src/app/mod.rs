@@ -3,7 +3,10 @@
 
 pub(crate) mod build;
 pub mod config;
+pub(crate) mod discovered;
 pub(crate) mod exporter;
+pub(crate) mod file_sd;
+pub(crate) mod file_watch;
 pub(crate) mod log_format;
 pub(crate) mod pollers;
 pub(crate) mod reloader;

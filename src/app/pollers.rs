@@ -10,13 +10,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{Config, MetricsConfig, ResolvedTarget, ZombieConfig};
+use super::config::{MetricsConfig, ResolvedTarget, ZombieConfig};
 use super::supervisor::{StartPoller, supervise};
 use crate::analysis::detail::DetailPolicy;
 use crate::analysis::zombie::ZombiePolicy;
 use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
 use crate::poll::schedule::Schedule;
-use crate::poll::store::Store;
+use crate::poll::store::{Store, TargetSource};
 use crate::poll::task::{self as poller, TargetSpec};
 
 /// Everything in the configuration that shapes how one target is polled: a target whose
@@ -24,8 +24,18 @@ use crate::poll::task::{self as poller, TargetSpec};
 #[derive(Debug, Clone, PartialEq)]
 struct Settings {
     target: ResolvedTarget,
+    source: TargetSource,
     metrics: MetricsConfig,
     zombie: ZombieConfig,
+}
+
+/// The targets to watch and the settings they share: the configured targets, then the
+/// discovered ones (see `reloader`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wanted {
+    pub targets: Vec<(ResolvedTarget, TargetSource)>,
+    pub metrics: MetricsConfig,
+    pub zombie: ZombieConfig,
 }
 
 struct Running {
@@ -65,17 +75,19 @@ impl Pollers {
         }
     }
 
-    /// Makes the running pollers those of `config` (already validated).
-    pub async fn apply(&mut self, config: &Config) -> Changes {
-        let targets = config.targets();
-        let wanted: BTreeMap<String, (usize, Settings)> = targets
+    /// Makes the running pollers those of `wanted` (names unique, settings validated).
+    pub async fn apply(&mut self, wanted: &Wanted) -> Changes {
+        let count = wanted.targets.len();
+        let wanted: BTreeMap<String, (usize, Settings)> = wanted
+            .targets
             .iter()
             .enumerate()
-            .map(|(index, target)| {
+            .map(|(index, (target, source))| {
                 let settings = Settings {
                     target: target.clone(),
-                    metrics: config.metrics.clone(),
-                    zombie: config.zombie.clone(),
+                    source: *source,
+                    metrics: wanted.metrics.clone(),
+                    zombie: wanted.zombie.clone(),
                 };
                 (target.name.clone(), (index, settings))
             })
@@ -104,8 +116,7 @@ impl Pollers {
             if !changes.restarted.contains(&name) {
                 changes.added.push(name.clone());
             }
-            let schedule =
-                Schedule::spread(self.epoch, index, targets.len(), settings.target.interval);
+            let schedule = Schedule::spread(self.epoch, index, count, settings.target.interval);
             self.start(settings, schedule);
         }
         changes
@@ -113,9 +124,9 @@ impl Pollers {
 
     fn start(&mut self, settings: Settings, schedule: Schedule) {
         let target = &settings.target;
-        tracing::info!(kms = %target.name, url = %target.redacted_url(), "watching KMS");
+        tracing::info!(kms = %target.name, url = %target.redacted_url(), source = settings.source.label(), "watching KMS");
         // A restarted target keeps its snapshot (and counters) until its new poller publishes.
-        self.store.add_target(&target.name);
+        self.store.add_target(&target.name, settings.source);
         let spec = target_spec(&settings, schedule);
         let stop = self.shutdown.child_token();
         let (store, ids, poll_stop) = (self.store.clone(), self.ids.clone(), stop.clone());

@@ -1,33 +1,114 @@
 //! Configuration reload, shared by SIGHUP (`exporter::run`) and `POST /-/reload` (the HTTP layer
 //! reaches it through `MetricsSource::reload`, so `web` never imports `app`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
 use super::config::{Config, ConfigErrors};
-use super::pollers::{Changes, Pollers};
+use super::discovered::DiscoveredTarget;
+use super::pollers::{Changes, Pollers, Wanted};
 use crate::poll::cycle::unix_now;
-use crate::poll::store::Store;
+use crate::poll::store::{Store, TargetSource};
 
 /// Loads the configuration again (the file, the environment and the flags), for a reload.
 pub type ConfigLoader = Box<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
 
 pub struct Reloader {
-    /// Behind an async lock: reloads (SIGHUP, HTTP) run one at a time, while scrapes go on.
-    pollers: Mutex<Pollers>,
+    /// Behind an async lock: reloads (SIGHUP, HTTP) and discovery updates run one at a time,
+    /// while scrapes go on.
+    state: Mutex<State>,
     store: Arc<Store>,
     /// `None` when the exporter was started from a configuration alone (tests, `demo`).
     load: Option<ConfigLoader>,
 }
 
+/// The pollers and what they were made from.
+struct State {
+    pollers: Pollers,
+    config: Config,
+    /// The targets each discovery source gave last.
+    discovered: BTreeMap<TargetSource, Vec<DiscoveredTarget>>,
+}
+
+impl State {
+    /// The configured targets, then the discovered ones by source; a discovered target whose
+    /// name is already taken is left out (the configured one, or the first source, wins).
+    fn wanted(&self) -> Wanted {
+        let mut targets: Vec<_> = self
+            .config
+            .targets()
+            .into_iter()
+            .map(|t| (t, TargetSource::Config))
+            .collect();
+        let mut names: BTreeSet<String> = targets.iter().map(|(t, _)| t.name.clone()).collect();
+        for (source, list) in &self.discovered {
+            for found in list {
+                if names.insert(found.name.clone()) {
+                    targets.push((self.config.resolve(&found.name, &found.url), *source));
+                } else {
+                    tracing::debug!(kms = %found.name, source = source.label(), "discovered target ignored: the name is taken");
+                }
+            }
+        }
+        Wanted {
+            targets,
+            metrics: self.config.metrics.clone(),
+            zombie: self.config.zombie.clone(),
+        }
+    }
+
+    async fn apply(&mut self) -> Changes {
+        let wanted = self.wanted();
+        self.pollers.apply(&wanted).await
+    }
+}
+
 impl Reloader {
-    pub fn new(pollers: Pollers, store: Arc<Store>, load: Option<ConfigLoader>) -> Reloader {
+    /// Starts polling the targets of `config` (already validated).
+    pub async fn start(
+        pollers: Pollers,
+        config: Config,
+        store: Arc<Store>,
+        load: Option<ConfigLoader>,
+    ) -> Reloader {
+        let mut state = State {
+            pollers,
+            config,
+            discovered: BTreeMap::new(),
+        };
+        state.apply().await;
         Reloader {
-            pollers: Mutex::new(pollers),
+            state: Mutex::new(state),
             store,
             load,
         }
+    }
+
+    /// Replaces the targets `source` gives (a file or DNS refresh): new ones start, gone ones
+    /// stop and their series disappear at once, the others keep running.
+    pub async fn discovered(
+        &self,
+        source: TargetSource,
+        targets: Vec<DiscoveredTarget>,
+    ) -> Changes {
+        let mut state = self.state.lock().await;
+        if state.discovered.get(&source) == Some(&targets) {
+            return Changes::default();
+        }
+        state.discovered.insert(source, targets);
+        let changes = state.apply().await;
+        if changes != Changes::default() {
+            tracing::info!(
+                source = source.label(),
+                added = ?changes.added,
+                removed = ?changes.removed,
+                restarted = ?changes.restarted,
+                "discovered targets changed"
+            );
+        }
+        changes
     }
 
     /// Whether there is a configuration to load again.
@@ -42,7 +123,9 @@ impl Reloader {
             self.store.reloaded(false, unix_now());
             return Err(errors);
         }
-        let changes = self.pollers.lock().await.apply(config).await;
+        let mut state = self.state.lock().await;
+        state.config = config.clone();
+        let changes = state.apply().await;
         self.store.reloaded(true, unix_now());
         Ok(changes)
     }
@@ -81,6 +164,6 @@ impl Reloader {
 
     /// Stops every poller and waits for them.
     pub async fn join(&self) {
-        self.pollers.lock().await.join().await;
+        self.state.lock().await.pollers.join().await;
     }
 }

@@ -98,6 +98,15 @@ pub const CONFIG_RELOAD_SUCCESS_TIME: MetricDef = MetricDef {
     source: "exporter",
     detail: false,
 };
+pub const TARGETS: MetricDef = MetricDef {
+    family: "kurento_exporter_targets",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["source"],
+    help: "KMS targets watched, by where they came from (config, file, dns, probe).",
+    source: "exporter",
+    detail: false,
+};
 pub const UP: MetricDef = MetricDef {
     family: "kurento_up",
     unit: None,
@@ -588,6 +597,7 @@ pub const ALL: &[MetricDef] = &[
     BUILD_INFO,
     CONFIG_RELOAD_SUCCESSFUL,
     CONFIG_RELOAD_SUCCESS_TIME,
+    TARGETS,
     UP,
     POLL_DURATION,
     LAST_POLL_SUCCESS,
@@ -706,6 +716,7 @@ mod tests {
                 BUILD_INFO.family,
                 CONFIG_RELOAD_SUCCESSFUL.family,
                 CONFIG_RELOAD_SUCCESS_TIME.family,
+                TARGETS.family,
                 RENDER_DURATION.family,
             ];
             if !process_wide.contains(&def.family) && !name.starts_with("process_") {

@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::catalogue::{self as cat, MetricDef};
 use super::family::{Families, Value};
 use super::histogram::Histogram;
-use super::labels::{Build, ElementType, Kms, NoLabels, Read, Reason, Version};
+use super::labels::{Build, ElementType, Kms, NoLabels, Read, Reason, Source, Version};
 use super::non_finite::InfinityCount;
 use crate::analysis::snapshot::{PollErrorReason, TargetSnapshot};
 use crate::poll::store::Store;
@@ -91,6 +91,15 @@ impl StoreCollector {
         })?;
         f.family(&cat::CONFIG_RELOAD_SUCCESS_TIME, |family| {
             family.sample(&NoLabels, &Value::Float(reload.success_unix_seconds))
+        })?;
+        f.family(&cat::TARGETS, |family| {
+            for (source, n) in self.store.targets_by_source() {
+                let labels = Source {
+                    source: source.label(),
+                };
+                family.sample(&labels, &Value::Int(n as u64))?;
+            }
+            Ok(())
         })?;
         per_target(f, &cat::UP, &snaps, |s| Some(Value::Int(u64::from(s.up))))?;
         per_target(f, &cat::POLL_DURATION, &snaps, |s| {

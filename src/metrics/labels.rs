@@ -113,6 +113,7 @@ label_set!(
 label_set!(Reason { reason });
 label_set!(Read { read });
 label_set!(Format { format });
+label_set!(Source { source });
 label_set!(Version { version });
 label_set!(ElementType { element_type });
 label_set!(Media { media });

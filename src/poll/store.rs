@@ -10,9 +10,43 @@ use tokio::sync::watch;
 use crate::analysis::snapshot::TargetSnapshot;
 use crate::poll::cycle::unix_now;
 
+/// Where a target came from (`kurento_exporter_targets{source}`, the API's `source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum TargetSource {
+    /// `[[targets]]` of the configuration file.
+    #[default]
+    Config,
+    /// A Prometheus file_sd file of `targets_files`.
+    File,
+    /// A DNS name of `dns_sd`.
+    Dns,
+    /// A `/probe?target=` request.
+    Probe,
+}
+
+impl TargetSource {
+    pub const ALL: [TargetSource; 4] = [
+        TargetSource::Config,
+        TargetSource::File,
+        TargetSource::Dns,
+        TargetSource::Probe,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetSource::Config => "config",
+            TargetSource::File => "file",
+            TargetSource::Dns => "dns",
+            TargetSource::Probe => "probe",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Store {
     targets: RwLock<BTreeMap<String, Arc<TargetSnapshot>>>,
+    /// Where each target came from; a target missing here is a configured one.
+    sources: RwLock<BTreeMap<String, TargetSource>>,
     /// Bumped by every publish, so derived views (the rendered exposition) know when to rebuild.
     generation: AtomicU64,
     /// The generation, for whoever waits for the next publish (tests, instead of polling).
@@ -40,6 +74,7 @@ impl Store {
             .collect();
         Store {
             targets: RwLock::new(targets),
+            sources: RwLock::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
             published: watch::Sender::new(0),
             started: Instant::now(),
@@ -62,9 +97,13 @@ impl Store {
         self.bump(targets);
     }
 
-    /// Starts serving `kms` (a target added by a configuration reload) with an initial snapshot;
-    /// a target already there keeps its snapshot (and so its counters).
-    pub fn add_target(&self, kms: &str) {
+    /// Starts serving `kms` (a target added by a configuration reload or discovered) with an
+    /// initial snapshot; a target already there keeps its snapshot (and so its counters).
+    pub fn add_target(&self, kms: &str, source: TargetSource) {
+        self.sources
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(kms.to_owned(), source);
         let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
         if targets.contains_key(kms) {
             return;
@@ -76,6 +115,10 @@ impl Store {
     /// Stops serving `kms` (a target removed by a configuration reload): its series disappear
     /// from the next scrape instead of lingering at their last values.
     pub fn remove_target(&self, kms: &str) {
+        self.sources
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(kms);
         let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
         if targets.remove(kms).is_none() {
             return;
@@ -128,6 +171,22 @@ impl Store {
         targets.values().cloned().collect()
     }
 
+    /// Where `kms` came from.
+    pub fn source(&self, kms: &str) -> TargetSource {
+        let sources = self.sources.read().unwrap_or_else(PoisonError::into_inner);
+        sources.get(kms).copied().unwrap_or_default()
+    }
+
+    /// How many targets each source gave (every source listed, 0 when none).
+    pub fn targets_by_source(&self) -> BTreeMap<TargetSource, usize> {
+        let mut counts: BTreeMap<TargetSource, usize> =
+            TargetSource::ALL.iter().map(|s| (*s, 0)).collect();
+        for snapshot in self.snapshots() {
+            *counts.entry(self.source(&snapshot.kms)).or_default() += 1;
+        }
+        counts
+    }
+
     pub fn snapshot(&self, kms: &str) -> Option<Arc<TargetSnapshot>> {
         let targets = self.targets.read().unwrap_or_else(PoisonError::into_inner);
         targets.get(kms).cloned()
@@ -170,8 +229,8 @@ mod tests {
         a.exporter.cycles_finished = 3;
         store.publish(a);
         let generation = store.generation();
-        store.add_target("b");
-        store.add_target("a");
+        store.add_target("b", TargetSource::File);
+        store.add_target("a", TargetSource::Config);
         assert_eq!(store.generation(), generation + 1);
         assert_eq!(store.snapshot("a").unwrap().exporter.cycles_finished, 3);
         assert_eq!(store.snapshot("b").unwrap().exporter.cycles_finished, 0);
@@ -180,6 +239,11 @@ mod tests {
         assert_eq!(store.generation(), generation + 2);
         let names: Vec<_> = store.snapshots().iter().map(|s| s.kms.clone()).collect();
         assert_eq!(names, ["b"]);
+        assert_eq!(store.source("b"), TargetSource::File);
+        let counts = store.targets_by_source();
+        assert_eq!(counts[&TargetSource::File], 1);
+        assert_eq!(counts[&TargetSource::Config], 0);
+        assert_eq!(counts.len(), TargetSource::ALL.len());
     }
 
     #[test]
