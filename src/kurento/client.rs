@@ -116,19 +116,33 @@ impl Default for RequestIds {
 
 /// Counts request frames sent (pings included); shared by every connection of one target.
 #[derive(Debug, Clone, Default)]
-pub struct RequestCounter(Arc<AtomicU64>);
+pub struct RequestCounter {
+    count: Arc<AtomicU64>,
+    /// What [`RequestCounter::get`] leaves out: the count when this view was taken.
+    base: u64,
+}
 
 impl RequestCounter {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The requests counted through this counter (or any clone) since this view was taken.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.count.load(Ordering::Relaxed).saturating_sub(self.base)
+    }
+
+    /// The same counter, counting from now: a poller restarted with its counts carried over
+    /// must not count again what its predecessor published.
+    pub fn from_now(&self) -> RequestCounter {
+        RequestCounter {
+            count: self.count.clone(),
+            base: self.count.load(Ordering::Relaxed),
+        }
     }
 
     fn increment(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
     }
 }
 
