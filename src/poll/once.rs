@@ -42,7 +42,8 @@ impl<K: Eq + Hash, V: Clone> OncePerInterval<K, V> {
         value.clone()
     }
 
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
     }
 }
