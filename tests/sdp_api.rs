@@ -348,3 +348,51 @@ async fn a_kms_that_is_down_is_503() {
     assert!(json_body(&response)["error"].is_string());
     stack.shutdown().await;
 }
+
+/// The reads count in `kurento_exporter_kms_requests_total`: between cycles, with nothing else
+/// in flight, the published count is exactly what the simulator received from the exporter.
+#[tokio::test]
+async fn reads_count_in_the_targets_requests() {
+    let scenario = Scenario::default();
+    let sim = start_sim(scenario).await;
+    let app = application(&sim.url()).await;
+    let mut config = test_config(&[(KMS, sim.url())]);
+    config.poll.interval = Duration::from_secs(2);
+    config.web.inspection.sdp = true;
+    let stack = Stack::watch(sim, config).await;
+    let store = stack.exporter.store().clone();
+    let mut published = store.subscribe();
+    // The count published at the end of the next cycle, and the frames the simulator had
+    // received from the exporter by then (inner operations of a transaction are not frames).
+    let next_cycle = async |published: &mut tokio::sync::watch::Receiver<u64>| {
+        let before = store.snapshot(KMS).unwrap().exporter.cycles_finished;
+        loop {
+            published.changed().await.unwrap();
+            let snapshot = store.snapshot(KMS).unwrap();
+            if snapshot.exporter.cycles_finished > before && snapshot.up {
+                let log = stack.sim.request_log();
+                let frames = exporter_requests(&log)
+                    .iter()
+                    .filter(|r| !r.in_transaction)
+                    .count() as u64;
+                return (snapshot.exporter.kms_requests_total, frames);
+            }
+        }
+    };
+    let (counted, frames) = tokio::time::timeout(DEADLINE, next_cycle(&mut published))
+        .await
+        .unwrap();
+    assert_eq!(counted, frames, "the count matches before any SDP read");
+    let response = stack.get(&sdp_path(KMS, &app.webrtc)).await;
+    assert_eq!(response.status, 200);
+    let (counted_after, frames_after) = tokio::time::timeout(DEADLINE, next_cycle(&mut published))
+        .await
+        .unwrap();
+    assert_eq!(
+        counted_after, frames_after,
+        "the SDP read's 4 requests are counted"
+    );
+    let log = stack.sim.request_log();
+    assert_eq!(count(&log, "getLocalSessionDescriptor", &app.webrtc), 1);
+    stack.shutdown().await;
+}

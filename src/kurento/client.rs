@@ -788,6 +788,19 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_counter_view_counts_from_when_it_was_taken_and_shares_the_count() {
+        let counter = RequestCounter::new();
+        counter.increment();
+        counter.increment();
+        let view = counter.from_now();
+        assert_eq!((counter.get(), view.get()), (2, 0));
+        // Another user of the same counter (an SDP read) counts into every view.
+        counter.clone().increment();
+        view.increment();
+        assert_eq!((counter.get(), view.get()), (4, 2));
+    }
+
+    #[test]
     fn requests_omit_null_params() {
         assert_eq!(
             encode_request(3, "connect", Value::Null).unwrap(),
