@@ -149,6 +149,18 @@ pub struct WebConfig {
     /// Serve `POST /-/reload` (as Prometheus's `--web.enable-lifecycle`); off by default, since
     /// anyone who can reach the port could then make the exporter re-read its files.
     pub enable_lifecycle: bool,
+    /// `[web.inspection]`: views that read KMS on demand.
+    pub inspection: InspectionConfig,
+}
+
+/// `[web.inspection]`: API views that read KMS when asked rather than from the last cycle.
+/// Every one is off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InspectionConfig {
+    /// Serve `/api/v1/targets/{kms}/elements/{id}/sdp`. Off by default: session descriptions
+    /// carry the users' IP addresses.
+    pub sdp: bool,
 }
 
 /// Default of `web.max_connections`: half the common 1,024 descriptor limit.
@@ -167,6 +179,7 @@ impl Default for WebConfig {
             header_read_timeout: Duration::from_secs(10),
             telemetry_path: "/metrics".to_owned(),
             enable_lifecycle: false,
+            inspection: InspectionConfig::default(),
         }
     }
 }

@@ -16,7 +16,9 @@ use super::pollers::{Changes, Pollers};
 use super::reloader::{ConfigLoader, Reloader};
 use super::signals::{Received, Signals};
 use super::web_config;
+use crate::kurento::RequestIds;
 use crate::metrics::{self, BuildInfo, Exposition, MetricsSource};
+use crate::poll::sdp::{SdpOutcome, SdpReader};
 use crate::poll::store::Store;
 use crate::sim;
 use crate::web::{api, fd_limit, listen, server as http};
@@ -37,6 +39,8 @@ struct Service {
     api: api::Api,
     /// Set when `POST /-/reload` is enabled.
     lifecycle: Option<Arc<Reloader>>,
+    /// Set when `web.inspection.sdp` is.
+    sdp: Option<Arc<SdpReader>>,
 }
 
 impl MetricsSource for Service {
@@ -55,6 +59,12 @@ impl MetricsSource for Service {
     fn reload(&self) -> Option<BoxFuture<'static, Result<(), String>>> {
         let reloader = self.lifecycle.clone()?;
         Some(Box::pin(async move { reloader.reload().await }))
+    }
+
+    fn sdp(&self, kms: &str, element: &str) -> Option<BoxFuture<'static, SdpOutcome>> {
+        let reader = self.sdp.clone()?;
+        let (kms, element) = (kms.to_owned(), element.to_owned());
+        Some(Box::pin(async move { reader.read(&kms, &element).await }))
     }
 }
 
@@ -99,7 +109,9 @@ impl Exporter {
         ));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let pollers = Pollers::new(store.clone(), shutdown.clone());
+        let ids = Arc::new(RequestIds::new());
+        let sdp = Arc::new(SdpReader::new(store.clone(), ids.clone()));
+        let pollers = Pollers::new(store.clone(), ids, sdp.clone(), shutdown.clone());
         let reloader =
             Arc::new(Reloader::start(pollers, config.clone(), store.clone(), load).await);
         if !config.targets_files.is_empty() {
@@ -113,6 +125,7 @@ impl Exporter {
         let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
             lifecycle: (config.web.enable_lifecycle && reloader.can_load())
                 .then(|| reloader.clone()),
+            sdp: config.web.inspection.sdp.then_some(sdp),
             api: api::Api::new(store.clone()),
             exposition: Exposition::new(
                 store.clone(),

@@ -14,8 +14,9 @@ use super::config::{MetricsConfig, ResolvedTarget, ZombieConfig};
 use super::supervisor::{StartPoller, supervise};
 use crate::analysis::detail::DetailPolicy;
 use crate::analysis::zombie::ZombiePolicy;
-use crate::kurento::{ClientOptions, KmsOptions, RequestIds};
+use crate::kurento::{ClientOptions, KmsOptions, RequestCounter, RequestIds};
 use crate::poll::schedule::Schedule;
+use crate::poll::sdp::{SdpReader, SdpTarget};
 use crate::poll::store::{Store, TargetSource};
 use crate::poll::task::{self as poller, TargetSpec};
 
@@ -49,6 +50,8 @@ struct Running {
 pub struct Pollers {
     store: Arc<Store>,
     ids: Arc<RequestIds>,
+    /// Told how to reach each running target.
+    sdp: Arc<SdpReader>,
     shutdown: CancellationToken,
     /// Shared by every schedule, so targets added later spread over the same slots.
     epoch: Instant,
@@ -65,10 +68,17 @@ pub struct Changes {
 }
 
 impl Pollers {
-    pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Pollers {
+    /// Pollers over `store`; `sdp` (made with `ids`) learns the targets as they start and stop.
+    pub fn new(
+        store: Arc<Store>,
+        ids: Arc<RequestIds>,
+        sdp: Arc<SdpReader>,
+        shutdown: CancellationToken,
+    ) -> Pollers {
         Pollers {
             store,
-            ids: Arc::new(RequestIds::new()),
+            ids,
+            sdp,
             shutdown,
             epoch: Instant::now(),
             running: BTreeMap::new(),
@@ -128,6 +138,17 @@ impl Pollers {
         // A restarted target keeps its snapshot (and counters) until its new poller publishes.
         self.store.add_target(&target.name, settings.source);
         let spec = target_spec(&settings, schedule);
+        // One counter per target for the poller and its SDP reads alike.
+        let requests = RequestCounter::new();
+        self.sdp.set_target(
+            &target.name,
+            SdpTarget {
+                url: spec.kms.url.clone(),
+                client: spec.kms.client.clone(),
+                interval: spec.schedule.interval(),
+                requests: requests.clone(),
+            },
+        );
         let stop = self.shutdown.child_token();
         let (store, ids, poll_stop) = (self.store.clone(), self.ids.clone(), stop.clone());
         let start: StartPoller = Arc::new(move |carried| {
@@ -136,6 +157,7 @@ impl Pollers {
                 carried,
                 store.clone(),
                 ids.clone(),
+                requests.clone(),
                 poll_stop.clone(),
             ))
         });
@@ -164,6 +186,7 @@ impl Pollers {
     /// Stops one target's poller and waits for it (the supervisor aborts it at once).
     async fn stop(&mut self, name: &str) {
         if let Some(running) = self.running.remove(name) {
+            self.sdp.remove_target(name);
             running.stop.cancel();
             let _ = running.supervisor.await;
         }
@@ -171,7 +194,8 @@ impl Pollers {
 
     /// Stops every poller (the shutdown token is cancelled by the caller) and waits for them.
     pub async fn join(&mut self) {
-        for (_, running) in std::mem::take(&mut self.running) {
+        for (name, running) in std::mem::take(&mut self.running) {
+            self.sdp.remove_target(&name);
             running.stop.cancel();
             let _ = running.supervisor.await;
         }

@@ -116,19 +116,33 @@ impl Default for RequestIds {
 
 /// Counts request frames sent (pings included); shared by every connection of one target.
 #[derive(Debug, Clone, Default)]
-pub struct RequestCounter(Arc<AtomicU64>);
+pub struct RequestCounter {
+    count: Arc<AtomicU64>,
+    /// What [`RequestCounter::get`] leaves out: the count when this view was taken.
+    base: u64,
+}
 
 impl RequestCounter {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The requests counted through this counter (or any clone) since this view was taken.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.count.load(Ordering::Relaxed).saturating_sub(self.base)
+    }
+
+    /// The same counter, counting from now: a poller restarted with its counts carried over
+    /// must not count again what its predecessor published.
+    pub fn from_now(&self) -> RequestCounter {
+        RequestCounter {
+            count: self.count.clone(),
+            base: self.count.load(Ordering::Relaxed),
+        }
     }
 
     fn increment(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -772,6 +786,19 @@ mod tls {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_counter_view_counts_from_when_it_was_taken_and_shares_the_count() {
+        let counter = RequestCounter::new();
+        counter.increment();
+        counter.increment();
+        let view = counter.from_now();
+        assert_eq!((counter.get(), view.get()), (2, 0));
+        // Another user of the same counter (an SDP read) counts into every view.
+        counter.clone().increment();
+        view.increment();
+        assert_eq!((counter.get(), view.get()), (4, 2));
+    }
 
     #[test]
     fn requests_omit_null_params() {

@@ -5,6 +5,7 @@ pub(crate) mod bad_frames;
 pub mod client;
 pub(crate) mod connections;
 pub mod deadline;
+pub(crate) mod descriptors;
 pub(crate) mod kinds;
 pub(crate) mod ops;
 pub mod pool;
@@ -13,6 +14,7 @@ pub(crate) mod proptest_support;
 pub mod protocol;
 pub(crate) mod reconnect;
 pub(crate) mod redact;
+pub mod sdp;
 pub(crate) mod stats;
 
 pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};

@@ -40,7 +40,7 @@ pub struct KmsError {
 }
 
 impl KmsError {
-    fn new(operation: &str, object: Option<&str>, source: ClientError) -> Self {
+    pub(super) fn new(operation: &str, object: Option<&str>, source: ClientError) -> Self {
         KmsError {
             operation: operation.to_owned(),
             object: object.map(str::to_owned),
@@ -369,7 +369,7 @@ impl Kms {
 }
 
 /// `connect` with no params on a fresh connection: (serverId, new session id).
-async fn session_connect(connection: &Connection) -> Result<(String, String), KmsError> {
+pub(super) async fn session_connect(connection: &Connection) -> Result<(String, String), KmsError> {
     let wrap = |e| KmsError::new("connect", None, e);
     let result = connection
         .call("connect", Value::Null)
@@ -420,7 +420,7 @@ fn decode_connect(result: &Value) -> Result<(String, String), ClientError> {
 }
 
 /// The `value` of an `invoke` result (`{"sessionId":…,"value":…}`).
-fn invoke_value(mut result: Value) -> Result<Value, ClientError> {
+pub(super) fn invoke_value(mut result: Value) -> Result<Value, ClientError> {
     match result.get_mut("value") {
         Some(value) => Ok(value.take()),
         None => Err(decode_err("an invoke result with `value`", &result)),
@@ -566,7 +566,7 @@ fn decode_ids(value: &Value) -> Result<Vec<String>, ClientError> {
     }
 }
 
-fn decode_string(value: &Value) -> Result<String, ClientError> {
+pub(super) fn decode_string(value: &Value) -> Result<String, ClientError> {
     value
         .as_str()
         .map(str::to_owned)

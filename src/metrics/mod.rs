@@ -64,6 +64,15 @@ pub trait MetricsSource: Send + Sync + 'static {
     fn reload(&self) -> Option<futures_util::future::BoxFuture<'static, Result<(), String>>> {
         None
     }
+    /// Reads the session descriptions of `element` on `kms` (at most once per poll interval);
+    /// `None` when SDP inspection is not enabled (403).
+    fn sdp(
+        &self,
+        _kms: &str,
+        _element: &str,
+    ) -> Option<futures_util::future::BoxFuture<'static, crate::poll::sdp::SdpOutcome>> {
+        None
+    }
 }
 
 /// Encoding an exposition failed. Cannot happen while the collector only fails when the encoder

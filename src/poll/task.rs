@@ -53,15 +53,18 @@ pub struct TargetSpec {
 pub(crate) const READS_IN_FLIGHT_PER_CONNECTION: usize = 4;
 
 /// Polls one target until `shutdown`, its counters going on from `carried` (what an earlier
-/// poller of this target counted; see `TargetState::resumed`).
+/// poller of this target counted; see `TargetState::resumed`). `requests` is the target's
+/// counter, shared with its on-demand reads (`poll::sdp`); only what is sent from now on is
+/// added to `carried`.
 pub async fn run(
     spec: TargetSpec,
     carried: ExporterStats,
     store: Arc<Store>,
     ids: Arc<RequestIds>,
+    requests: RequestCounter,
     shutdown: CancellationToken,
 ) {
-    let requests = RequestCounter::default();
+    let requests = requests.from_now();
     let mut state = TargetState::resumed(&spec.name, spec.detail.clone(), spec.zombie, carried);
     let mut backoff = Backoff::new(
         Duration::from_millis(250),

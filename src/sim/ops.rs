@@ -543,7 +543,13 @@ fn rtp_op(
                     "Error processing offer: no media sections",
                 ));
             }
-            let answer = sdp::answer(&offer, placeholder(w), flavour(class), session_version);
+            let answer = sdp::answer(
+                &offer,
+                placeholder(w),
+                flavour(class),
+                session_version,
+                &[sdp::host_candidate(placeholder(w))],
+            );
             if let Some(o) = w.get_mut(object) {
                 o.remote_sdp = Some(offer);
                 o.local_sdp = Some(answer.clone());
@@ -551,7 +557,12 @@ fn rtp_op(
             json!(answer)
         }
         "generateOffer" => {
-            let offer = sdp::offer(placeholder(w), flavour(class), session_version);
+            let offer = sdp::offer(
+                placeholder(w),
+                flavour(class),
+                session_version,
+                &[sdp::host_candidate(placeholder(w))],
+            );
             if let Some(o) = w.get_mut(object) {
                 o.local_sdp = Some(offer.clone());
             }

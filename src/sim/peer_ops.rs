@@ -175,8 +175,9 @@ fn process_offer(
         "Error processing offer",
     )?;
     let version = w.rng.next_u64() % 1_000_000_000;
-    let answer = sdp::answer(&offer, local, flavour(class), version);
     let mut peer = Peer::new(local, flavour(class), w.rng.next_u64());
+    let candidates = peer.local_candidates(w.scenario.peers.local_candidates);
+    let answer = sdp::answer(&offer, local, flavour(class), version, &candidates);
     peer.lines = lines;
     w.attach_peer(object, peer, answer.clone(), Some(offer));
     w.emit(object, "MediaSessionStarted", json!({}), now_ms);
@@ -189,8 +190,9 @@ fn generate_offer(w: &mut World, class: &Class, object: &str) -> Result<String, 
     }
     let local = bind(w, object, 40204, "Error generating offer")?;
     let version = w.rng.next_u64() % 1_000_000_000;
-    let offer = sdp::offer(local, flavour(class), version);
     let mut peer = Peer::new(local, flavour(class), w.rng.next_u64());
+    let candidates = peer.local_candidates(w.scenario.peers.local_candidates);
+    let offer = sdp::offer(local, flavour(class), version, &candidates);
     peer.offer_generated = true;
     w.attach_peer(object, peer, offer.clone(), None);
     Ok(offer)

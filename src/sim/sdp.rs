@@ -135,8 +135,15 @@ pub enum Flavour {
 
 /// The SDP answer KMS gives to `offer`: the same m-lines and codecs, directions mirrored, every
 /// m-line on the endpoint's socket `local` (bundled, rtcp-mux), KMS's own ICE credentials and
-/// fingerprint, and the host candidate for clients that do not trickle.
-pub fn answer(offer: &str, local: SocketAddr, flavour: Flavour, session_version: u64) -> String {
+/// fingerprint (DTLS role `active`), and its `candidates` (`candidate:` values, host first) for
+/// clients that do not trickle.
+pub fn answer(
+    offer: &str,
+    local: SocketAddr,
+    flavour: Flavour,
+    session_version: u64,
+    candidates: &[String],
+) -> String {
     let mut out = header(local, session_version);
     let mids: Vec<&str> = offer
         .lines()
@@ -165,8 +172,8 @@ pub fn answer(offer: &str, local: SocketAddr, flavour: Flavour, session_version:
             out.push_str(&format!("{media} {port} {proto} {}\r\n", pts.join(" ")));
             out.push_str(&connection_line(local));
             if flavour == Flavour::WebRtc {
-                out.push_str(&ice_lines());
-                out.push_str(&host_candidate_line(local));
+                out.push_str(&ice_lines("active"));
+                out.push_str(&candidate_lines(candidates));
             }
         } else if !session_level
             && (line.starts_with("a=rtpmap:")
@@ -194,8 +201,14 @@ pub fn answer(offer: &str, local: SocketAddr, flavour: Flavour, session_version:
 }
 
 /// The offer `generateOffer` returns: audio (opus, PCMU) and video (VP8, H264), sendrecv, on the
-/// endpoint's socket; WebRTC bundles them with ICE and DTLS, plain RTP offers RTP/AVPF without.
-pub fn offer(local: SocketAddr, flavour: Flavour, session_version: u64) -> String {
+/// endpoint's socket; WebRTC bundles them with ICE, DTLS (role `actpass`) and `candidates`,
+/// plain RTP offers RTP/AVPF without.
+pub fn offer(
+    local: SocketAddr,
+    flavour: Flavour,
+    session_version: u64,
+    candidates: &[String],
+) -> String {
     let mut out = header(local, session_version);
     let port = local.port();
     let (proto, webrtc) = match flavour {
@@ -219,8 +232,8 @@ pub fn offer(local: SocketAddr, flavour: Flavour, session_version: u64) -> Strin
         out.push_str(&format!("m={m} {port} {proto} {pts}\r\n"));
         out.push_str(&connection_line(local));
         if webrtc {
-            out.push_str(&ice_lines());
-            out.push_str(&host_candidate_line(local));
+            out.push_str(&ice_lines("actpass"));
+            out.push_str(&candidate_lines(candidates));
             out.push_str(&format!("a=mid:{i}\r\n"));
         }
         out.push_str("a=sendrecv\r\na=rtcp-mux\r\n");
@@ -238,8 +251,8 @@ pub fn host_candidate(local: SocketAddr) -> String {
     )
 }
 
-fn host_candidate_line(local: SocketAddr) -> String {
-    format!("a={}\r\n", host_candidate(local))
+fn candidate_lines(candidates: &[String]) -> String {
+    candidates.iter().map(|c| format!("a={c}\r\n")).collect()
 }
 
 fn header(local: SocketAddr, session_version: u64) -> String {
@@ -258,8 +271,11 @@ fn family(local: SocketAddr) -> &'static str {
     if local.is_ipv4() { "IP4" } else { "IP6" }
 }
 
-fn ice_lines() -> String {
-    "a=ice-ufrag:Kq3Z\r\na=ice-pwd:vW8nS3mQ1pR6tY2uX5zA0bC4\r\na=ice-options:trickle\r\na=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\na=setup:active\r\n".to_owned()
+/// KMS's ICE credentials and DTLS fingerprint, with the DTLS `setup` role.
+fn ice_lines(setup: &str) -> String {
+    format!(
+        "a=ice-ufrag:Kq3Z\r\na=ice-pwd:vW8nS3mQ1pR6tY2uX5zA0bC4\r\na=ice-options:trickle\r\na=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\na=setup:{setup}\r\n"
+    )
 }
 
 /// A remote ICE candidate's transport address and type, from a `candidate:` line.
@@ -292,7 +308,13 @@ mod tests {
 
     #[test]
     fn answer_mirrors_the_offer_on_the_endpoint_socket() {
-        let answer = answer(OFFER, local(), Flavour::WebRtc, 77);
+        let answer = answer(
+            OFFER,
+            local(),
+            Flavour::WebRtc,
+            77,
+            &[host_candidate(local())],
+        );
         assert!(answer.starts_with("v=0\r\no=- 77 0 IN IP4 127.0.0.1\r\n"));
         assert!(answer.contains("a=group:BUNDLE 0 1"));
         assert!(answer.contains("m=audio 41000 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 127.0.0.1\r\n"));
@@ -309,9 +331,15 @@ mod tests {
     #[test]
     fn rtp_flavour_has_no_ice_or_dtls() {
         let rtp_offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=sendrecv\r\n";
-        let answer = answer(rtp_offer, local(), Flavour::Rtp, 1);
+        let answer = answer(
+            rtp_offer,
+            local(),
+            Flavour::Rtp,
+            1,
+            &[host_candidate(local())],
+        );
         assert!(answer.contains("m=audio 41000 RTP/AVP 0\r\n"));
-        let generated = offer(local(), Flavour::Rtp, 1);
+        let generated = offer(local(), Flavour::Rtp, 1, &[host_candidate(local())]);
         assert!(generated.contains("m=video 41000 RTP/AVPF 96 102"));
         for text in [answer, generated] {
             for absent in ["ice-ufrag", "fingerprint", "candidate", "BUNDLE", "SAVPF"] {

@@ -11,6 +11,7 @@ pub(crate) mod negotiate;
 mod pipelines;
 mod rate_limit;
 mod routes;
+mod sdp;
 pub mod security;
 pub mod server;
 mod tls;

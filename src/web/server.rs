@@ -323,14 +323,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Route::Healthy => plain(StatusCode::OK, "Healthy"),
         Route::Ready if state.source.ready() => plain(StatusCode::OK, "Ready"),
         Route::Ready => plain(StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
-        Route::Api => match state.source.api(req.uri().path()) {
-            Some(json) => respond(StatusCode::OK, APPLICATION_JSON, Bytes::from(json)),
-            None => respond(
-                StatusCode::NOT_FOUND,
-                APPLICATION_JSON,
-                Bytes::from_static(br#"{"error":"not found"}"#),
-            ),
-        },
+        Route::Api => api(state, req.uri().path()).await,
         Route::Reload => match state.source.reload() {
             None => plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled."),
             Some(reload) => match reload.await {
@@ -351,6 +344,25 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             );
             response
         }
+    }
+}
+
+/// The JSON API: the SDP view (which reads KMS, when enabled), else the views of the store.
+async fn api(state: &State, path: &str) -> Response<Full<Bytes>> {
+    if let Some((kms, element)) = super::sdp::sdp_path(path) {
+        let (status, body) = match state.source.sdp(&kms, &element) {
+            None => (StatusCode::FORBIDDEN, super::sdp::disabled()),
+            Some(read) => super::sdp::answer(&read.await),
+        };
+        return respond(status, APPLICATION_JSON, Bytes::from(body.to_string()));
+    }
+    match state.source.api(path) {
+        Some(json) => respond(StatusCode::OK, APPLICATION_JSON, Bytes::from(json)),
+        None => respond(
+            StatusCode::NOT_FOUND,
+            APPLICATION_JSON,
+            Bytes::from_static(br#"{"error":"not found"}"#),
+        ),
     }
 }
 

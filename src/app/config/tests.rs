@@ -728,3 +728,29 @@ fn zombie_section_is_decoded_with_max_age_off_by_default() {
     assert_eq!(config.zombie.idle_after, Duration::from_secs(300));
     assert_eq!(config.zombie.max_age, Some(Duration::from_secs(12 * 3600)));
 }
+
+#[test]
+fn sdp_inspection_is_off_by_default_and_strictly_decoded() {
+    let config = load_toml("").unwrap();
+    assert!(
+        !config.web.inspection.sdp,
+        "SDP carries users' IP addresses"
+    );
+    let config = load_toml("[web.inspection]\nsdp = true\n").unwrap();
+    assert!(config.web.inspection.sdp);
+    let errors = load_toml("[web.inspection]\nsdp = \"yes\"\n").unwrap_err();
+    let got = messages(&errors);
+    assert!(got[0].starts_with("web.inspection.sdp: "), "{got:?}");
+    let errors = load_toml("[web.inspection]\nsdpp = true\n").unwrap_err();
+    let got = messages(&errors);
+    assert!(
+        got[0].starts_with("web.inspection.sdpp: unknown key \"sdpp\", expected one of: sdp"),
+        "{got:?}"
+    );
+    Jail::expect_with(|jail| {
+        jail.set_env("KURENTO_EXPORTER_WEB__INSPECTION__SDP", "true");
+        let config = load(None, &CliOverrides::default()).unwrap();
+        assert!(config.web.inspection.sdp);
+        Ok(())
+    });
+}
