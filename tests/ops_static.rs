@@ -522,3 +522,184 @@ fn promtool_and_amtool_accept_the_shipped_configs() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The recording rules of the capacity group (README "Capacity and autoscaling").
+fn capacity_rules() -> BTreeSet<String> {
+    let doc = read_yaml(&repo().join("deploy/prometheus/rules/kurento-recording.rules.yml"));
+    let group = doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "kurento.capacity")
+        .expect("group kurento.capacity");
+    group["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r["record"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn capacity_unit_tests_pass_and_cover_every_capacity_rule() {
+    let test_file = repo().join("deploy/prometheus/tests/kurento-capacity.test.yml");
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&test_file)
+        .output()
+        .expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every capacity rule is the subject of an expression test with expected samples.
+    let doc = read_yaml(&test_file);
+    let mut covered = BTreeSet::new();
+    for case in doc["tests"].as_sequence().unwrap() {
+        for t in case["promql_expr_test"].as_sequence().unwrap() {
+            if t["exp_samples"]
+                .as_sequence()
+                .is_some_and(|s| !s.is_empty())
+            {
+                covered.extend(metric_names(t["expr"].as_str().unwrap()));
+            }
+        }
+    }
+    let rules = capacity_rules();
+    for name in [
+        "kms:kurento_load:ratio",
+        "kms:kurento_headroom:endpoints",
+        "job:kurento_load:avg",
+        "kms:kurento_idle:bool",
+    ] {
+        assert!(rules.contains(name), "missing capacity rule {name}");
+    }
+    let untested: Vec<_> = rules.difference(&covered).collect();
+    assert!(
+        untested.is_empty(),
+        "capacity rules without a unit test: {untested:?}"
+    );
+}
+
+#[test]
+fn autoscaling_examples_parse_and_use_shipped_rules() {
+    let recorded: BTreeSet<String> = rules()
+        .into_iter()
+        .filter(|r| !r.alert)
+        .map(|r| r.name)
+        .collect();
+    let known: BTreeMap<&str, &str> = [
+        ("ScaledObject", "keda.sh/v1alpha1"),
+        ("HorizontalPodAutoscaler", "autoscaling/v2"),
+        ("ConfigMap", "v1"),
+        ("StatefulSet", "apps/v1"),
+        ("Service", "v1"),
+    ]
+    .into_iter()
+    .collect();
+    // Recording-rule names (level:metric:operation) anywhere in a file, comments included.
+    let rule_name = regex::Regex::new(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b").unwrap();
+    let mut files = Vec::new();
+    files_with_ext(
+        &repo().join("deploy/autoscaling"),
+        &["yml", "yaml"],
+        &mut files,
+    );
+    files.sort();
+    let mut kinds = BTreeSet::new();
+    let mut adapter_metrics = BTreeSet::new();
+    let mut hpa_metrics = BTreeSet::new();
+    let mut guard_hooks = 0;
+    for file in &files {
+        let at = file.display().to_string();
+        let text = std::fs::read_to_string(file).unwrap();
+        for m in rule_name.find_iter(&text) {
+            assert!(
+                recorded.contains(m.as_str()),
+                "{at}: {} is not a shipped recording rule",
+                m.as_str()
+            );
+        }
+        for doc in serde_norway::Deserializer::from_str(&text) {
+            let doc = <Yaml as serde::Deserialize>::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{at}: {e}"));
+            let kind = doc["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{at}: no kind"));
+            let api = doc["apiVersion"].as_str().unwrap_or("");
+            assert_eq!(known.get(kind), Some(&api), "{at}: {kind} {api}");
+            assert!(
+                doc["metadata"]["name"].as_str().is_some(),
+                "{at}: {kind} without a name"
+            );
+            kinds.insert(kind.to_owned());
+            match kind {
+                "ScaledObject" => {
+                    for t in doc["spec"]["triggers"].as_sequence().unwrap() {
+                        assert_eq!(t["type"], "prometheus", "{at}");
+                        let query = t["metadata"]["query"].as_str().unwrap();
+                        let names = metric_names(query);
+                        assert!(names.contains("job:kurento_load:avg"), "{at}: {query}");
+                        for n in names {
+                            assert!(recorded.contains(&n), "{at}: {n} is not recorded");
+                        }
+                        let threshold: f64 = t["metadata"]["threshold"]
+                            .as_str()
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        assert!(threshold > 0.0 && threshold < 1.0, "{at}: {threshold}");
+                    }
+                }
+                "ConfigMap" => {
+                    let config: Yaml =
+                        serde_norway::from_str(doc["data"]["config.yaml"].as_str().unwrap())
+                            .unwrap_or_else(|e| panic!("{at}: config.yaml: {e}"));
+                    for r in config["externalRules"].as_sequence().unwrap() {
+                        let series = r["seriesQuery"].as_str().unwrap();
+                        for n in metric_names(series) {
+                            assert!(recorded.contains(&n), "{at}: {n} is not recorded");
+                        }
+                        let matched = r["name"]["matches"].as_str().unwrap();
+                        let matched = matched.trim_start_matches('^').trim_end_matches('$');
+                        assert!(recorded.contains(matched), "{at}: {matched}");
+                        adapter_metrics.insert(r["name"]["as"].as_str().unwrap().to_owned());
+                    }
+                }
+                "HorizontalPodAutoscaler" => {
+                    for m in doc["spec"]["metrics"].as_sequence().unwrap() {
+                        hpa_metrics
+                            .insert(m["external"]["metric"]["name"].as_str().unwrap().to_owned());
+                    }
+                }
+                "StatefulSet" => {
+                    for c in doc["spec"]["template"]["spec"]["containers"]
+                        .as_sequence()
+                        .unwrap()
+                    {
+                        let hook = serde_norway::to_string(&c["lifecycle"]["preStop"]).unwrap();
+                        if hook.contains("kms:kurento_idle:bool") {
+                            guard_hooks += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for kind in [
+        "ScaledObject",
+        "HorizontalPodAutoscaler",
+        "ConfigMap",
+        "StatefulSet",
+    ] {
+        assert!(kinds.contains(kind), "deploy/autoscaling has no {kind}");
+    }
+    assert!(
+        !hpa_metrics.is_empty() && hpa_metrics.is_subset(&adapter_metrics),
+        "the HPA reads {hpa_metrics:?}, the adapter serves {adapter_metrics:?}"
+    );
+    assert_eq!(guard_hooks, 1, "the scale-in guard's preStop hook");
+}
