@@ -51,6 +51,10 @@ impl MetricsSource for Service {
         self.api.get(path).map(|v| v.to_string())
     }
 
+    fn graph_svg(&self, path: &str) -> Option<String> {
+        self.api.graph_svg(path)
+    }
+
     fn reload(&self) -> Option<BoxFuture<'static, Result<(), String>>> {
         let reloader = self.lifecycle.clone()?;
         Some(Box::pin(async move { reloader.reload().await }))
@@ -104,7 +108,7 @@ impl Exporter {
         let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
             lifecycle: (config.web.enable_lifecycle && reloader.can_load())
                 .then(|| reloader.clone()),
-            api: api::Api::new(store.clone()),
+            api: api::Api::new(store.clone(), config.poll.interval),
             exposition: Exposition::new(
                 store.clone(),
                 BuildInfo {
