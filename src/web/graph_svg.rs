@@ -232,7 +232,7 @@ fn legend(out: &mut String) {
             x + 42.0,
             state.label()
         );
-        x += 150.0;
+        x += 175.0;
     }
     let _ = write!(
         out,
@@ -248,7 +248,7 @@ fn legend(out: &mut String) {
             x + 42.0,
             &label[..1]
         );
-        x += 150.0;
+        x += 175.0;
     }
     out.push_str("</g>");
 }
