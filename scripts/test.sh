@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's Prometheus for
-# promtool, curl for the TLS tests, chromium for the inspection page, the real kurento-client npm library, the packaging tools of
-# tests/packaging.rs), then lint, then every test.
+# promtool, curl for the TLS tests, chromium for the inspection page, the real kurento-client npm
+# library, the packaging tools of tests/packaging.rs), then lint, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
