@@ -1,7 +1,8 @@
 //! The inspection page in a real browser (Debian's `chromium`, headless): the fleet, KMS and
 //! pipeline views render from the JSON API, the pipeline graph has one node per element and
 //! one edge per connection with the flow rule applied, zombies are marked, and a pipeline named
-//! `<script>alert(1)</script>` stays text. Screenshots at laptop and phone widths go to a temp
+//! `<script>alert(1)</script>` stays text, all under `Content-Security-Policy: default-src 'self'`.
+//! Screenshots at laptop and phone widths go to a temp
 //! dir; `UPDATE_SCREENSHOT=1` also writes docs/ui-pipeline.png for the README.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -146,10 +147,28 @@ async fn the_inspection_page_renders_every_view_in_a_browser() {
     let scenario =
         Scenario::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/scenario.toml"))
             .unwrap();
+    // A strict Content-Security-Policy: the page must need no inline script or style.
+    let web_dir = tempfile::tempdir().unwrap();
+    let web_config = web_dir.path().join("web.yml");
+    std::fs::write(
+        &web_config,
+        "http_server_config:\n  headers:\n    Content-Security-Policy: \"default-src 'self'\"\n",
+    )
+    .unwrap();
     let stack = Stack::start(scenario, |config| {
         config.zombie.idle_after = Duration::from_secs(2);
+        config.web.config_file = Some(web_config.clone());
     })
     .await;
+    let page = stack.get("/ui/").await;
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some("default-src 'self'")
+    );
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     // Ready when the ICE-failed call is a zombie and the hostile meeting's media flows.
     let list = eventually("a zombie and flowing media", DEADLINE, async || {
         let list = json(&stack, "/api/v1/targets/kms/pipelines").await;
