@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's Prometheus for
-# promtool, curl for the TLS tests, the real kurento-client npm library, the packaging tools of
-# tests/packaging.rs), then lint, then every test.
+# promtool, curl for the TLS tests, chromium for the inspection page, the real kurento-client npm
+# library, the packaging tools of tests/packaging.rs), then lint, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,8 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# tests/ui_browser.rs: the inspection page in headless Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # tests/packaging.rs: systemd-analyze and systemd-sysusers (no service is started), man -l, strace
 # (the unit's system call filter), dpkg-deb and dpkg-shlibdeps (the .deb and its Depends).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)

@@ -56,6 +56,10 @@ impl MetricsSource for Service {
         self.api.get(path).map(|v| v.to_string())
     }
 
+    fn graph_svg(&self, path: &str) -> Option<String> {
+        self.api.graph_svg(path)
+    }
+
     fn reload(&self) -> Option<BoxFuture<'static, Result<(), String>>> {
         let reloader = self.lifecycle.clone()?;
         Some(Box::pin(async move { reloader.reload().await }))
@@ -126,7 +130,7 @@ impl Exporter {
             lifecycle: (config.web.enable_lifecycle && reloader.can_load())
                 .then(|| reloader.clone()),
             sdp: config.web.inspection.sdp.then_some(sdp),
-            api: api::Api::new(store.clone()),
+            api: api::Api::new(store.clone(), config.poll.interval),
             exposition: Exposition::new(
                 store.clone(),
                 BuildInfo {

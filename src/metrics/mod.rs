@@ -59,6 +59,10 @@ pub trait MetricsSource: Send + Sync + 'static {
     fn api(&self, _path: &str) -> Option<String> {
         None
     }
+    /// The SVG answer for an `/api/...graph.svg` path, or `None` for 404.
+    fn graph_svg(&self, _path: &str) -> Option<String> {
+        None
+    }
     /// Reloads the configuration (`POST /-/reload`), resolving to the error text if the new
     /// configuration was rejected; `None` when the lifecycle API is not enabled (403).
     fn reload(&self) -> Option<futures_util::future::BoxFuture<'static, Result<(), String>>> {

@@ -7,16 +7,19 @@
 //!   never releases anything itself);
 //! - `/api/v1/targets/{kms}/pipelines`: every pipeline at a glance;
 //! - `/api/v1/targets/{kms}/pipelines/{pipeline_id}`: one pipeline as a graph;
-//! - `/api/v1/targets/{kms}/streams/worst`: the 20 streams with the lowest estimated MOS.
+//! - `/api/v1/targets/{kms}/pipelines/{pipeline_id}/graph.svg`: that graph drawn as SVG;
+//! - `/api/v1/targets/{kms}/streams/worst`: the 20 streams with the lowest estimated MOS;
+//! - `/api/v1/status`: the exporter's version and poll interval (how often a page refreshes).
 //!
 //! Path segments are percent-decoded (`{pipeline_id}` and `{kms}` may need it).
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::pipelines;
+use super::{graph_svg, pipelines};
 use crate::analysis::snapshot::TargetSnapshot;
 use crate::poll::store::Store;
 
@@ -24,15 +27,44 @@ use crate::poll::store::Store;
 #[derive(Debug)]
 pub struct Api {
     store: Arc<Store>,
+    poll_interval: Duration,
 }
 
+/// The suffix of a pipeline's graph as SVG.
+const GRAPH_SVG: &str = "/graph.svg";
+
 impl Api {
-    pub fn new(store: Arc<Store>) -> Self {
-        Api { store }
+    /// `poll_interval` is what `/api/v1/status` tells pages to refresh by.
+    pub fn new(store: Arc<Store>, poll_interval: Duration) -> Self {
+        Api {
+            store,
+            poll_interval,
+        }
+    }
+
+    /// The SVG of `/api/v1/targets/{kms}/pipelines/{pipeline_id}/graph.svg`, or `None` when
+    /// nothing lives there.
+    pub fn graph_svg(&self, path: &str) -> Option<String> {
+        let rest = path
+            .strip_prefix("/api/v1/targets/")?
+            .strip_suffix(GRAPH_SVG)?;
+        let mut segments = rest.split('/');
+        let (kms, view, id) = (segments.next()?, segments.next()?, segments.next()?);
+        if view != "pipelines" || segments.next().is_some() {
+            return None;
+        }
+        let snapshot = self.store.snapshot(&path_segment(kms)?)?;
+        graph_svg::pipeline_svg(&snapshot, &path_segment(id)?)
     }
 
     /// The JSON answer for `path`, or `None` when nothing lives there.
     pub fn get(&self, path: &str) -> Option<Value> {
+        if path == "/api/v1/status" {
+            return Some(json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "poll_interval_seconds": self.poll_interval.as_secs_f64(),
+            }));
+        }
         let rest = path.strip_prefix("/api/v1/targets")?;
         if rest.is_empty() || rest == "/" {
             return Some(targets(&self.store.snapshots()));
@@ -136,7 +168,7 @@ mod tests {
 
     #[test]
     fn zombies_of_a_target_with_what_an_operator_needs() {
-        let api = Api::new(store_with_zombie());
+        let api = Api::new(store_with_zombie(), Duration::from_secs(15));
         let z = api.get("/api/v1/targets/kms-a/zombies").unwrap();
         let p = &z["pipelines"][0];
         assert_eq!(p["id"], "P_kurento.MediaPipeline");
@@ -157,7 +189,7 @@ mod tests {
     #[test]
     fn target_names_in_paths_are_percent_decoded() {
         let store = Arc::new(Store::new(["kms:1", "eu/west é"], Duration::ZERO));
-        let api = Api::new(store);
+        let api = Api::new(store, Duration::from_secs(15));
         let z = api.get("/api/v1/targets/kms%3A1/zombies").unwrap();
         assert_eq!(z["kms"], "kms:1");
         assert_eq!(
@@ -185,7 +217,7 @@ mod tests {
             elements_by_type: Default::default(),
         });
         store.publish(snap);
-        let api = Api::new(store);
+        let api = Api::new(store, Duration::from_secs(15));
         let list = api.get("/api/v1/targets/kms-a/pipelines").unwrap();
         assert_eq!(list["pipelines"][0]["id"], "P_kurento.MediaPipeline");
         let graph = api
@@ -202,8 +234,40 @@ mod tests {
     }
 
     #[test]
+    fn graph_svg_and_status_paths() {
+        let store = store_with_zombie();
+        let mut snap = (*store.snapshot("kms-a").unwrap()).clone();
+        snap.objects = Some(crate::analysis::snapshot::ObjectsState {
+            pipelines: vec![crate::analysis::snapshot::PipelineState {
+                id: "P_kurento.MediaPipeline".into(),
+                name: None,
+                created_unix_seconds: None,
+                elements: 0,
+            }],
+            elements_by_type: Default::default(),
+        });
+        store.publish(snap);
+        let api = Api::new(store, Duration::from_secs(15));
+        let svg = api
+            .graph_svg("/api/v1/targets/kms-a/pipelines/P%5Fkurento.MediaPipeline/graph.svg")
+            .unwrap();
+        assert!(svg.starts_with("<svg"));
+        for missing in [
+            "/api/v1/targets/kms-a/pipelines/other/graph.svg",
+            "/api/v1/targets/nope/pipelines/P_kurento.MediaPipeline/graph.svg",
+            "/api/v1/targets/kms-a/zombies/P_kurento.MediaPipeline/graph.svg",
+            "/api/v1/targets/kms-a/pipelines/P_kurento.MediaPipeline/x/graph.svg",
+            "/api/v1/targets/kms-a/pipelines/P_kurento.MediaPipeline",
+        ] {
+            assert_eq!(api.graph_svg(missing), None, "{missing}");
+        }
+        let status = api.get("/api/v1/status").unwrap();
+        assert_eq!(status["poll_interval_seconds"], 15.0);
+    }
+
+    #[test]
     fn target_list() {
-        let api = Api::new(store_with_zombie());
+        let api = Api::new(store_with_zombie(), Duration::from_secs(15));
         let list = api.get("/api/v1/targets").unwrap();
         assert_eq!(list.as_array().unwrap().len(), 2);
         assert_eq!(list[0]["kms"], "kms-a");

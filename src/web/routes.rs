@@ -2,6 +2,8 @@
 
 use hyper::Method;
 
+pub use super::escape::escape_html;
+
 /// Path of the liveness endpoint.
 pub const HEALTHY_PATH: &str = "/-/healthy";
 /// Path of the readiness endpoint.
@@ -16,8 +18,10 @@ pub enum Route {
     Metrics,
     Healthy,
     Ready,
-    /// `/api/...`: JSON views.
+    /// `/api/...`: JSON views (and pipeline graphs as SVG).
     Api,
+    /// `/ui` and `/ui/...`: the inspection page.
+    Ui,
     /// `POST`/`PUT /-/reload`: reload the configuration (if the lifecycle API is enabled).
     Reload,
     NotFound,
@@ -55,6 +59,7 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
         READY_PATH => Route::Ready,
         p if p == telemetry_path => Route::Metrics,
         p if p.starts_with("/api/") => Route::Api,
+        p if p == "/ui" || p.starts_with("/ui/") => Route::Ui,
         _ => return Route::NotFound,
     };
     if method == Method::GET || method == Method::HEAD {
@@ -62,22 +67,6 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
     } else {
         Route::MethodNotAllowed
     }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The landing page: version, targets, and links to the other endpoints.
@@ -103,6 +92,7 @@ pub fn landing_page(version: &str, telemetry_path: &str, targets: &[String]) -> 
 <li><a href="{path}">Metrics</a> (<code>{path}</code>)</li>
 <li><a href="{HEALTHY_PATH}">Health</a> (<code>{HEALTHY_PATH}</code>)</li>
 <li><a href="{READY_PATH}">Readiness</a> (<code>{READY_PATH}</code>)</li>
+<li><a href="{ui}">Inspection page</a>: every KMS, its pipelines and their graphs (<code>{ui}</code>)</li>
 <li><a href="/api/v1/targets">Targets (JSON)</a>; zombies per target at <code>/api/v1/targets/&lt;kms&gt;/zombies</code></li>
 </ul>
 <h2>Targets</h2>
@@ -113,6 +103,7 @@ pub fn landing_page(version: &str, telemetry_path: &str, targets: &[String]) -> 
 </html>
 "#,
         version = escape_html(version),
+        ui = super::ui::UI_PATH,
     )
 }
 
@@ -141,6 +132,11 @@ mod tests {
             (Method::GET, "/-/reload", Route::MethodNotAllowed),
             (Method::HEAD, "/-/reload", Route::MethodNotAllowed),
             (Method::GET, "", Route::NotFound),
+            (Method::GET, "/ui/", Route::Ui),
+            (Method::GET, "/ui", Route::Ui),
+            (Method::GET, "/ui/app.js", Route::Ui),
+            (Method::POST, "/ui/", Route::MethodNotAllowed),
+            (Method::GET, "/uix", Route::NotFound),
         ];
         for (method, path, want) in cases {
             assert_eq!(route(&method, path, "/metrics"), want, "{method} {path}");
@@ -167,6 +163,10 @@ mod tests {
         assert!(page.contains(r#"<a href="/-/healthy">"#), "{page}");
         assert!(page.contains(r#"<a href="/-/ready">"#), "{page}");
         assert!(
+            page.contains(r#"<a href="/ui/">Inspection page</a>"#),
+            "{page}"
+        );
+        assert!(
             page.contains("version <code>1.0 &lt;b&gt;</code>"),
             "{page}"
         );
@@ -175,17 +175,5 @@ mod tests {
             page.contains("<li><code>kms&lt;b&gt;</code></li>"),
             "{page}"
         );
-    }
-
-    #[test]
-    fn escape_html_table() {
-        let cases = [
-            ("plain", "plain"),
-            ("a<b>&\"'", "a&lt;b&gt;&amp;&quot;&#39;"),
-            ("", ""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(escape_html(input), want);
-        }
     }
 }

@@ -1,5 +1,5 @@
 //! The exporter's HTTP server (hyper 1, HTTP/1.1, optionally over rustls): landing page,
-//! exposition, health, readiness, JSON API.
+//! exposition, health, readiness, JSON API, inspection page.
 //!
 //! Scrapes do no I/O: they render the latest snapshots through [`MetricsSource`]. Rendering and
 //! gzip run on the blocking pool so that a large exposition never stalls the runtime.
@@ -36,6 +36,7 @@ use super::guard::Guard;
 use super::security::HttpSecurity;
 use super::tls::TlsError;
 use super::tls_reload::TlsReloader;
+use super::ui::UiAnswer;
 use crate::metrics::{ExpositionFormat, MetricsSource};
 
 pub use super::negotiate::{accepts_gzip, negotiate};
@@ -53,6 +54,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
 const APPLICATION_JSON: &str = "application/json";
+const IMAGE_SVG: &str = "image/svg+xml";
 
 /// Errors of the HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +325,27 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Route::Healthy => plain(StatusCode::OK, "Healthy"),
         Route::Ready if state.source.ready() => plain(StatusCode::OK, "Ready"),
         Route::Ready => plain(StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
+        Route::Api if req.uri().path().ends_with("/graph.svg") => {
+            match state.source.graph_svg(req.uri().path()) {
+                Some(svg) => respond(StatusCode::OK, IMAGE_SVG, Bytes::from(svg)),
+                None => plain(StatusCode::NOT_FOUND, "Not found"),
+            }
+        }
+        Route::Ui => match super::ui::answer(req.uri().path()) {
+            Some(UiAnswer::File { content_type, body }) => respond(
+                StatusCode::OK,
+                content_type,
+                Bytes::from_static(body.as_bytes()),
+            ),
+            Some(UiAnswer::Redirect(to)) => {
+                let mut response = plain(StatusCode::MOVED_PERMANENTLY, "Moved");
+                response
+                    .headers_mut()
+                    .insert(header::LOCATION, HeaderValue::from_static(to));
+                response
+            }
+            None => plain(StatusCode::NOT_FOUND, "Not found"),
+        },
         Route::Api => api(state, req.uri().path()).await,
         Route::Reload => match state.source.reload() {
             None => plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled."),
