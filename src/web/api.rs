@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::{graph_svg, pipelines};
 use crate::analysis::snapshot::TargetSnapshot;
-use crate::poll::store::Store;
+use crate::poll::store::{Store, TargetSource};
 
 /// Answers API paths from the store.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ impl Api {
         }
         let rest = path.strip_prefix("/api/v1/targets")?;
         if rest.is_empty() || rest == "/" {
-            return Some(targets(&self.store.snapshots()));
+            return Some(targets(&self.store));
         }
         let mut segments = rest.strip_prefix('/')?.split('/');
         let kms = path_segment(segments.next()?)?;
@@ -96,10 +96,11 @@ fn path_segment(raw: &str) -> Option<Cow<'_, str>> {
     percent_encoding::percent_decode_str(raw).decode_utf8().ok()
 }
 
-fn target(s: &TargetSnapshot) -> Value {
+fn target(s: &TargetSnapshot, source: TargetSource) -> Value {
     let (transcoding, worst_mos) = pipelines::target_media(s);
     json!({
         "kms": s.kms,
+        "source": source.label(),
         "up": s.up,
         "last_error": s.exporter.last_error,
         "last_success_unix_seconds": s.exporter.last_success_unix_seconds,
@@ -116,8 +117,15 @@ fn target(s: &TargetSnapshot) -> Value {
 }
 
 /// `/api/v1/targets`.
-pub fn targets(snapshots: &[Arc<TargetSnapshot>]) -> Value {
-    Value::Array(snapshots.iter().map(|s| target(s)).collect())
+/// `/api/v1/targets`; `source` says where each target came from (config, file, dns, probe).
+pub fn targets(store: &Store) -> Value {
+    let snapshots = store.snapshots();
+    Value::Array(
+        snapshots
+            .iter()
+            .map(|s| target(s, store.source(&s.kms)))
+            .collect(),
+    )
 }
 
 /// `/api/v1/targets/{kms}/zombies`. `pipelines`/`elements` are `null` while KMS is unreachable
@@ -271,6 +279,7 @@ mod tests {
         let list = api.get("/api/v1/targets").unwrap();
         assert_eq!(list.as_array().unwrap().len(), 2);
         assert_eq!(list[0]["kms"], "kms-a");
+        assert_eq!(list[0]["source"], "config");
         assert_eq!(list[0]["zombie_pipelines"], 1);
         assert_eq!(list[1]["up"], false);
     }
