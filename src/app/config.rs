@@ -103,6 +103,55 @@ pub struct Config {
     /// (network file systems and some container mounts send none).
     #[serde(with = "humantime_serde")]
     pub targets_files_refresh: Duration,
+    pub probe: ProbeConfig,
+}
+
+/// `[probe]`: the multi-target pattern, `/probe?target=` (README "Probing targets").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Who may be probed: CIDRs (`10.0.0.0/8`) for targets given as IP addresses, regexes
+    /// (matched against the whole host name) otherwise. Loopback only by default, so an exposed
+    /// exporter cannot be made to connect anywhere.
+    pub allowed_targets: Vec<String>,
+    /// Most targets watched through `/probe` at once; 0 turns `/probe` off.
+    pub max_targets: u32,
+    /// A probed target not asked for this long is stopped and forgotten; default 10 × the probe
+    /// interval, at least 5 minutes.
+    #[serde(with = "humantime_serde")]
+    pub idle_expiry: Option<Duration>,
+    /// Poll settings of probed targets; `[poll]`'s when unset.
+    #[serde(with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    pub connections: Option<u32>,
+}
+
+/// Default of `probe.max_targets`.
+pub const DEFAULT_PROBE_MAX_TARGETS: u32 = 100;
+/// Most `probe.max_targets`.
+pub const MAX_PROBE_TARGETS: u32 = 10_000;
+/// Shortest default `probe.idle_expiry`.
+pub const MIN_DEFAULT_IDLE_EXPIRY: Duration = Duration::from_secs(5 * MINUTE);
+/// Longest `probe.idle_expiry`.
+pub const MAX_IDLE_EXPIRY: Duration = Duration::from_secs(7 * DAY);
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            allowed_targets: vec![
+                "127.0.0.0/8".to_owned(),
+                "::1/128".to_owned(),
+                "localhost".to_owned(),
+            ],
+            max_targets: DEFAULT_PROBE_MAX_TARGETS,
+            idle_expiry: None,
+            interval: None,
+            timeout: None,
+            connections: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -116,6 +165,7 @@ impl Default for Config {
             targets: Vec::new(),
             targets_files: Vec::new(),
             targets_files_refresh: DEFAULT_TARGETS_FILES_REFRESH,
+            probe: ProbeConfig::default(),
         }
     }
 }
@@ -643,6 +693,25 @@ impl Config {
             .collect()
     }
 
+    /// A probed target (`name`, `url`): `[probe]`'s settings, else `[poll]`'s.
+    pub fn resolve_probe(&self, name: &str, url: &str) -> ResolvedTarget {
+        let p = &self.probe;
+        ResolvedTarget {
+            interval: p.interval.unwrap_or(self.poll.interval),
+            timeout: p.timeout.unwrap_or(self.poll.timeout),
+            connections: p.connections.unwrap_or(self.poll.connections),
+            ..self.resolve(name, url)
+        }
+    }
+
+    /// How long a probed target lives without being probed (see [`ProbeConfig::idle_expiry`]).
+    pub fn probe_idle_expiry(&self) -> Duration {
+        let interval = self.probe.interval.unwrap_or(self.poll.interval);
+        self.probe
+            .idle_expiry
+            .unwrap_or_else(|| (interval * 10).max(MIN_DEFAULT_IDLE_EXPIRY))
+    }
+
     /// A discovered target (`name`, `url`) with every setting from `[poll]`.
     pub fn resolve(&self, name: &str, url: &str) -> ResolvedTarget {
         ResolvedTarget {
@@ -665,6 +734,7 @@ impl Config {
         self.validate_poll(&mut errors);
         self.validate_targets(&mut errors);
         self.validate_targets_files(&mut errors);
+        self.validate_probe(&mut errors);
         self.validate_metrics(&mut errors);
         self.validate_zombie(&mut errors);
         if errors.is_empty() {
@@ -784,6 +854,46 @@ impl Config {
             p.ready_timeout,
             MAX_READY_TIMEOUT,
         );
+    }
+
+    fn validate_probe(&self, errors: &mut Vec<ConfigError>) {
+        let p = &self.probe;
+        if let Err(e) = crate::app::probe_allow::AllowList::new(&p.allowed_targets) {
+            errors.push(ConfigError::new("probe.allowed_targets", e));
+        }
+        if p.max_targets > MAX_PROBE_TARGETS {
+            errors.push(ConfigError::new(
+                "probe.max_targets",
+                format!("must be at most {MAX_PROBE_TARGETS}, got {}", p.max_targets),
+            ));
+        }
+        if let Some(expiry) = p.idle_expiry {
+            check_bounded(errors, "probe.idle_expiry", expiry, MAX_IDLE_EXPIRY);
+        }
+        let interval_ok = match p.interval {
+            Some(d) => check_interval(errors, "probe.interval", d),
+            None => interval_in_range(self.poll.interval),
+        };
+        let timeout_ok = match p.timeout {
+            Some(d) => check_bounded(errors, "probe.timeout", d, MAX_TIMEOUT),
+            None => timeout_in_range(self.poll.timeout),
+        };
+        let overridden = p.interval.is_some() || p.timeout.is_some();
+        let interval = p.interval.unwrap_or(self.poll.interval);
+        let timeout = p.timeout.unwrap_or(self.poll.timeout);
+        if overridden && interval_ok && timeout_ok && timeout >= interval {
+            errors.push(ConfigError::new(
+                "probe.timeout",
+                format!(
+                    "must be less than the probe interval ({}), got {}",
+                    fmt_duration(interval),
+                    fmt_duration(timeout)
+                ),
+            ));
+        }
+        if let Some(c) = p.connections {
+            check_connections(errors, "probe.connections", c);
+        }
     }
 
     fn validate_targets_files(&self, errors: &mut Vec<ConfigError>) {

@@ -13,11 +13,12 @@ use super::build;
 use super::config::{self, Config};
 use super::file_watch;
 use super::pollers::{Changes, Pollers};
+use super::probes::Probes;
 use super::reloader::{ConfigLoader, Reloader};
 use super::signals::{Received, Signals};
 use super::web_config;
 use crate::kurento::RequestIds;
-use crate::metrics::{self, BuildInfo, Exposition, MetricsSource};
+use crate::metrics::{self, BuildInfo, Exposition, MetricsSource, ProbeRefusal};
 use crate::poll::sdp::{SdpOutcome, SdpReader};
 use crate::poll::store::Store;
 use crate::sim;
@@ -41,6 +42,8 @@ struct Service {
     lifecycle: Option<Arc<Reloader>>,
     /// Set when `web.inspection.sdp` is.
     sdp: Option<Arc<SdpReader>>,
+    /// Set unless `probe.max_targets = 0`.
+    probes: Option<Arc<Probes>>,
 }
 
 impl MetricsSource for Service {
@@ -63,6 +66,23 @@ impl MetricsSource for Service {
     fn reload(&self) -> Option<BoxFuture<'static, Result<(), String>>> {
         let reloader = self.lifecycle.clone()?;
         Some(Box::pin(async move { reloader.reload().await }))
+    }
+
+    fn probe(
+        &self,
+        target: &str,
+        name: Option<&str>,
+        wait: Duration,
+    ) -> Option<BoxFuture<'static, Result<String, ProbeRefusal>>> {
+        let probes = self.probes.clone()?;
+        let (target, name) = (target.to_owned(), name.map(str::to_owned));
+        Some(Box::pin(async move {
+            probes.probe(&target, name.as_deref(), wait).await
+        }))
+    }
+
+    fn render_target(&self, kms: &str, format: metrics::ExpositionFormat) -> Option<bytes::Bytes> {
+        self.exposition.render_target(kms, format)
     }
 
     fn sdp(&self, kms: &str, element: &str) -> Option<BoxFuture<'static, SdpOutcome>> {
@@ -118,6 +138,10 @@ impl Exporter {
         let pollers = Pollers::new(store.clone(), ids, sdp.clone(), shutdown.clone());
         let reloader =
             Arc::new(Reloader::start(pollers, config.clone(), store.clone(), load).await);
+        let probes = Probes::new(&config, reloader.clone(), store.clone()).map(Arc::new);
+        if let Some(probes) = &probes {
+            tasks.spawn(probes.clone().run_expiry(shutdown.clone()));
+        }
         if !config.targets_files.is_empty() {
             tasks.spawn(file_watch::run(
                 config.targets_files.clone(),
@@ -130,6 +154,7 @@ impl Exporter {
             lifecycle: (config.web.enable_lifecycle && reloader.can_load())
                 .then(|| reloader.clone()),
             sdp: config.web.inspection.sdp.then_some(sdp),
+            probes,
             api: api::Api::new(store.clone(), config.poll.interval),
             exposition: Exposition::new(
                 store.clone(),

@@ -9,6 +9,8 @@ pub(crate) mod file_sd;
 pub(crate) mod file_watch;
 pub(crate) mod log_format;
 pub(crate) mod pollers;
+pub(crate) mod probe_allow;
+pub(crate) mod probes;
 pub(crate) mod reloader;
 pub(crate) mod signals;
 pub(crate) mod supervisor;

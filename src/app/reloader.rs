@@ -46,7 +46,11 @@ impl State {
         for (source, list) in &self.discovered {
             for found in list {
                 if names.insert(found.name.clone()) {
-                    targets.push((self.config.resolve(&found.name, &found.url), *source));
+                    let target = match source {
+                        TargetSource::Probe => self.config.resolve_probe(&found.name, &found.url),
+                        _ => self.config.resolve(&found.name, &found.url),
+                    };
+                    targets.push((target, *source));
                 } else {
                     tracing::debug!(kms = %found.name, source = source.label(), "discovered target ignored: the name is taken");
                 }

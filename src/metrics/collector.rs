@@ -28,6 +28,8 @@ pub(super) struct StoreCollector {
     store: Arc<Store>,
     build: BuildInfo,
     infinities: Arc<InfinityCount>,
+    /// Only this target's families (a `/probe` answer), without the exporter-wide ones.
+    only: Option<String>,
 }
 
 /// A family with one sample per target, only for targets where `value` gives one.
@@ -72,12 +74,30 @@ impl StoreCollector {
             store,
             build,
             infinities,
+            only: None,
+        }
+    }
+
+    /// A collector of one target's families only (see [`StoreCollector::only`]).
+    pub(super) fn of_target(
+        store: Arc<Store>,
+        build: BuildInfo,
+        infinities: Arc<InfinityCount>,
+        kms: &str,
+    ) -> Self {
+        StoreCollector {
+            only: Some(kms.to_owned()),
+            ..StoreCollector::new(store, build, infinities)
         }
     }
 
     /// Writes every family, in catalogue order.
     fn write(&self, f: &mut Families) -> fmt::Result {
-        let snaps = self.store.snapshots();
+        let mut snaps = self.store.snapshots();
+        if let Some(kms) = &self.only {
+            snaps.retain(|s| &s.kms == kms);
+            return self.write_targets(f, &snaps);
+        }
 
         f.family(&cat::BUILD_INFO, |family| {
             family.info(&Build {
@@ -101,6 +121,12 @@ impl StoreCollector {
             }
             Ok(())
         })?;
+        self.write_targets(f, &snaps)
+    }
+
+    /// The per-target families of `snaps`.
+    fn write_targets(&self, f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Result {
+        let snaps = snaps.to_vec();
         per_target(f, &cat::UP, &snaps, |s| Some(Value::Int(u64::from(s.up))))?;
         per_target(f, &cat::POLL_DURATION, &snaps, |s| {
             s.exporter.last_poll_duration_seconds.map(Value::Float)

@@ -68,6 +68,21 @@ pub trait MetricsSource: Send + Sync + 'static {
     fn reload(&self) -> Option<futures_util::future::BoxFuture<'static, Result<(), String>>> {
         None
     }
+    /// Answers `/probe?target=…&name=…`: starts watching the target if needed (and waits up to
+    /// `wait` for its first cycle), resolving to its `kms` name, or to why it may not be probed;
+    /// `None` when `/probe` is off.
+    fn probe(
+        &self,
+        _target: &str,
+        _name: Option<&str>,
+        _wait: std::time::Duration,
+    ) -> Option<futures_util::future::BoxFuture<'static, Result<String, ProbeRefusal>>> {
+        None
+    }
+    /// One target's families alone (a `/probe` answer); `None` for an unknown target.
+    fn render_target(&self, _kms: &str, _format: ExpositionFormat) -> Option<bytes::Bytes> {
+        None
+    }
     /// Reads the session descriptions of `element` on `kms` (at most once per poll interval);
     /// `None` when SDP inspection is not enabled (403).
     fn sdp(
@@ -77,6 +92,13 @@ pub trait MetricsSource: Send + Sync + 'static {
     ) -> Option<futures_util::future::BoxFuture<'static, crate::poll::sdp::SdpOutcome>> {
         None
     }
+}
+
+/// Why a `/probe` request is refused: the HTTP status and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRefusal {
+    pub status: u16,
+    pub message: String,
 }
 
 /// Encoding an exposition failed. Cannot happen while the collector only fails when the encoder
@@ -126,6 +148,7 @@ pub struct Exposition {
     durations: Arc<RenderDurations>,
     infinities: Arc<InfinityCount>,
     store: Arc<Store>,
+    build: BuildInfo,
     cache: Mutex<Vec<(u64, ExpositionFormat, bytes::Bytes)>>,
     /// The size of the last render per format (OpenMetrics, text): the next one's buffer is
     /// allocated at once instead of growing (and being copied) step by step.
@@ -135,7 +158,7 @@ pub struct Exposition {
 impl Exposition {
     pub fn new(store: Arc<Store>, build: BuildInfo) -> Self {
         let infinities = Arc::new(InfinityCount::default());
-        let collector = StoreCollector::new(store.clone(), build, infinities.clone());
+        let collector = StoreCollector::new(store.clone(), build.clone(), infinities.clone());
         let mut registry = Registry::default();
         registry.register_collector(Box::new(collector));
         let durations = Arc::new(RenderDurations::default());
@@ -150,6 +173,7 @@ impl Exposition {
             durations,
             infinities,
             store,
+            build,
             cache: Mutex::new(Vec::new()),
             last_size: [AtomicUsize::new(0), AtomicUsize::new(0)],
         }
@@ -168,6 +192,27 @@ impl Exposition {
         self.durations.observe(format, started.elapsed());
         last_size.store(rendered.len(), Ordering::Relaxed);
         Ok(rendered.into())
+    }
+
+    /// One target's families alone, rendered afresh (probes are rare next to scrapes of
+    /// `/metrics`, and each asks for another target); `None` for an unknown target.
+    pub fn render_target(&self, kms: &str, format: ExpositionFormat) -> Option<bytes::Bytes> {
+        self.store.snapshot(kms)?;
+        let collector = StoreCollector::of_target(
+            self.store.clone(),
+            self.build.clone(),
+            self.infinities.clone(),
+            kms,
+        );
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(collector));
+        match encode(&registry, &self.infinities, format, 4096) {
+            Ok(text) => Some(text.into()),
+            Err(e) => {
+                tracing::error!(error = %e, kms, "rendering a probed target failed");
+                None
+            }
+        }
     }
 
     /// The store's render (`cached`) followed by the live families.

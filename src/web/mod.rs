@@ -13,6 +13,7 @@ mod guard;
 pub mod listen;
 pub(crate) mod negotiate;
 mod pipelines;
+mod probe;
 mod rate_limit;
 mod routes;
 mod sdp;

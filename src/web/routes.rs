@@ -8,6 +8,8 @@ pub use super::escape::escape_html;
 pub const HEALTHY_PATH: &str = "/-/healthy";
 /// Path of the readiness endpoint.
 pub const READY_PATH: &str = "/-/ready";
+/// The multi-target endpoint (blackbox exporter's name for it).
+pub const PROBE_PATH: &str = "/probe";
 /// Path of the configuration reload (lifecycle API, as Prometheus's).
 pub const RELOAD_PATH: &str = "/-/reload";
 
@@ -22,6 +24,8 @@ pub enum Route {
     Api,
     /// `/ui` and `/ui/...`: the inspection page.
     Ui,
+    /// `/probe?target=…`: one target's metrics (the multi-target pattern).
+    Probe,
     /// `POST`/`PUT /-/reload`: reload the configuration (if the lifecycle API is enabled).
     Reload,
     NotFound,
@@ -60,6 +64,7 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
         p if p == telemetry_path => Route::Metrics,
         p if p.starts_with("/api/") => Route::Api,
         p if p == "/ui" || p.starts_with("/ui/") => Route::Ui,
+        PROBE_PATH => Route::Probe,
         _ => return Route::NotFound,
     };
     if method == Method::GET || method == Method::HEAD {

@@ -322,6 +322,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     match route(req.method(), req.uri().path(), &state.telemetry_path) {
         Route::Landing => respond(StatusCode::OK, TEXT_HTML, state.landing.clone()),
         Route::Metrics => metrics(state, req.headers()).await,
+        Route::Probe => probe(state, req.uri().query(), req.headers()).await,
         Route::Healthy => plain(StatusCode::OK, "Healthy"),
         Route::Ready if state.source.ready() => plain(StatusCode::OK, "Ready"),
         Route::Ready => plain(StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
@@ -387,6 +388,54 @@ async fn api(state: &State, path: &str) -> Response<Full<Bytes>> {
             Bytes::from_static(br#"{"error":"not found"}"#),
         ),
     }
+}
+
+/// `/probe?target=…`: starts watching the target if needed, then answers its series alone, in
+/// the negotiated format.
+async fn probe(state: &State, query: Option<&str>, headers: &HeaderMap) -> Response<Full<Bytes>> {
+    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let query = match super::probe::parse_query(query) {
+        Ok(query) => query,
+        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+    };
+    let wait = super::probe::wait_budget(header_str("x-prometheus-scrape-timeout-seconds"));
+    let Some(probing) = state
+        .source
+        .probe(&query.target, query.name.as_deref(), wait)
+    else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "Probing is off (probe.max_targets = 0)",
+        );
+    };
+    let kms = match probing.await {
+        Ok(kms) => kms,
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
+            return text(status, refusal.message);
+        }
+    };
+    let format = negotiate(header_str(header::ACCEPT.as_str()));
+    match state.source.render_target(&kms, format) {
+        Some(body) => {
+            let mut response = respond(StatusCode::OK, format.content_type(), body);
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
+            response
+        }
+        // Expired between the probe and the render: rare, and the next scrape starts it again.
+        None => plain(StatusCode::SERVICE_UNAVAILABLE, "Target stopped meanwhile"),
+    }
+}
+
+/// A plain-text answer of a message made at run time.
+fn text(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from(message + "\n"),
+    )
 }
 
 /// Renders the exposition in the negotiated format, gzipped when the client allows it. HEAD gets
