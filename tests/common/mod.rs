@@ -7,6 +7,7 @@ pub mod app;
 pub mod fault_proxy;
 pub mod log_capture;
 pub mod node;
+pub mod prometheus;
 pub mod silence;
 
 use std::fmt::Display;
