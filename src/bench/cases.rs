@@ -27,10 +27,13 @@ pub enum BenchCase {
     /// 1 KMS × `bench-10k.toml`, pipeline detail.
     #[value(name = "1kms-10k-pipeline")]
     OneKms10kPipeline,
+    /// 100 KMS × `bench-100.toml`, aggregated detail: one exporter watching a fleet.
+    #[value(name = "100kms-100")]
+    HundredKms100,
 }
 
 /// Every case, in the order they run by default.
-pub const ALL_CASES: [BenchCase; 7] = [
+pub const ALL_CASES: [BenchCase; 8] = [
     BenchCase::OneKms1k,
     BenchCase::OneKms1kPipeline,
     BenchCase::OneKms1kElement,
@@ -38,6 +41,7 @@ pub const ALL_CASES: [BenchCase; 7] = [
     BenchCase::OneKms10k,
     BenchCase::OneKms10kPipeline,
     BenchCase::OneKms10kElement,
+    BenchCase::HundredKms100,
 ];
 
 /// At most this many simulators in a `--quick` case.
@@ -88,6 +92,9 @@ impl BenchCase {
                 "bench-10k.toml",
                 DetailLevel::Pipeline,
             ),
+            BenchCase::HundredKms100 => {
+                ("100kms-100", 100, "bench-100.toml", DetailLevel::Aggregated)
+            }
         };
         CaseSpec {
             name,

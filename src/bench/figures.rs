@@ -276,6 +276,11 @@ pub const RSS_MIB: f64 = 64.0;
 /// The RSS target is stated for this many endpoints; cases up to it are held to it.
 pub const RSS_ENDPOINTS: u64 = 10_000;
 pub const RENDER_DEFAULT_MS: f64 = 5.0;
+/// A case with this many KMS is a fleet: one exporter watching many small KMS is held to a
+/// whole-exporter budget (the fleets issue) instead of the per-endpoint one.
+pub const FLEET_KMS: usize = 100;
+pub const FLEET_CPU_PERCENT: f64 = 5.0;
+pub const FLEET_RSS_MIB: f64 = 128.0;
 pub const RENDER_ELEMENT_MS: f64 = 150.0;
 
 /// The targets that apply to a case, each judged.
@@ -321,7 +326,27 @@ pub fn verdicts(f: &CaseFigures) -> Vec<Verdict> {
         format!("< {CPU_PERCENT_PER_1K}"),
         false,
     );
-    if f.total_endpoints() <= RSS_ENDPOINTS {
+    if f.kms >= FLEET_KMS {
+        let whole = f
+            .cpu_percent_per_1k_at_15s
+            .map(|per_1k| per_1k * f.total_endpoints() as f64 / 1000.0);
+        push(
+            "CPU of the whole exporter at 15 s",
+            whole,
+            FLEET_CPU_PERCENT,
+            "% of a core",
+            format!("< {FLEET_CPU_PERCENT}"),
+            false,
+        );
+        push(
+            "peak RSS",
+            Some(f.peak_rss_mib),
+            FLEET_RSS_MIB,
+            "MiB",
+            format!("< {FLEET_RSS_MIB}"),
+            false,
+        );
+    } else if f.total_endpoints() <= RSS_ENDPOINTS {
         push(
             "peak RSS",
             Some(f.peak_rss_mib),

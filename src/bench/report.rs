@@ -182,6 +182,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fleet_is_held_to_a_whole_exporter_budget() {
+        let mut f = sample_figures();
+        f.kms = 100;
+        f.endpoints_per_kms = 100;
+        f.cpu_percent_per_1k_at_15s = Some(0.6);
+        f.peak_rss_mib = 100.0;
+        let v = verdicts(&f);
+        let find = |figure: &str| v.iter().find(|v| v.figure == figure).unwrap();
+        let cpu = find("CPU of the whole exporter at 15 s");
+        // 0.6 % per 1,000 endpoints × 10,000 endpoints.
+        assert!((cpu.measured.unwrap() - 6.0).abs() < 1e-9);
+        assert!(!cpu.pass);
+        let rss = find("peak RSS");
+        assert_eq!((rss.limit, rss.pass), (128.0, true));
+    }
+
+    #[test]
     fn row_has_one_cell_per_column() {
         let f = sample_figures();
         let v = verdicts(&f);
