@@ -148,6 +148,7 @@
     const columns = [
       { key: 'kms', label: 'KMS', value: (t) => t.kms, cell: (t) => link(kmsHref(t.kms), t.kms) },
       { key: 'up', label: 'State', value: (t) => (t.up ? 1 : 0), cell: (t) => upNode(t.up) },
+      { key: 'source', label: 'Source', value: (t) => t.source, cell: (t) => t.source || dash },
       { key: 'version', label: 'Version', value: (t) => t.version, cell: (t) => t.version || dash },
       { key: 'pipelines', label: 'Pipelines', num: true, value: (t) => t.pipelines, cell: (t) => num(t.pipelines) },
       { key: 'webrtc', label: 'WebRTC endpoints', num: true, value: (t) => t.webrtc_endpoints, cell: (t) => num(t.webrtc_endpoints) },

@@ -100,7 +100,10 @@ pub fn landing_page(version: &str, telemetry_path: &str, targets: &[String]) -> 
 <li><a href="{ui}">Inspection page</a>: every KMS, its pipelines and their graphs (<code>{ui}</code>)</li>
 <li><a href="/api/v1/targets">Targets (JSON)</a>; zombies per target at <code>/api/v1/targets/&lt;kms&gt;/zombies</code></li>
 </ul>
-<h2>Targets</h2>
+<h2>Configured targets</h2>
+<p>As configured at start. The current targets, including those found in <code>targets_files</code>
+or probed through <code>/probe</code>, each with its source: <a href="/api/v1/targets">/api/v1/targets</a>
+and the inspection page.</p>
 <ul>
 {targets_html}
 </ul>
