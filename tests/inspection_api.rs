@@ -211,3 +211,89 @@ async fn looking_costs_kms_nothing() {
     assert_eq!(kms_requests(), before, "API views read KMS");
     stack.shutdown().await;
 }
+
+/// In the zombie scenario the pipeline list and the graphs mark exactly the zombies that
+/// `/zombies` reports, with the same reasons.
+#[tokio::test]
+async fn pipelines_and_graphs_mark_the_zombies() {
+    let scenario = Scenario::from_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/zombies.toml"),
+    )
+    .unwrap();
+    let stack = Stack::start(scenario, |config| {
+        config.zombie.idle_after = Duration::from_secs(2);
+    })
+    .await;
+    let want = [
+        "forgotten-call",
+        "never-connected",
+        "ice-failed",
+        "idle-recorder",
+        "empty",
+    ];
+    // One snapshot's views: the list, the zombies and the graphs are read between two cycles
+    // (each answers from the snapshot it sees; compare only answers with the same timestamp).
+    let (list, zombies) = eventually("every kind of leak in one snapshot", DEADLINE, async || {
+        let list = json(&stack, "/api/v1/targets/kms/pipelines").await;
+        let zombies = json(&stack, "/api/v1/targets/kms/zombies").await;
+        let same = list["as_of_unix_seconds"] == zombies["as_of_unix_seconds"];
+        let names: Vec<&str> = zombies["pipelines"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        (same && want.iter().all(|w| names.contains(w))).then_some((list.clone(), zombies.clone()))
+    })
+    .await;
+    let reported: std::collections::BTreeMap<String, String> = zombies["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let marked: std::collections::BTreeMap<String, String> = list["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !p["zombie"].is_null())
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["zombie"]["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(marked, reported);
+    // Element verdicts appear on the graph of their pipeline (read from one snapshot).
+    let (element, node) = eventually(
+        "an element verdict and its graph in one snapshot",
+        DEADLINE,
+        async || {
+            let zombies = json(&stack, "/api/v1/targets/kms/zombies").await;
+            let element = zombies["elements"].as_array()?.first()?.clone();
+            let pipeline = element["pipeline"].as_str()?.to_owned();
+            let graph = json(
+                &stack,
+                &format!("/api/v1/targets/kms/pipelines/{}", encoded(&pipeline)),
+            )
+            .await;
+            if graph["as_of_unix_seconds"] != zombies["as_of_unix_seconds"] {
+                return None;
+            }
+            let node = graph["elements"]
+                .as_array()?
+                .iter()
+                .find(|e| e["id"] == element["id"])?
+                .clone();
+            Some((element, node))
+        },
+    )
+    .await;
+    assert_eq!(node["zombie"]["reason"], element["reason"]);
+    stack.shutdown().await;
+}
