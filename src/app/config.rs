@@ -103,7 +103,77 @@ pub struct Config {
     /// (network file systems and some container mounts send none).
     #[serde(with = "humantime_serde")]
     pub targets_files_refresh: Duration,
+    /// DNS names whose answers are targets (README "DNS discovery").
+    pub dns_sd: Vec<DnsSdConfig>,
+    /// The name servers `dns_sd` asks (`ip` or `ip:port`); the system's (`/etc/resolv.conf`)
+    /// when empty.
+    pub dns_sd_nameservers: Vec<String>,
     pub probe: ProbeConfig,
+}
+
+/// The record type of a `dns_sd` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DnsRecordType {
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+    /// Each record gives a host name and a port.
+    #[serde(rename = "SRV")]
+    Srv,
+}
+
+/// The scheme of the URLs `dns_sd` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WsScheme {
+    #[default]
+    Ws,
+    Wss,
+}
+
+impl WsScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WsScheme::Ws => "ws",
+            WsScheme::Wss => "wss",
+        }
+    }
+}
+
+/// `[[dns_sd]]`: one DNS name whose answer is a list of KMS (a Kubernetes headless Service).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: DnsRecordType,
+    /// The KMS port of every address (A, AAAA); SRV records carry their own.
+    #[serde(default)]
+    pub port: Option<u32>,
+    /// How often the name is looked up again.
+    #[serde(default = "default_dns_sd_refresh", with = "humantime_serde")]
+    pub refresh: Duration,
+    #[serde(default = "default_dns_sd_path")]
+    pub path: String,
+    #[serde(default)]
+    pub scheme: WsScheme,
+}
+
+/// Default of `dns_sd[].refresh`.
+pub const DEFAULT_DNS_SD_REFRESH: Duration = Duration::from_secs(30);
+/// Shortest `dns_sd[].refresh`.
+pub const MIN_DNS_SD_REFRESH: Duration = Duration::from_secs(1);
+/// Longest `dns_sd[].refresh`.
+pub const MAX_DNS_SD_REFRESH: Duration = Duration::from_secs(DAY);
+/// The DNS port of a `dns_sd_nameservers` entry given without one.
+pub const DNS_PORT: u16 = 53;
+
+fn default_dns_sd_refresh() -> Duration {
+    DEFAULT_DNS_SD_REFRESH
+}
+
+fn default_dns_sd_path() -> String {
+    "/kurento".to_owned()
 }
 
 /// `[probe]`: the multi-target pattern, `/probe?target=` (README "Probing targets").
@@ -165,6 +235,8 @@ impl Default for Config {
             targets: Vec::new(),
             targets_files: Vec::new(),
             targets_files_refresh: DEFAULT_TARGETS_FILES_REFRESH,
+            dns_sd: Vec::new(),
+            dns_sd_nameservers: Vec::new(),
             probe: ProbeConfig::default(),
         }
     }
@@ -494,7 +566,7 @@ pub fn load_with_env(
         .merge(env)
         .merge(Serialized::defaults(cli.as_layer()));
     let mut config: Config = figment.extract().map_err(figment_errors)?;
-    if config.targets.is_empty() && config.targets_files.is_empty() {
+    if config.targets.is_empty() && config.targets_files.is_empty() && config.dns_sd.is_empty() {
         config.targets.push(TargetConfig::default_target());
     }
     config.validate()?;
@@ -734,6 +806,7 @@ impl Config {
         self.validate_poll(&mut errors);
         self.validate_targets(&mut errors);
         self.validate_targets_files(&mut errors);
+        self.validate_dns_sd(&mut errors);
         self.validate_probe(&mut errors);
         self.validate_metrics(&mut errors);
         self.validate_zombie(&mut errors);
@@ -912,6 +985,61 @@ impl Config {
             refresh,
             MAX_TARGETS_FILES_REFRESH,
         );
+    }
+
+    fn validate_dns_sd(&self, errors: &mut Vec<ConfigError>) {
+        for (i, entry) in self.dns_sd.iter().enumerate() {
+            let key = |field: &str| format!("dns_sd[{i}].{field}");
+            if let Err(m) = check_dns_name(&entry.name) {
+                errors.push(ConfigError::new(key("name"), m));
+            }
+            match (entry.record_type, entry.port) {
+                (DnsRecordType::Srv, Some(_)) => errors.push(ConfigError::new(
+                    key("port"),
+                    "not allowed with type SRV (each record gives its port)",
+                )),
+                (DnsRecordType::A | DnsRecordType::Aaaa, None) => errors.push(ConfigError::new(
+                    key("port"),
+                    "required with type A or AAAA (the records carry no port)",
+                )),
+                (_, Some(port)) if !(1..=65_535).contains(&port) => errors.push(ConfigError::new(
+                    key("port"),
+                    format!("must be between 1 and 65535, got {port}"),
+                )),
+                _ => {}
+            }
+            let refresh = entry.refresh;
+            if check_bounded(errors, &key("refresh"), refresh, MAX_DNS_SD_REFRESH)
+                && refresh < MIN_DNS_SD_REFRESH
+            {
+                errors.push(ConfigError::new(
+                    key("refresh"),
+                    format!(
+                        "must be at least {}, got {}",
+                        fmt_duration(MIN_DNS_SD_REFRESH),
+                        fmt_duration(refresh)
+                    ),
+                ));
+            }
+            // The path must make a valid URL with any address in front of it.
+            let sample = format!("{}://127.0.0.1:1{}", entry.scheme.as_str(), entry.path);
+            if !entry.path.starts_with('/') {
+                errors.push(ConfigError::new(
+                    key("path"),
+                    format!("must start with '/', got {:?}", cap(&entry.path)),
+                ));
+            } else if check_target_url(&sample).is_err() {
+                errors.push(ConfigError::new(
+                    key("path"),
+                    format!("not a valid URL path: {:?}", cap(&entry.path)),
+                ));
+            }
+        }
+        for (i, server) in self.dns_sd_nameservers.iter().enumerate() {
+            if let Err(m) = parse_nameserver(server) {
+                errors.push(ConfigError::new(format!("dns_sd_nameservers[{i}]"), m));
+            }
+        }
     }
 
     fn validate_targets(&self, errors: &mut Vec<ConfigError>) {
@@ -1094,6 +1222,30 @@ pub(crate) fn check_target_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A `dns_sd` name: a DNS name of at most 253 characters.
+fn check_dns_name(name: &str) -> Result<(), String> {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    hickory_resolver::proto::rr::Name::from_ascii(name)
+        .map(|_| ())
+        .map_err(|e| format!("invalid DNS name {:?}: {e}", cap(name)))
+}
+
+/// A `dns_sd_nameservers` entry: `ip`, `ip:port` or `[ipv6]:port`.
+pub(crate) fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, DNS_PORT));
+    }
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "must be an IP address, optionally with a port (10.0.0.10, 10.0.0.10:53, [::1]:53), got {:?}",
+            cap(text)
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::build;
 use super::config::{self, Config};
+use super::dns_watch;
 use super::file_watch;
 use super::pollers::{Changes, Pollers};
 use super::probes::Probes;
@@ -32,6 +33,8 @@ pub enum StartError {
     Config(#[from] config::ConfigErrors),
     #[error(transparent)]
     Http(#[from] http::HttpError),
+    #[error("DNS discovery: {0}")]
+    Dns(String),
 }
 
 /// What the HTTP layer serves: the exposition and the JSON API over one store.
@@ -119,6 +122,17 @@ impl Exporter {
     ) -> Result<Exporter, StartError> {
         config.validate()?;
         let web = web_config::http_setup(&config)?;
+        // Built before anything starts, so that a system without a DNS configuration fails fast.
+        let dns_resolver = if config.dns_sd.is_empty() {
+            None
+        } else {
+            let nameservers: Vec<_> = config
+                .dns_sd_nameservers
+                .iter()
+                .filter_map(|s| config::parse_nameserver(s).ok())
+                .collect();
+            Some(dns_watch::resolver(&nameservers).map_err(StartError::Dns)?)
+        };
         fd_limit::raise_nofile_limit_logged();
         let listeners = listen::open(&web.listen).await?;
         let addrs = listeners
@@ -146,6 +160,14 @@ impl Exporter {
             tasks.spawn(file_watch::run(
                 config.targets_files.clone(),
                 config.targets_files_refresh,
+                reloader.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some(resolver) = dns_resolver {
+            tasks.spawn(dns_watch::run(
+                config.dns_sd.clone(),
+                resolver,
                 reloader.clone(),
                 shutdown.clone(),
             ));

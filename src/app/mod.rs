@@ -4,6 +4,8 @@
 pub(crate) mod build;
 pub mod config;
 pub(crate) mod discovered;
+pub(crate) mod dns_sd;
+pub(crate) mod dns_watch;
 pub(crate) mod exporter;
 pub(crate) mod file_sd;
 pub(crate) mod file_watch;

@@ -754,3 +754,128 @@ fn sdp_inspection_is_off_by_default_and_strictly_decoded() {
         Ok(())
     });
 }
+
+#[test]
+fn dns_sd_is_decoded_with_defaults_and_replaces_the_default_target() {
+    let config = load_toml(
+        r#"
+dns_sd_nameservers = ["10.96.0.10", "127.0.0.1:5353", "[::1]:53"]
+
+[[dns_sd]]
+name = "kms.kurento.svc.cluster.local"
+type = "A"
+port = 8888
+
+[[dns_sd]]
+name = "_kms._tcp.kurento.example."
+type = "SRV"
+refresh = "5s"
+path = "/kms"
+scheme = "wss"
+"#,
+    )
+    .unwrap();
+    assert!(config.targets.is_empty(), "no default target with dns_sd");
+    let a = &config.dns_sd[0];
+    assert_eq!(
+        (a.record_type, a.port, a.refresh, a.path.as_str(), a.scheme),
+        (
+            DnsRecordType::A,
+            Some(8888),
+            secs(30),
+            "/kurento",
+            WsScheme::Ws
+        )
+    );
+    let srv = &config.dns_sd[1];
+    assert_eq!(
+        (
+            srv.record_type,
+            srv.port,
+            srv.refresh,
+            srv.path.as_str(),
+            srv.scheme
+        ),
+        (DnsRecordType::Srv, None, secs(5), "/kms", WsScheme::Wss)
+    );
+    let servers: Vec<SocketAddr> = config
+        .dns_sd_nameservers
+        .iter()
+        .map(|s| parse_nameserver(s).unwrap())
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            "10.96.0.10:53".parse().unwrap(),
+            "127.0.0.1:5353".parse().unwrap(),
+            "[::1]:53".parse().unwrap()
+        ]
+    );
+    let errors = load_toml("[[dns_sd]]\nname = \"kms\"\ntype = \"MX\"\nport = 1\n").unwrap_err();
+    let got = messages(&errors);
+    assert!(got[0].starts_with("dns_sd[0].type: "), "{got:?}");
+}
+
+#[test]
+fn dns_sd_errors_name_the_entry_and_key() {
+    let entry = |record_type, port| DnsSdConfig {
+        name: "kms.example".to_owned(),
+        record_type,
+        port,
+        refresh: secs(30),
+        path: "/kurento".to_owned(),
+        scheme: WsScheme::Ws,
+    };
+    let mut bad_name = entry(DnsRecordType::A, Some(8888));
+    bad_name.name = "kms..example".to_owned();
+    let mut empty_name = entry(DnsRecordType::A, Some(8888));
+    empty_name.name = ".".to_owned();
+    let mut short = entry(DnsRecordType::A, Some(8888));
+    short.refresh = Duration::from_millis(500);
+    let mut long = entry(DnsRecordType::A, Some(8888));
+    long.refresh = secs(2 * 86_400);
+    let mut zero = entry(DnsRecordType::A, Some(8888));
+    zero.refresh = Duration::ZERO;
+    let mut relative = entry(DnsRecordType::A, Some(8888));
+    relative.path = "kurento".to_owned();
+    let mut spaced = entry(DnsRecordType::A, Some(8888));
+    spaced.path = "/a b".to_owned();
+    let config = Config {
+        dns_sd: vec![
+            entry(DnsRecordType::A, Some(8888)),
+            bad_name,
+            empty_name,
+            entry(DnsRecordType::A, None),
+            entry(DnsRecordType::Aaaa, Some(0)),
+            entry(DnsRecordType::A, Some(65_536)),
+            entry(DnsRecordType::Srv, Some(8888)),
+            short,
+            long,
+            zero,
+            relative,
+            spaced,
+            entry(DnsRecordType::Srv, None),
+        ],
+        dns_sd_nameservers: vec!["127.0.0.1:5353".to_owned(), "dns.example".to_owned()],
+        ..valid()
+    };
+    let got = messages(&config.validate().unwrap_err());
+    let want = [
+        "dns_sd[1].name: invalid DNS name",
+        "dns_sd[2].name: must not be empty",
+        "dns_sd[3].port: required with type A or AAAA",
+        "dns_sd[4].port: must be between 1 and 65535, got 0",
+        "dns_sd[5].port: must be between 1 and 65535, got 65536",
+        "dns_sd[6].port: not allowed with type SRV",
+        "dns_sd[7].refresh: must be at least 1s, got 500ms",
+        "dns_sd[8].refresh: must be at most 1day, got 2days",
+        "dns_sd[9].refresh: must be greater than 0",
+        "dns_sd[10].path: must start with '/'",
+        "dns_sd[11].path: not a valid URL path",
+        "dns_sd_nameservers[1]: must be an IP address",
+    ];
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (got, want) in got.iter().zip(want) {
+        assert!(got.starts_with(want), "{got} does not start with {want}");
+    }
+}
