@@ -56,9 +56,7 @@ async fn a_successful_probe_is_reported_and_leaves_nothing_behind() {
     probe_every_second(&mut config);
     let stack = Stack::watch(sim, config).await;
 
-    let text = stack
-        .wait_for_sample(SUCCESS, DEADLINE, |v| v == 1.0)
-        .await;
+    let text = stack.wait_for_sample(SUCCESS, DEADLINE, |v| v == 1.0).await;
     let duration = sample(&text, DURATION).expect("a duration");
     assert!(duration > 0.0 && duration < 0.8, "{duration}");
     // Several probes later, the probe's objects never showed in the inventory metrics.
@@ -104,12 +102,12 @@ async fn a_successful_probe_is_reported_and_leaves_nothing_behind() {
     assert_eq!(released * 2, created, "one release per probe pipeline");
     // Never in the poller's read session: the probe's requests all run on sockets of their
     // own (the poller's reads are `get*`/`is*`, transactions and session bookkeeping).
-    let probe_connections: std::collections::BTreeSet<u64> = changing
-        .iter()
-        .map(|r| r.connection)
-        .collect();
-    assert!(log.iter().all(|r| !probe_connections.contains(&r.connection)
-        || r.method != "transaction"));
+    let probe_connections: std::collections::BTreeSet<u64> =
+        changing.iter().map(|r| r.connection).collect();
+    assert!(
+        log.iter()
+            .all(|r| !probe_connections.contains(&r.connection) || r.method != "transaction")
+    );
     stack.sim.shutdown().await;
 }
 
@@ -127,12 +125,12 @@ async fn a_failing_probe_reports_0_and_still_releases() {
     config.targets[0].health_probe_interval = Some(Duration::from_secs(3600));
     let stack = Stack::watch(sim, config).await;
 
-    stack
-        .wait_for_sample(SUCCESS, DEADLINE, |v| v == 0.0)
-        .await;
-    eventually("the failed probe's objects to be released", DEADLINE, async || {
-        stack.sim.object_ids() == before
-    })
+    stack.wait_for_sample(SUCCESS, DEADLINE, |v| v == 0.0).await;
+    eventually(
+        "the failed probe's objects to be released",
+        DEADLINE,
+        async || stack.sim.object_ids() == before,
+    )
     .await;
     let log = stack.sim.request_log();
     assert_eq!(log.iter().filter(|r| r.method == "release").count(), 1);
@@ -152,9 +150,7 @@ async fn a_timed_out_probe_reports_0_and_releases_in_the_background() {
     let mut config = test_config(&[(KMS, sim.url())]);
     probe_every_second(&mut config);
     let stack = Stack::watch(sim, config).await;
-    stack
-        .wait_for_sample(SUCCESS, DEADLINE, |v| v == 1.0)
-        .await;
+    stack.wait_for_sample(SUCCESS, DEADLINE, |v| v == 1.0).await;
 
     // `connect` is now answered after 500 ms and `create` after 1 s, past the probe's 800 ms:
     // the verdict comes while the `create` is in flight, and its reply (within the cleanup
@@ -162,16 +158,16 @@ async fn a_timed_out_probe_reports_0_and_releases_in_the_background() {
     stack.sim.inject(Fault::SlowReplies {
         extra: Duration::from_millis(500),
     });
-    stack
-        .wait_for_sample(SUCCESS, DEADLINE, |v| v == 0.0)
-        .await;
+    stack.wait_for_sample(SUCCESS, DEADLINE, |v| v == 0.0).await;
     stack.sim.inject(Fault::SlowReplies {
         extra: Duration::ZERO,
     });
     stack.exporter.shutdown().await;
-    eventually("the timed-out probe's objects to be released", DEADLINE, async || {
-        stack.sim.object_ids() == before
-    })
+    eventually(
+        "the timed-out probe's objects to be released",
+        DEADLINE,
+        async || stack.sim.object_ids() == before,
+    )
     .await;
     let changing: Vec<_> = stack
         .sim
@@ -185,7 +181,10 @@ async fn a_timed_out_probe_reports_0_and_releases_in_the_background() {
         .filter(|r| r.method == "create" && r.object.as_deref() == Some("MediaPipeline"))
         .count();
     let released = changing.iter().filter(|r| r.method == "release").count();
-    assert_eq!(released, pipelines, "every probe pipeline released: {changing:?}");
+    assert_eq!(
+        released, pipelines,
+        "every probe pipeline released: {changing:?}"
+    );
     stack.sim.shutdown().await;
 }
 

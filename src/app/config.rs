@@ -781,7 +781,7 @@ impl Config {
             cpu_sample: self.poll.cpu_sample,
             tls_ca_file: None,
             tls_insecure_skip_verify: false,
-            health_probe: self.health_probe.enabled.then(|| HealthProbeSpec {
+            health_probe: self.health_probe.enabled.then_some(HealthProbeSpec {
                 interval: self.health_probe.interval,
                 timeout: self.health_probe.timeout,
             }),
@@ -1017,7 +1017,12 @@ impl Config {
                 .health_probe_interval
                 .is_none_or(|d| check_interval(errors, &key("health_probe_interval"), d));
             let timeout_ok = t.health_probe_timeout.is_none_or(|d| {
-                check_bounded(errors, &key("health_probe_timeout"), d, MAX_HEALTH_PROBE_TIMEOUT)
+                check_bounded(
+                    errors,
+                    &key("health_probe_timeout"),
+                    d,
+                    MAX_HEALTH_PROBE_TIMEOUT,
+                )
             });
             let interval = t.health_probe_interval.unwrap_or(h.interval);
             let timeout = t.health_probe_timeout.unwrap_or(h.timeout);

@@ -238,11 +238,7 @@ impl Steps<'_> {
             "properties": {},
             "sessionId": session,
         });
-        let result = self
-            .connection
-            .call("create", params)
-            .await
-            .map_err(wrap)?;
+        let result = self.connection.call("create", params).await.map_err(wrap)?;
         let value = invoke_value(result).map_err(wrap)?;
         decode_string(&value).map_err(wrap)
     }
@@ -256,11 +252,7 @@ impl Steps<'_> {
     ) -> Result<Value, KmsError> {
         let wrap = |e| KmsError::new(operation, Some(object), e);
         let params = protocol::invoke_params(object, operation, params, Some(session));
-        let result = self
-            .connection
-            .call("invoke", params)
-            .await
-            .map_err(wrap)?;
+        let result = self.connection.call("invoke", params).await.map_err(wrap)?;
         invoke_value(result).map_err(wrap)
     }
 
@@ -272,7 +264,11 @@ impl Steps<'_> {
     ) -> Result<(), KmsError> {
         let params = json!({ "object": object, "sessionId": session });
         let call = match deadline {
-            Some(d) => self.connection.call_with_timeout("release", params, d).await,
+            Some(d) => {
+                self.connection
+                    .call_with_timeout("release", params, d)
+                    .await
+            }
             None => self.connection.call("release", params).await,
         };
         match call {

@@ -176,7 +176,11 @@ mod tests {
             (Some(false), true, Some(VerdictChange::Recovered)),
         ];
         for (previous, success, want) in cases {
-            assert_eq!(verdict_change(previous, success), want, "{previous:?} {success}");
+            assert_eq!(
+                verdict_change(previous, success),
+                want,
+                "{previous:?} {success}"
+            );
         }
     }
 

@@ -324,7 +324,9 @@ mod tests {
         assert!(inv.media_elements().is_empty());
         assert!(inv.pipelines_missing_metadata() == vec![P2.to_owned()]);
         // A later event about it or a new listing does not bring it back.
-        inv.apply(&ManagerEvent::Created(format!("{P1}/c_kurento.WebRtcEndpoint")));
+        inv.apply(&ManagerEvent::Created(format!(
+            "{P1}/c_kurento.WebRtcEndpoint"
+        )));
         assert!(inv.media_elements().is_empty());
         inv.reconcile(ids(&[P1, P2]));
         assert_eq!(inv.state().pipelines.len(), 1);

@@ -23,8 +23,8 @@ use crate::analysis::topology::Topology;
 use crate::analysis::zombie::{
     ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker,
 };
-use crate::kurento::ops::KmsError;
 use crate::kurento::health::PROBE_OBJECT_NAME;
+use crate::kurento::ops::KmsError;
 use crate::kurento::protocol::{ManagerEvent, parent_id};
 use crate::poll::health::ProbeObjects;
 use crate::poll::inventory::{Applied, Inventory, type_label};
@@ -858,5 +858,77 @@ mod tests {
         assert_eq!(snap.exporter.objects_created_total["MediaPipeline"], 1);
         assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Disconnected], 1);
         assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+    }
+
+    #[test]
+    fn the_health_probes_objects_are_neither_inventoried_nor_counted() {
+        use crate::kurento::health::ProbeWatcher;
+        let probe = Arc::new(ProbeObjects::default());
+        let mut state =
+            TargetState::new("a", aggregated(), zombie_policy()).with_probe(probe.clone());
+        state.listed(vec!["app_kurento.MediaPipeline".to_owned()]);
+        let created = |id: &str| ManagerEvent::Created(id.to_owned());
+
+        // The probe's pipeline announced before its `create` reply, next to an application's.
+        probe.creating(true);
+        state.apply_event(&created("probe_kurento.MediaPipeline"));
+        state.apply_event(&created("other_kurento.MediaPipeline"));
+        state.leave_out_probe_objects();
+        assert!(state.stats.objects_created_total.is_empty(), "held back");
+        probe.created("probe_kurento.MediaPipeline");
+        probe.creating(false);
+        // Its endpoint, announced after the reply.
+        state.apply_event(&created(
+            "probe_kurento.MediaPipeline/e_kurento.WebRtcEndpoint",
+        ));
+        state.leave_out_probe_objects();
+        assert_eq!(
+            state.stats.objects_created_total,
+            BTreeMap::from([("MediaPipeline".to_owned(), 1)])
+        );
+        let snap = state.snapshot(0, 1.0);
+        let objects = snap.objects.unwrap();
+        let ids: Vec<&str> = objects.pipelines.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["app_kurento.MediaPipeline", "other_kurento.MediaPipeline"]
+        );
+        assert!(objects.elements_by_type.is_empty());
+        assert!(
+            state
+                .pipelines_missing_metadata()
+                .iter()
+                .all(|p| !p.starts_with("probe"))
+        );
+
+        // Its destruction is not counted either, and a listing does not bring it back.
+        state.apply_event(&ManagerEvent::Destroyed(
+            "probe_kurento.MediaPipeline".to_owned(),
+        ));
+        assert!(state.stats.objects_destroyed_total.is_empty());
+        state.listed(vec![
+            "app_kurento.MediaPipeline".to_owned(),
+            "probe_kurento.MediaPipeline".to_owned(),
+        ]);
+        assert_eq!(state.snapshot(0, 1.0).objects.unwrap().pipelines.len(), 1);
+    }
+
+    #[test]
+    fn another_exporters_probe_pipeline_is_left_out_by_its_name() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.listed(vec![
+            "app_kurento.MediaPipeline".to_owned(),
+            "ha_kurento.MediaPipeline".to_owned(),
+            "ha_kurento.MediaPipeline/e_kurento.WebRtcEndpoint".to_owned(),
+        ]);
+        state.metadata_read(vec![PipelineMetadata {
+            id: "ha_kurento.MediaPipeline".to_owned(),
+            created: Ok(1),
+            name: Ok(PROBE_OBJECT_NAME.to_owned()),
+        }]);
+        let objects = state.snapshot(0, 1.0).objects.unwrap();
+        assert_eq!(objects.pipelines.len(), 1);
+        assert!(objects.elements_by_type.is_empty());
+        assert!(state.read_targets().is_empty(), "nothing of it is read");
     }
 }
