@@ -35,6 +35,7 @@ const REQUIRED_ALERTS: &[&str] = &[
     "KurentoMemoryGrowing",
     "KurentoExporterPollFailing",
     "KurentoExporterDown",
+    "KurentoHealthProbeFailing",
 ];
 
 fn files_with_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {

@@ -91,6 +91,17 @@ pub struct ExporterStats {
     pub cycles_finished: u64,
     /// The last failure, for logs and the API (never carries credentials).
     pub last_error: Option<String>,
+    /// The last deep health check (README "Health probe"); `None` while the probe is off or
+    /// has not finished once.
+    pub health_probe: Option<HealthProbeResult>,
+}
+
+/// The outcome of one deep health check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthProbeResult {
+    pub success: bool,
+    /// From opening its socket to the verdict (a timeout counts as the whole timeout).
+    pub duration_seconds: f64,
 }
 
 /// Server-wide readings from the last successful cycle.

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::detail::DetailLevel;
 use crate::kurento::redact::{cap, redact_url};
+use crate::poll::health::HealthProbeSpec;
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "KURENTO_EXPORTER_";
@@ -109,6 +110,37 @@ pub struct Config {
     /// when empty.
     pub dns_sd_nameservers: Vec<String>,
     pub probe: ProbeConfig,
+    pub health_probe: HealthProbeConfig,
+}
+
+/// `[health_probe]`: the deep health check's defaults (README "Health probe"). The only
+/// configuration under which the exporter writes to KMS; off unless enabled here (for every
+/// target, discovered ones included) or by a target's `health_probe = true`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthProbeConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// Default of `health_probe.interval`.
+pub const DEFAULT_HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(MINUTE);
+/// Default of `health_probe.timeout`.
+pub const DEFAULT_HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest health probe timeout: a slower pipeline creation is a failure anyway.
+pub const MAX_HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(MINUTE);
+
+impl Default for HealthProbeConfig {
+    fn default() -> Self {
+        HealthProbeConfig {
+            enabled: false,
+            interval: DEFAULT_HEALTH_PROBE_INTERVAL,
+            timeout: DEFAULT_HEALTH_PROBE_TIMEOUT,
+        }
+    }
 }
 
 /// The record type of a `dns_sd` name.
@@ -238,6 +270,7 @@ impl Default for Config {
             dns_sd: Vec::new(),
             dns_sd_nameservers: Vec::new(),
             probe: ProbeConfig::default(),
+            health_probe: HealthProbeConfig::default(),
         }
     }
 }
@@ -422,6 +455,13 @@ pub struct TargetConfig {
     /// Accept any server certificate for `wss://` (testing only).
     #[serde(default)]
     pub tls_insecure_skip_verify: bool,
+    /// Runs the deep health check on this KMS; `health_probe.enabled` when unset.
+    #[serde(default)]
+    pub health_probe: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    pub health_probe_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub health_probe_timeout: Option<Duration>,
 }
 
 impl TargetConfig {
@@ -434,6 +474,9 @@ impl TargetConfig {
             connections: None,
             tls_ca_file: None,
             tls_insecure_skip_verify: false,
+            health_probe: None,
+            health_probe_interval: None,
+            health_probe_timeout: None,
         }
     }
 }
@@ -451,6 +494,8 @@ pub struct ResolvedTarget {
     pub cpu_sample: Duration,
     pub tls_ca_file: Option<PathBuf>,
     pub tls_insecure_skip_verify: bool,
+    /// `None` unless the deep health check is enabled for this target.
+    pub health_probe: Option<HealthProbeSpec>,
 }
 
 impl ResolvedTarget {
@@ -761,8 +806,20 @@ impl Config {
                 cpu_sample: self.poll.cpu_sample,
                 tls_ca_file: t.tls_ca_file.clone(),
                 tls_insecure_skip_verify: t.tls_insecure_skip_verify,
+                health_probe: self.health_probe_of(t),
             })
             .collect()
+    }
+
+    /// The health probe of a configured target: its own settings, else `[health_probe]`'s.
+    fn health_probe_of(&self, t: &TargetConfig) -> Option<HealthProbeSpec> {
+        let h = &self.health_probe;
+        t.health_probe
+            .unwrap_or(h.enabled)
+            .then(|| HealthProbeSpec {
+                interval: t.health_probe_interval.unwrap_or(h.interval),
+                timeout: t.health_probe_timeout.unwrap_or(h.timeout),
+            })
     }
 
     /// A probed target (`name`, `url`): `[probe]`'s settings, else `[poll]`'s.
@@ -796,6 +853,10 @@ impl Config {
             cpu_sample: self.poll.cpu_sample,
             tls_ca_file: None,
             tls_insecure_skip_verify: false,
+            health_probe: self.health_probe.enabled.then_some(HealthProbeSpec {
+                interval: self.health_probe.interval,
+                timeout: self.health_probe.timeout,
+            }),
         }
     }
 
@@ -808,6 +869,7 @@ impl Config {
         self.validate_targets_files(&mut errors);
         self.validate_dns_sd(&mut errors);
         self.validate_probe(&mut errors);
+        self.validate_health_probe(&mut errors);
         self.validate_metrics(&mut errors);
         self.validate_zombie(&mut errors);
         if errors.is_empty() {
@@ -1038,6 +1100,74 @@ impl Config {
         for (i, server) in self.dns_sd_nameservers.iter().enumerate() {
             if let Err(m) = parse_nameserver(server) {
                 errors.push(ConfigError::new(format!("dns_sd_nameservers[{i}]"), m));
+            }
+        }
+    }
+
+    /// The section's values, then each target's overrides; the timeout must leave room in the
+    /// interval, so probes never overlap.
+    fn validate_health_probe(&self, errors: &mut Vec<ConfigError>) {
+        let h = &self.health_probe;
+        let interval_ok = check_interval(errors, "health_probe.interval", h.interval);
+        let timeout_ok = check_bounded(
+            errors,
+            "health_probe.timeout",
+            h.timeout,
+            MAX_HEALTH_PROBE_TIMEOUT,
+        );
+        if interval_ok && timeout_ok && h.timeout >= h.interval {
+            errors.push(ConfigError::new(
+                "health_probe.timeout",
+                format!(
+                    "must be less than health_probe.interval ({}), got {}",
+                    fmt_duration(h.interval),
+                    fmt_duration(h.timeout)
+                ),
+            ));
+        }
+        for (i, t) in self.targets.iter().enumerate() {
+            let key = |field: &str| format!("targets[{i}].{field}");
+            let enabled = t.health_probe.unwrap_or(h.enabled);
+            let overridden = t.health_probe_interval.is_some() || t.health_probe_timeout.is_some();
+            if overridden && !enabled {
+                let field = if t.health_probe_interval.is_some() {
+                    "health_probe_interval"
+                } else {
+                    "health_probe_timeout"
+                };
+                errors.push(ConfigError::new(
+                    key(field),
+                    "only allowed when the health probe is enabled (health_probe = true)",
+                ));
+                continue;
+            }
+            let interval_ok = t
+                .health_probe_interval
+                .is_none_or(|d| check_interval(errors, &key("health_probe_interval"), d));
+            let timeout_ok = t.health_probe_timeout.is_none_or(|d| {
+                check_bounded(
+                    errors,
+                    &key("health_probe_timeout"),
+                    d,
+                    MAX_HEALTH_PROBE_TIMEOUT,
+                )
+            });
+            let interval = t.health_probe_interval.unwrap_or(h.interval);
+            let timeout = t.health_probe_timeout.unwrap_or(h.timeout);
+            if overridden && interval_ok && timeout_ok && timeout >= interval {
+                let field = if t.health_probe_timeout.is_some() {
+                    "health_probe_timeout"
+                } else {
+                    "health_probe_interval"
+                };
+                errors.push(ConfigError::new(
+                    key(field),
+                    format!(
+                        "the health probe timeout ({}) must be less than its interval ({})",
+                        fmt_duration(timeout),
+                        fmt_duration(interval)
+                    ),
+                ));
             }
         }
     }

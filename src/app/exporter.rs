@@ -321,6 +321,9 @@ pub async fn run_demo(mut config: Config, scenario: sim::Scenario) -> Result<(),
         connections: None,
         tls_ca_file: None,
         tls_insecure_skip_verify: false,
+        health_probe: None,
+        health_probe_interval: None,
+        health_probe_timeout: None,
     }];
     let exporter = Exporter::start(config).await?;
     tracing::info!(

@@ -229,5 +229,6 @@ fn target_spec(settings: &Settings, schedule: Schedule) -> TargetSpec {
             idle_after: settings.zombie.idle_after,
             max_age: settings.zombie.max_age,
         },
+        health_probe: target.health_probe.clone(),
     }
 }

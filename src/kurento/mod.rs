@@ -6,6 +6,7 @@ pub mod client;
 pub(crate) mod connections;
 pub mod deadline;
 pub(crate) mod descriptors;
+pub mod health;
 pub(crate) mod kinds;
 pub(crate) mod ops;
 pub mod pool;

@@ -116,6 +116,24 @@ pub const UP: MetricDef = MetricDef {
     source: "exporter",
     detail: false,
 };
+pub const HEALTH_PROBE_SUCCESS: MetricDef = MetricDef {
+    family: "kurento_health_probe_success",
+    unit: None,
+    kind: Kind::Gauge,
+    labels: &["kms"],
+    help: "1 if the last deep health check (create a pipeline and a WebRtcEndpoint, generateOffer, release) succeeded within its timeout, else 0. Only for targets with health_probe enabled.",
+    source: "exporter",
+    detail: false,
+};
+pub const HEALTH_PROBE_DURATION: MetricDef = MetricDef {
+    family: "kurento_health_probe_duration",
+    unit: Some("seconds"),
+    kind: Kind::Gauge,
+    labels: &["kms"],
+    help: "Wall time of the last deep health check, from opening its socket to its verdict (the timeout when it timed out). Only for targets with health_probe enabled.",
+    source: "exporter",
+    detail: false,
+};
 pub const POLL_DURATION: MetricDef = MetricDef {
     family: "kurento_exporter_poll_duration",
     unit: Some("seconds"),
@@ -599,6 +617,8 @@ pub const ALL: &[MetricDef] = &[
     CONFIG_RELOAD_SUCCESS_TIME,
     TARGETS,
     UP,
+    HEALTH_PROBE_SUCCESS,
+    HEALTH_PROBE_DURATION,
     POLL_DURATION,
     LAST_POLL_SUCCESS,
     POLL_ERRORS,

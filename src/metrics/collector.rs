@@ -128,6 +128,13 @@ impl StoreCollector {
     fn write_targets(&self, f: &mut Families, snaps: &[Arc<TargetSnapshot>]) -> fmt::Result {
         let snaps = snaps.to_vec();
         per_target(f, &cat::UP, &snaps, |s| Some(Value::Int(u64::from(s.up))))?;
+        per_target(f, &cat::HEALTH_PROBE_SUCCESS, &snaps, |s| {
+            let probe = s.exporter.health_probe?;
+            Some(Value::Int(u64::from(probe.success)))
+        })?;
+        per_target(f, &cat::HEALTH_PROBE_DURATION, &snaps, |s| {
+            Some(Value::Float(s.exporter.health_probe?.duration_seconds))
+        })?;
         per_target(f, &cat::POLL_DURATION, &snaps, |s| {
             s.exporter.last_poll_duration_seconds.map(Value::Float)
         })?;

@@ -3,7 +3,7 @@
 //! `ObjectDestroyed`, replaced by a rare reconciliation. Pure: the poller feeds it, nothing here
 //! does I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analysis::snapshot::{ObjectsState, PipelineState};
 use crate::kurento::protocol::{ManagerEvent, object_type, parent_id};
@@ -19,6 +19,9 @@ struct ObjectMeta {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
     objects: BTreeMap<String, ObjectMeta>,
+    /// Pipelines left out of every view: the health probe's (README "Health probe"). Their
+    /// objects stay known, so their events and later listings do not bring them back as new.
+    excluded: BTreeSet<String>,
 }
 
 /// An element of the inventory, as the media reads need it.
@@ -46,7 +49,23 @@ impl Inventory {
                 .into_iter()
                 .map(|id| (id, ObjectMeta::default()))
                 .collect(),
+            excluded: BTreeSet::new(),
         }
+    }
+
+    /// Leaves `pipeline` and everything in it out of every view, if it is known.
+    pub fn exclude(&mut self, pipeline: &str) {
+        if self.objects.contains_key(pipeline) {
+            self.excluded.insert(pipeline.to_owned());
+        }
+    }
+
+    /// Whether `id` is in an excluded pipeline.
+    fn hidden(&self, id: &str) -> bool {
+        !self.excluded.is_empty()
+            && self
+                .excluded
+                .contains(crate::kurento::protocol::pipeline_id(id))
     }
 
     /// Replaces the object set with a fresh listing, keeping what was known of surviving objects.
@@ -57,6 +76,10 @@ impl Inventory {
                 *meta = known.clone();
             }
         }
+        fresh.excluded = std::mem::take(&mut self.excluded);
+        fresh
+            .excluded
+            .retain(|id| fresh.objects.contains_key(id.as_str()));
         *self = fresh;
     }
 
@@ -77,6 +100,7 @@ impl Inventory {
 
     fn remove_subtree(&mut self, id: &str) {
         self.objects.remove(id);
+        self.excluded.remove(id);
         let prefix = format!("{id}/");
         let doomed: Vec<String> = self
             .objects
@@ -94,7 +118,7 @@ impl Inventory {
         self.objects
             .keys()
             .map(String::as_str)
-            .filter(|id| parent_id(id).is_none())
+            .filter(|id| parent_id(id).is_none() && !self.hidden(id))
     }
 
     /// Pipelines whose name and creation time have not been read yet.
@@ -122,7 +146,7 @@ impl Inventory {
     pub fn media_elements(&self) -> Vec<InventoryElement<'_>> {
         self.objects
             .keys()
-            .filter(|id| parent_id(id).is_some())
+            .filter(|id| parent_id(id).is_some() && !self.hidden(id))
             .map(|id| {
                 let pipeline = crate::kurento::protocol::pipeline_id(id);
                 let pipeline_label = self
@@ -160,7 +184,7 @@ impl Inventory {
         let mut pipelines: BTreeMap<&str, PipelineState> = BTreeMap::new();
         let mut elements_by_type: BTreeMap<String, u64> = BTreeMap::new();
         for (id, meta) in &self.objects {
-            if parent_id(id).is_none() {
+            if parent_id(id).is_none() && !self.hidden(id) {
                 pipelines.insert(
                     id,
                     PipelineState {
@@ -173,7 +197,7 @@ impl Inventory {
             }
         }
         for id in self.objects.keys() {
-            if parent_id(id).is_none() {
+            if parent_id(id).is_none() || self.hidden(id) {
                 continue;
             }
             *elements_by_type.entry(type_label(id)).or_default() += 1;
@@ -286,5 +310,28 @@ mod tests {
         assert_eq!(state.pipelines[0].name.as_deref(), Some("room-1"));
         assert_eq!(state.pipelines[0].created_unix_seconds, Some(1_700_000_000));
         assert!(!inv.contains(P2));
+    }
+
+    #[test]
+    fn an_excluded_pipeline_is_in_no_view_and_stays_out_across_reconciliation() {
+        let mut inv = meeting();
+        inv.exclude(P1);
+        inv.exclude("unknown_kurento.MediaPipeline");
+        let state = inv.state();
+        assert_eq!(state.pipelines.len(), 1);
+        assert_eq!(state.pipelines[0].id, P2);
+        assert!(state.elements_by_type.is_empty());
+        assert!(inv.media_elements().is_empty());
+        assert!(inv.pipelines_missing_metadata() == vec![P2.to_owned()]);
+        // A later event about it or a new listing does not bring it back.
+        inv.apply(&ManagerEvent::Created(format!(
+            "{P1}/c_kurento.WebRtcEndpoint"
+        )));
+        assert!(inv.media_elements().is_empty());
+        inv.reconcile(ids(&[P1, P2]));
+        assert_eq!(inv.state().pipelines.len(), 1);
+        // Once destroyed, the id is forgotten.
+        inv.apply(&ManagerEvent::Destroyed(P1.to_owned()));
+        assert!(inv.excluded.is_empty());
     }
 }

@@ -3,6 +3,7 @@
 //! an operator asks for.
 
 pub(crate) mod cycle;
+pub mod health;
 pub(crate) mod inventory;
 pub(crate) mod once;
 pub(crate) mod reads;

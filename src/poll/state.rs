@@ -23,9 +23,11 @@ use crate::analysis::topology::Topology;
 use crate::analysis::zombie::{
     ElementView, PipelineView, ZombiePolicy, ZombieReport, ZombieTracker,
 };
+use crate::kurento::health::PROBE_OBJECT_NAME;
 use crate::kurento::ops::KmsError;
-use crate::kurento::protocol::ManagerEvent;
-use crate::poll::inventory::{Applied, Inventory};
+use crate::kurento::protocol::{ManagerEvent, parent_id};
+use crate::poll::health::ProbeObjects;
+use crate::poll::inventory::{Applied, Inventory, type_label};
 use crate::poll::reads::{CycleReads, Target};
 use crate::poll::silence::is_timeout;
 
@@ -115,6 +117,11 @@ pub struct TargetState {
     timed_out_cycles: u32,
     /// The `up` value last reported by [`TargetState::up_change`].
     reported_up: Option<bool>,
+    /// The health probe's objects and verdict (empty when the probe is off).
+    probe: Arc<ProbeObjects>,
+    /// Pipelines whose `ObjectCreated` came while a probe's `create` awaited its reply: counted
+    /// (or not, if they are the probe's) once that reply is in.
+    uncounted_pipelines: Vec<String>,
 }
 
 impl TargetState {
@@ -140,6 +147,42 @@ impl TargetState {
             silent: false,
             timed_out_cycles: 0,
             reported_up: None,
+            probe: Arc::default(),
+            uncounted_pipelines: Vec::new(),
+        }
+    }
+
+    /// This state, leaving out what `probe` says the health probe holds.
+    pub fn with_probe(mut self, probe: Arc<ProbeObjects>) -> Self {
+        self.probe = probe;
+        self
+    }
+
+    /// Leaves the health probe's pipelines out of the inventory's views, and counts the
+    /// pipeline creations held back while a probe's `create` was in flight that were not the
+    /// probe's. Runs before each cycle and after each listing.
+    pub fn leave_out_probe_objects(&mut self) {
+        let creating = self.probe.is_creating();
+        let mut held = std::mem::take(&mut self.uncounted_pipelines);
+        held.retain(|id| {
+            if self.probe.owns(id) {
+                return false;
+            }
+            if creating {
+                return true;
+            }
+            *self
+                .stats
+                .objects_created_total
+                .entry(type_label(id))
+                .or_default() += 1;
+            false
+        });
+        self.uncounted_pipelines = held;
+        if let Some(inventory) = self.inventory.as_mut() {
+            for pipeline in self.probe.pipelines() {
+                inventory.exclude(&pipeline);
+            }
         }
     }
 
@@ -210,6 +253,7 @@ impl TargetState {
             Some(inventory) => inventory.reconcile(ids),
             None => self.inventory = Some(Inventory::from_listing(ids)),
         }
+        self.leave_out_probe_objects();
     }
 
     /// Pipelines whose name and creation time are still to be read.
@@ -222,6 +266,25 @@ impl TargetState {
 
     /// Applies a manager event to the inventory and counts it by object type.
     pub fn apply_event(&mut self, event: &ManagerEvent) {
+        let (ManagerEvent::Created(id) | ManagerEvent::Destroyed(id)) = event;
+        if self.probe.owns(id) {
+            // The health probe's objects are neither inventoried nor counted.
+            if let (ManagerEvent::Destroyed(_), Some(inventory)) = (event, self.inventory.as_mut())
+            {
+                inventory.apply(event);
+            }
+            return;
+        }
+        if matches!(event, ManagerEvent::Created(_))
+            && parent_id(id).is_none()
+            && self.probe.is_creating()
+        {
+            if let Some(inventory) = self.inventory.as_mut() {
+                inventory.apply(event);
+            }
+            self.uncounted_pipelines.push(id.clone());
+            return;
+        }
         let applied = match self.inventory.as_mut() {
             Some(inventory) => inventory.apply(event),
             // Events before the first inventory are still counted; the listing will hold them.
@@ -242,7 +305,13 @@ impl TargetState {
         if let Some(inventory) = self.inventory.as_mut() {
             for PipelineMetadata { id, created, name } in metadata {
                 match (created, name) {
-                    (Ok(created), Ok(name)) => inventory.set_metadata(&id, Some(name), created),
+                    (Ok(created), Ok(name)) => {
+                        // Another exporter's probe (an HA replica, an earlier process).
+                        if name == PROBE_OBJECT_NAME {
+                            inventory.exclude(&id);
+                        }
+                        inventory.set_metadata(&id, Some(name), created);
+                    }
                     // Released between listing and reading: normal churn, the event will follow.
                     (Err(err), _) | (_, Err(err)) if err.is_object_not_found() => {}
                     (Err(err), _) | (_, Err(err)) => failures.push(err),
@@ -271,8 +340,12 @@ impl TargetState {
         } = read;
         let mut failures: Vec<KmsError> = Vec::new();
         let memory = keep(memory, &mut failures);
-        let sessions = keep(sessions, &mut failures)
-            .map(|s| s.iter().filter(|id| !own_sessions.contains(*id)).count() as u64);
+        let probe_sessions = self.probe.sessions();
+        let sessions = keep(sessions, &mut failures).map(|s| {
+            s.iter()
+                .filter(|id| !own_sessions.contains(*id) && !probe_sessions.contains(*id))
+                .count() as u64
+        });
         let cpu = keep(cpu, &mut failures);
         keep(end_of_cycle, &mut failures);
         if failures.iter().any(is_timeout) {
@@ -473,6 +546,7 @@ impl TargetState {
         // `self.stats` holds only the requests of earlier pollers (0 unless `resumed`); this
         // poller's own are counted by its connections.
         stats.kms_requests_total = self.stats.kms_requests_total + requests_total;
+        stats.health_probe = self.probe.last().or(self.stats.health_probe);
         TargetSnapshot {
             kms: self.name.clone(),
             up: self.up,
@@ -784,5 +858,77 @@ mod tests {
         assert_eq!(snap.exporter.objects_created_total["MediaPipeline"], 1);
         assert_eq!(snap.exporter.poll_errors[&PollErrorReason::Disconnected], 1);
         assert_eq!(snap.exporter.last_success_unix_seconds, Some(100.0));
+    }
+
+    #[test]
+    fn the_health_probes_objects_are_neither_inventoried_nor_counted() {
+        use crate::kurento::health::ProbeWatcher;
+        let probe = Arc::new(ProbeObjects::default());
+        let mut state =
+            TargetState::new("a", aggregated(), zombie_policy()).with_probe(probe.clone());
+        state.listed(vec!["app_kurento.MediaPipeline".to_owned()]);
+        let created = |id: &str| ManagerEvent::Created(id.to_owned());
+
+        // The probe's pipeline announced before its `create` reply, next to an application's.
+        probe.creating(true);
+        state.apply_event(&created("probe_kurento.MediaPipeline"));
+        state.apply_event(&created("other_kurento.MediaPipeline"));
+        state.leave_out_probe_objects();
+        assert!(state.stats.objects_created_total.is_empty(), "held back");
+        probe.created("probe_kurento.MediaPipeline");
+        probe.creating(false);
+        // Its endpoint, announced after the reply.
+        state.apply_event(&created(
+            "probe_kurento.MediaPipeline/e_kurento.WebRtcEndpoint",
+        ));
+        state.leave_out_probe_objects();
+        assert_eq!(
+            state.stats.objects_created_total,
+            BTreeMap::from([("MediaPipeline".to_owned(), 1)])
+        );
+        let snap = state.snapshot(0, 1.0);
+        let objects = snap.objects.unwrap();
+        let ids: Vec<&str> = objects.pipelines.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["app_kurento.MediaPipeline", "other_kurento.MediaPipeline"]
+        );
+        assert!(objects.elements_by_type.is_empty());
+        assert!(
+            state
+                .pipelines_missing_metadata()
+                .iter()
+                .all(|p| !p.starts_with("probe"))
+        );
+
+        // Its destruction is not counted either, and a listing does not bring it back.
+        state.apply_event(&ManagerEvent::Destroyed(
+            "probe_kurento.MediaPipeline".to_owned(),
+        ));
+        assert!(state.stats.objects_destroyed_total.is_empty());
+        state.listed(vec![
+            "app_kurento.MediaPipeline".to_owned(),
+            "probe_kurento.MediaPipeline".to_owned(),
+        ]);
+        assert_eq!(state.snapshot(0, 1.0).objects.unwrap().pipelines.len(), 1);
+    }
+
+    #[test]
+    fn another_exporters_probe_pipeline_is_left_out_by_its_name() {
+        let mut state = TargetState::new("a", aggregated(), zombie_policy());
+        state.listed(vec![
+            "app_kurento.MediaPipeline".to_owned(),
+            "ha_kurento.MediaPipeline".to_owned(),
+            "ha_kurento.MediaPipeline/e_kurento.WebRtcEndpoint".to_owned(),
+        ]);
+        state.metadata_read(vec![PipelineMetadata {
+            id: "ha_kurento.MediaPipeline".to_owned(),
+            created: Ok(1),
+            name: Ok(PROBE_OBJECT_NAME.to_owned()),
+        }]);
+        let objects = state.snapshot(0, 1.0).objects.unwrap();
+        assert_eq!(objects.pipelines.len(), 1);
+        assert!(objects.elements_by_type.is_empty());
+        assert!(state.read_targets().is_empty(), "nothing of it is read");
     }
 }

@@ -24,10 +24,12 @@ use crate::analysis::snapshot::{ExporterStats, PollErrorReason};
 use crate::analysis::zombie::ZombiePolicy;
 use crate::kurento::client::{RequestCounter, RequestIds};
 use crate::kurento::deadline;
+use crate::kurento::health::ProbeTarget;
 use crate::kurento::ops::{Kms, KmsError, KmsOptions};
 use crate::kurento::protocol::ManagerEvent;
 use crate::kurento::reconnect::{Backoff, wait_before_retry};
 use crate::poll::cycle::{self, close_session_in_background, unix_now};
+use crate::poll::health::{HealthProbeSpec, ProbeObjects, run_prober};
 use crate::poll::schedule::Schedule;
 use crate::poll::silence::is_timeout;
 use crate::poll::state::{ServerFacts, TargetState, UpChange, reason_of};
@@ -46,6 +48,8 @@ pub struct TargetSpec {
     pub cpu_sample: Duration,
     pub detail: DetailPolicy,
     pub zombie: ZombiePolicy,
+    /// The deep health check (README "Health probe"); `None` when off, the default.
+    pub health_probe: Option<HealthProbeSpec>,
 }
 
 /// Reads of new pipelines run this many at a time per read connection: KMS serves one request
@@ -65,7 +69,29 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let requests = requests.from_now();
-    let mut state = TargetState::resumed(&spec.name, spec.detail.clone(), spec.zombie, carried);
+    let probe = Arc::new(ProbeObjects::default());
+    let mut state = TargetState::resumed(&spec.name, spec.detail.clone(), spec.zombie, carried)
+        .with_probe(probe.clone());
+    // The prober lives as long as this poller: dropping the guard (return or abort) stops it
+    // after the probe in flight, whose releases are never cut short.
+    let _prober = spec.health_probe.as_ref().map(|health| {
+        let stop = shutdown.child_token();
+        let target = ProbeTarget {
+            url: spec.kms.url.clone(),
+            client: spec.kms.client.clone(),
+            timeout: health.timeout,
+        };
+        tokio::spawn(run_prober(
+            spec.name.clone(),
+            target,
+            health.interval,
+            probe.clone(),
+            ids.clone(),
+            requests.clone(),
+            stop.clone(),
+        ));
+        stop.drop_guard()
+    });
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
         spec.schedule
@@ -192,6 +218,7 @@ impl Connection<'_> {
         while let Ok(event) = events.try_recv() {
             state.apply_event(&event);
         }
+        state.leave_out_probe_objects();
         let lost = cycle::poll_cycle(
             self.spec.cpu_sample,
             self.kms,

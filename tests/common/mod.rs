@@ -140,6 +140,9 @@ pub fn test_config(targets: &[(&str, String)]) -> Config {
             connections: None,
             tls_ca_file: None,
             tls_insecure_skip_verify: false,
+            health_probe: None,
+            health_probe_interval: None,
+            health_probe_timeout: None,
         })
         .collect();
     config

@@ -237,14 +237,15 @@ pub fn anchor(heading: &str) -> String {
         .collect()
 }
 
-/// The exporter configuration of the ops tests: polls every second and declares a pipeline a
-/// zombie after 2 s.
+/// The exporter configuration of the ops tests: polls every second, declares a pipeline a
+/// zombie after 2 s, and runs the health probe (KurentoHealthProbeFailing's series).
 pub fn ops_config(url: &str) -> kurento_exporter::app::config::Config {
     let text = format!(
         "[web]\nlisten_address = \"127.0.0.1:0\"\n\
          [poll]\ninterval = \"1s\"\ntimeout = \"900ms\"\ncpu_sample = \"50ms\"\nready_timeout = \"1h\"\n\
          [zombie]\nidle_after = \"2s\"\n\
-         [[targets]]\nname = \"ops\"\nurl = \"{url}\"\n"
+         [[targets]]\nname = \"ops\"\nurl = \"{url}\"\n\
+         health_probe = true\nhealth_probe_interval = \"2s\"\nhealth_probe_timeout = \"1s\"\n"
     );
     toml::from_str(&text).expect("ops test config")
 }

@@ -35,6 +35,9 @@ fn target(name: &str, url: &str) -> TargetConfig {
         connections: None,
         tls_ca_file: None,
         tls_insecure_skip_verify: false,
+        health_probe: None,
+        health_probe_interval: None,
+        health_probe_timeout: None,
     }
 }
 
@@ -73,6 +76,7 @@ fn defaults_with_no_file_give_the_default_target() {
             cpu_sample: secs(1),
             tls_ca_file: None,
             tls_insecure_skip_verify: false,
+            health_probe: None,
         }]
     );
 }
@@ -144,6 +148,46 @@ fn validation_error_table() {
     type Mutate = fn(&mut Config);
     let cases: Vec<(&str, Mutate, Vec<&str>)> = vec![
         ("valid", |_| {}, vec![]),
+        (
+            "health probe interval too short",
+            |c| c.health_probe.interval = Duration::from_millis(500),
+            vec!["health_probe.interval: must be at least 1s, got 500ms"],
+        ),
+        (
+            "health probe timeout too long",
+            |c| c.health_probe.timeout = Duration::from_secs(120),
+            vec!["health_probe.timeout: must be at most 1m, got 2m"],
+        ),
+        (
+            "health probe timeout not below its interval",
+            |c| c.health_probe.interval = Duration::from_secs(10),
+            vec!["health_probe.timeout: must be less than health_probe.interval (10s), got 10s"],
+        ),
+        (
+            "target health probe timeout not below its interval",
+            |c| {
+                c.targets[0].health_probe = Some(true);
+                c.targets[0].health_probe_interval = Some(Duration::from_secs(5));
+            },
+            vec![
+                "targets[0].health_probe_interval: the health probe timeout (10s) must be less than its interval (5s)",
+            ],
+        ),
+        (
+            "target health probe zero timeout",
+            |c| {
+                c.targets[0].health_probe = Some(true);
+                c.targets[0].health_probe_timeout = Some(Duration::ZERO);
+            },
+            vec!["targets[0].health_probe_timeout: must be greater than 0"],
+        ),
+        (
+            "target health probe settings while it is off",
+            |c| c.targets[0].health_probe_timeout = Some(Duration::from_secs(5)),
+            vec![
+                "targets[0].health_probe_timeout: only allowed when the health probe is enabled (health_probe = true)",
+            ],
+        ),
         (
             "empty name",
             |c| c.targets[0].name = String::new(),
@@ -878,4 +922,35 @@ fn dns_sd_errors_name_the_entry_and_key() {
     for (got, want) in got.iter().zip(want) {
         assert!(got.starts_with(want), "{got} does not start with {want}");
     }
+}
+
+#[test]
+fn health_probe_is_off_by_default_and_resolved_per_target() {
+    let config = load_toml(
+        r#"
+[health_probe]
+interval = "2m"
+
+[[targets]]
+name = "a"
+url = "ws://a:8888/kurento"
+
+[[targets]]
+name = "b"
+url = "ws://b:8888/kurento"
+health_probe = true
+health_probe_timeout = "3s"
+"#,
+    )
+    .unwrap();
+    let targets = config.targets();
+    assert_eq!(targets[0].health_probe, None);
+    assert_eq!(
+        targets[1].health_probe,
+        Some(crate::poll::health::HealthProbeSpec {
+            interval: Duration::from_secs(120),
+            timeout: Duration::from_secs(3),
+        })
+    );
+    assert_eq!(config.resolve("d", "ws://d/kurento").health_probe, None);
 }
