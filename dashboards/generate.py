@@ -48,6 +48,15 @@ def panel(title, desc, unit, targets, kind="timeseries", w=12, h=8, stack=False,
             t["format"] = "table"
     if extra:
         p.update(extra)
+    if any("{{kms}}" in l for _, l in targets):
+        # From a KMS's series to the exporter's inspection page of that KMS (README
+        # "Inspection page"): its pipelines, zombies and worst streams, one click further the
+        # pipeline's graph.
+        p["fieldConfig"]["defaults"]["links"] = [{
+            "title": "Open ${__field.labels.kms} in the inspection page",
+            "url": "${exporter}/ui/#/kms/${__field.labels.kms}",
+            "targetBlank": True,
+        }]
     return p
 
 
@@ -84,6 +93,11 @@ def templating(multi_kms=True):
          "query": {"query": 'label_values(kurento_up{job=~"$job"}, kms)', "refId": "kms"},
          "definition": 'label_values(kurento_up{job=~"$job"}, kms)', "refresh": 2,
          "multi": multi_kms, "includeAll": multi_kms, "allValue": ".+", "current": {}, "sort": 1},
+        {"name": "exporter", "label": "Exporter URL", "type": "textbox",
+         "description": "Base URL of a kurento_exporter, for the links to its inspection page",
+         "query": "http://localhost:9888", "current": {"text": "http://localhost:9888",
+                                                        "value": "http://localhost:9888"},
+         "hide": 0},
     ]}
 
 
@@ -105,7 +119,9 @@ def dashboard(uid, title, desc, panels, multi_kms=True):
             "expr": "changes(kurento_server_restarts_total" + s() + "[$__rate_interval]) > 0",
             "titleFormat": "KMS {{kms}} restarted"}]},
         "links": [{"title": "Kurento dashboards", "type": "dashboards", "tags": ["kurento"],
-                   "asDropdown": True}],
+                   "asDropdown": True},
+                  {"title": "Inspection page", "type": "link", "url": "${exporter}/ui/",
+                   "targetBlank": True, "icon": "external link"}],
         "templating": templating(multi_kms),
         "panels": layout(panels),
     }

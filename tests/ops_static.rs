@@ -260,6 +260,33 @@ fn dashboards_follow_the_lint_rules() {
             .collect();
         assert_eq!(vars["datasource"]["type"], "datasource", "{file}");
         assert_eq!(vars["datasource"]["query"], "prometheus", "{file}");
+        // From a panel to the exporter's inspection page (README "Inspection page").
+        assert_eq!(vars["exporter"]["type"], "textbox", "{file}: $exporter");
+        assert!(
+            d["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["url"] == "${exporter}/ui/"),
+            "{file}: no link to the inspection page"
+        );
+        for p in panels(&d) {
+            let per_kms = p["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| t["legendFormat"].as_str().unwrap_or("").contains("{{kms}}"));
+            let linked = p["fieldConfig"]["defaults"]["links"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|l| l["url"] == "${exporter}/ui/#/kms/${__field.labels.kms}");
+            assert!(
+                !per_kms || linked,
+                "{file}: panel {} has no inspection link",
+                p["title"]
+            );
+        }
         for v in ["job", "kms"] {
             assert_eq!(vars[v]["type"], "query", "{file}: ${v}");
             assert_eq!(
