@@ -18,17 +18,11 @@ use hickory_resolver::proto::rr::rdata::{A, SRV};
 use hickory_resolver::proto::rr::{Name, RData, Record};
 use kurento_exporter::Exporter;
 use kurento_exporter::app::config::{Config, DnsRecordType, DnsSdConfig, WsScheme};
-use kurento_exporter::sim::{Scenario, SimOptions, Simulator};
+use kurento_exporter::sim::{SimOptions, Simulator};
 use tokio::net::UdpSocket;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const NAME: &str = "kms.dns-sd.test";
-
-fn steady() -> Scenario {
-    let mut scenario = Scenario::demo();
-    scenario.churn = None;
-    scenario
-}
 
 /// What the test DNS server answers for `NAME`.
 #[derive(Default)]
@@ -156,11 +150,11 @@ async fn addresses_follow_the_a_records() {
     let (log, _guard) = CapturedLog::install(tracing::Level::WARN);
     // A records carry no port: both simulators listen on the same port, on two loopback
     // addresses (Linux routes all of 127.0.0.0/8 to the loopback interface).
-    let first = start_sim(steady()).await;
+    let first = start_sim(steady_demo()).await;
     let port = first.local_addr().port();
     let second = Simulator::start(SimOptions {
         listen: SocketAddr::new(IpAddr::from([127, 0, 0, 2]), port),
-        scenario: steady(),
+        scenario: steady_demo(),
     })
     .await
     .expect("a simulator on 127.0.0.2 with the first one's port");
@@ -238,7 +232,10 @@ async fn addresses_follow_the_a_records() {
 
 #[tokio::test]
 async fn services_follow_the_srv_records() {
-    let (first, second) = (start_sim(steady()).await, start_sim(steady()).await);
+    let (first, second) = (
+        start_sim(steady_demo()).await,
+        start_sim(steady_demo()).await,
+    );
     let (p1, p2) = (first.local_addr().port(), second.local_addr().port());
     let zone = Zone::default();
     zone.set(vec![srv(p1), srv(p2)]);

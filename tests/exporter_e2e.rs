@@ -13,13 +13,6 @@ use serde_json::json;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// The demo scenario without churn, so the exposition is the same on every run.
-fn steady_demo() -> Scenario {
-    let mut scenario = Scenario::demo();
-    scenario.churn = None;
-    scenario
-}
-
 #[tokio::test]
 async fn golden_exposition_of_the_demo_scenario() {
     let sim = start_sim(steady_demo()).await;

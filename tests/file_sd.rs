@@ -11,15 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use kurento_exporter::Exporter;
-use kurento_exporter::sim::Scenario;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn steady() -> Scenario {
-    let mut scenario = Scenario::demo();
-    scenario.churn = None;
-    scenario
-}
 
 /// Waits until the exposition satisfies `ok`, returning it.
 async fn scrape_until(addr: SocketAddr, what: &str, ok: impl Fn(&str) -> bool) -> String {
@@ -39,7 +32,10 @@ fn write(path: &std::path::Path, text: &str) {
 
 #[tokio::test]
 async fn targets_follow_the_files() {
-    let (a, b) = (start_sim(steady()).await, start_sim(steady()).await);
+    let (a, b) = (
+        start_sim(steady_demo()).await,
+        start_sim(steady_demo()).await,
+    );
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.json");
     write(

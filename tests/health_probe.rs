@@ -9,18 +9,12 @@ use std::time::Duration;
 
 use common::*;
 use kurento_exporter::app::config::Config;
-use kurento_exporter::sim::{Fault, LoggedRequest, Scenario};
+use kurento_exporter::sim::{Fault, LoggedRequest};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const SUCCESS: &str = "kurento_health_probe_success{kms=\"kms\"}";
 const DURATION: &str = "kurento_health_probe_duration_seconds{kms=\"kms\"}";
 const PIPELINES: &str = "kurento_pipelines{kms=\"kms\"}";
-
-fn steady_demo() -> Scenario {
-    let mut scenario = Scenario::demo();
-    scenario.churn = None;
-    scenario
-}
 
 fn probe_every_second(config: &mut Config) {
     config.poll.interval = Duration::from_secs(1);

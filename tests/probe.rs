@@ -10,15 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use kurento_exporter::Exporter;
-use kurento_exporter::sim::Scenario;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn steady() -> Scenario {
-    let mut scenario = Scenario::demo();
-    scenario.churn = None;
-    scenario
-}
 
 fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -26,7 +19,7 @@ fn encode(text: &str) -> String {
 
 #[tokio::test]
 async fn probing_starts_serves_guards_and_expires_targets() {
-    let sim = start_sim(steady()).await;
+    let sim = start_sim(steady_demo()).await;
     let host_port = sim
         .url()
         .trim_start_matches("ws://")

@@ -14,16 +14,9 @@ use std::time::Duration;
 use common::prometheus::*;
 use common::*;
 use kurento_exporter::Exporter;
-use kurento_exporter::sim::Scenario;
 
 const KMS: usize = 6;
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn steady() -> Scenario {
-    let mut scenario = Scenario::demo();
-    scenario.churn = None;
-    scenario
-}
 
 /// The `kms` names each server has `kurento_up == 1` for.
 async fn up_by_server(servers: &[SocketAddr]) -> Vec<Vec<String>> {
@@ -47,7 +40,7 @@ async fn two_prometheus_servers_share_the_fleet_through_probe() {
     let dir = tempfile::tempdir().unwrap();
     let mut sims = Vec::new();
     for _ in 0..KMS {
-        sims.push(start_sim(steady()).await);
+        sims.push(start_sim(steady_demo()).await);
     }
     let mut config = test_config(&[]);
     config.targets.clear();

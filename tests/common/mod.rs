@@ -148,6 +148,13 @@ pub fn test_config(targets: &[(&str, String)]) -> Config {
     config
 }
 
+/// The demo scenario without churn: the same KMS on every run (no meetings come and go).
+pub fn steady_demo() -> Scenario {
+    let mut scenario = Scenario::demo();
+    scenario.churn = None;
+    scenario
+}
+
 /// Starts the simulator on an ephemeral loopback port.
 pub async fn start_sim(scenario: Scenario) -> Simulator {
     Simulator::start(SimOptions {
