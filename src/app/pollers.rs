@@ -134,7 +134,7 @@ impl Pollers {
 
     fn start(&mut self, settings: Settings, schedule: Schedule) {
         let target = &settings.target;
-        tracing::info!(kms = %target.name, url = %target.redacted_url(), source = settings.source.label(), "watching KMS");
+        tracing::info!(kms = %target.name, url = %target.redacted_url(), origin = settings.source.label(), "watching KMS");
         // A restarted target keeps its snapshot (and counters) until its new poller publishes.
         self.store.add_target(&target.name, settings.source);
         let spec = target_spec(&settings, schedule);

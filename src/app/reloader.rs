@@ -52,7 +52,7 @@ impl State {
                     };
                     targets.push((target, *source));
                 } else {
-                    tracing::debug!(kms = %found.name, source = source.label(), "discovered target ignored: the name is taken");
+                    tracing::debug!(kms = %found.name, origin = source.label(), "discovered target ignored: the name is taken");
                 }
             }
         }
@@ -105,7 +105,7 @@ impl Reloader {
         let changes = state.apply().await;
         if changes != Changes::default() {
             tracing::info!(
-                source = source.label(),
+                origin = source.label(),
                 added = ?changes.added,
                 removed = ?changes.removed,
                 restarted = ?changes.restarted,
