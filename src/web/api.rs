@@ -211,8 +211,8 @@ mod tests {
         assert_eq!(api.get("/api/v1/targets/kms%FF/zombies"), None, "not UTF-8");
     }
 
-    #[test]
-    fn pipeline_paths_route_with_percent_decoded_ids() {
+    /// The API over `store_with_zombie` whose kms-a has one pipeline, `P_kurento.MediaPipeline`.
+    fn api_with_one_pipeline() -> Api {
         let store = store_with_zombie();
         let mut snap = (*store.snapshot("kms-a").unwrap()).clone();
         snap.objects = Some(crate::analysis::snapshot::ObjectsState {
@@ -225,7 +225,12 @@ mod tests {
             elements_by_type: Default::default(),
         });
         store.publish(snap);
-        let api = Api::new(store, Duration::from_secs(15));
+        Api::new(store, Duration::from_secs(15))
+    }
+
+    #[test]
+    fn pipeline_paths_route_with_percent_decoded_ids() {
+        let api = api_with_one_pipeline();
         let list = api.get("/api/v1/targets/kms-a/pipelines").unwrap();
         assert_eq!(list["pipelines"][0]["id"], "P_kurento.MediaPipeline");
         let graph = api
@@ -243,19 +248,7 @@ mod tests {
 
     #[test]
     fn graph_svg_and_status_paths() {
-        let store = store_with_zombie();
-        let mut snap = (*store.snapshot("kms-a").unwrap()).clone();
-        snap.objects = Some(crate::analysis::snapshot::ObjectsState {
-            pipelines: vec![crate::analysis::snapshot::PipelineState {
-                id: "P_kurento.MediaPipeline".into(),
-                name: None,
-                created_unix_seconds: None,
-                elements: 0,
-            }],
-            elements_by_type: Default::default(),
-        });
-        store.publish(snap);
-        let api = Api::new(store, Duration::from_secs(15));
+        let api = api_with_one_pipeline();
         let svg = api
             .graph_svg("/api/v1/targets/kms-a/pipelines/P%5Fkurento.MediaPipeline/graph.svg")
             .unwrap();
