@@ -12,6 +12,12 @@ use kurento_exporter::app::{config, telemetry};
 use kurento_exporter::cli::{self, Cli, Command};
 use kurento_exporter::sim;
 
+// mimalloc instead of glibc's malloc: the poll cycle allocates and frees many small short-lived
+// objects (decoded replies, readings); with glibc, allocation was ~40 % of the exporter's CPU in
+// the fleet benchmark and freed memory stayed in per-thread arenas (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command_or_default() {
