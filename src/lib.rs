@@ -32,12 +32,10 @@ pub mod fuzzing {
     /// `getStats` disagree, since the client relies on them being interchangeable.
     pub fn stats(text: &str) {
         let value = serde_json::from_str::<Value>(text).ok();
-        if let Some(value) = &value {
-            let _ = stats::decode_candidate_pairs(value);
-            let _ = stats::decode_ice_states(value);
-        }
         let _ = stats::CandidateType::parse(text);
         if let Ok(raw) = RawValue::from_string(text.to_owned()) {
+            let _ = stats::decode_candidate_pairs(&raw);
+            let _ = stats::decode_ice_states(&raw);
             let decoded = stats::decode_stats_raw(&raw);
             if let Some(value) = &value {
                 assert_eq!(decoded, stats::decode_stats(value), "{text}");

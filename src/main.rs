@@ -15,6 +15,7 @@ use kurento_exporter::sim;
 // mimalloc instead of glibc's malloc: the poll cycle allocates and frees many small short-lived
 // objects (decoded replies, readings); with glibc, allocation was ~40 % of the exporter's CPU in
 // the fleet benchmark and freed memory stayed in per-thread arenas (BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

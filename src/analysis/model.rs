@@ -1,6 +1,8 @@
 //! What one cycle read from KMS, element by element: media kinds, directions, RTP streams and
 //! the scopes (pipeline or element) readings are aggregated under. Plain data, no I/O.
 
+use std::sync::Arc;
+
 /// The media kind of a stream or state (`media` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Media {
@@ -185,11 +187,11 @@ impl IceState {
 
     /// The endpoint's state from the `state` of each of its ICE components (KMS spelling,
     /// `READY`); unknown states are ignored.
-    pub fn of_components(states: &[String]) -> IceState {
-        let known = |s: &String| {
+    pub fn of_components(states: &[impl AsRef<str>]) -> IceState {
+        let known = |s: &_| {
             Self::ALL
                 .into_iter()
-                .find(|x| x.label().eq_ignore_ascii_case(s))
+                .find(|x| x.label().eq_ignore_ascii_case(AsRef::<str>::as_ref(s)))
         };
         let states: Vec<IceState> = states.iter().filter_map(known).collect();
         if states.contains(&IceState::Failed) {
@@ -238,7 +240,8 @@ impl UriState {
 /// What one cycle read of one media element. `None` = not read (not applicable, or failed).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ElementReading {
-    pub id: String,
+    /// Shared with the inventory (`poll::inventory`).
+    pub id: Arc<str>,
     pub element_type: String,
     pub scope: Scope,
     /// Indexed by `Media as usize` (audio, video).
@@ -260,7 +263,7 @@ pub struct ElementReading {
     pub connections: Option<usize>,
     /// The sink connections: where this element's media goes (the edges of the pipeline graph;
     /// every edge is a sink connection of its source).
-    pub sinks: Option<Vec<crate::kurento::connections::ElementConnection>>,
+    pub sinks: Option<Vec<crate::kurento::connections::SinkConnection>>,
     pub streams: Vec<RtpStream>,
     /// (media, seconds) averages, only where the application enabled latency stats.
     pub e2e_latency: Vec<(Media, f64)>,

@@ -1,10 +1,9 @@
 //! Per-stream rates between two cycles (bitrate, packets, NACK/PLI/FIR per second) for the
-//! inspection API: the change of each stream's cumulative counters over the time between the
-//! readings. Pure: the poller keeps the last sample and hands in each new cycle's readings.
+//! inspection API: the change of each stream's cumulative counters since the same element's
+//! reading of the previous cycle (which the topology keeps anyway, so no other state is held).
+//! Pure.
 
-use std::collections::HashMap;
-
-use super::model::{Direction, ElementReading, RtpStream};
+use super::model::{ElementReading, RtpStream};
 
 /// Rates of one stream since the previous cycle; `None` on its first cycle, after a counter
 /// went backwards (a new SSRC reusing the id, a KMS restart) or when no time passed.
@@ -17,80 +16,31 @@ pub struct StreamRates {
     pub firs_per_second: Option<f64>,
 }
 
-/// A stream's identity across cycles: its element, stats id and direction.
-type StreamKey = (String, String, Option<Direction>);
-
-/// The cumulative counters of a stream when last read.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Sample {
-    at_unix_seconds: f64,
-    bytes: u64,
-    packets: u64,
-    nacks: u64,
-    plis: u64,
-    firs: u64,
-}
-
-impl Sample {
-    fn of(stream: &RtpStream, at_unix_seconds: f64) -> Sample {
-        Sample {
-            at_unix_seconds,
-            bytes: stream.bytes,
-            packets: stream.packets,
-            nacks: stream.nacks,
-            plis: stream.plis,
-            firs: stream.firs,
-        }
-    }
-}
-
-/// The last sample of every live stream.
-#[derive(Debug, Clone, Default)]
-pub struct StreamSamples {
-    last: HashMap<StreamKey, Sample>,
-}
-
-impl StreamSamples {
-    /// The rates of every stream of `readings` (in the order of each reading's streams), read at
-    /// `now`; remembers these samples and forgets streams that are gone.
-    pub fn observe(&mut self, readings: &[ElementReading], now: f64) -> Vec<Vec<StreamRates>> {
-        let mut next = HashMap::with_capacity(self.last.len());
-        let rates = readings
-            .iter()
-            .map(|reading| {
-                reading
-                    .streams
-                    .iter()
-                    .map(|stream| {
-                        let key = (
-                            reading.id.clone(),
-                            stream.stats_id.clone(),
-                            stream.direction,
-                        );
-                        let sample = Sample::of(stream, now);
-                        let rates = self
-                            .last
-                            .get(&key)
-                            .map(|before| rates_between(before, &sample))
-                            .unwrap_or_default();
-                        next.insert(key, sample);
-                        rates
+/// The rates of every stream of `reading` (in order) against `previous`, the same element's
+/// reading `seconds` earlier (`None` when the element was not read then). A stream is the same
+/// stream when its stats id and direction are (a new SSRC gets a new stats id).
+pub fn stream_rates(
+    reading: &ElementReading,
+    previous: Option<&ElementReading>,
+    seconds: f64,
+) -> Vec<StreamRates> {
+    reading
+        .streams
+        .iter()
+        .map(|stream| {
+            previous
+                .and_then(|p| {
+                    p.streams.iter().find(|before| {
+                        before.stats_id == stream.stats_id && before.direction == stream.direction
                     })
-                    .collect()
-            })
-            .collect();
-        self.last = next;
-        rates
-    }
-
-    /// Forgets everything (the connection to KMS is gone: the next readings start afresh).
-    pub fn clear(&mut self) {
-        self.last.clear();
-    }
+                })
+                .map(|before| rates_between(before, stream, seconds))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
-fn rates_between(before: &Sample, after: &Sample) -> StreamRates {
-    let seconds = after.at_unix_seconds - before.at_unix_seconds;
+fn rates_between(before: &RtpStream, after: &RtpStream, seconds: f64) -> StreamRates {
     // NaN (a clock read wrong) fails too.
     if seconds.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return StreamRates::default();
@@ -108,10 +58,11 @@ fn rates_between(before: &Sample, after: &Sample) -> StreamRates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::model::Direction;
 
     fn reading(id: &str, streams: &[(&str, u64, u64)]) -> ElementReading {
         ElementReading {
-            id: id.to_owned(),
+            id: id.into(),
             streams: streams
                 .iter()
                 .map(|(stats_id, bytes, packets)| RtpStream {
@@ -129,15 +80,14 @@ mod tests {
 
     #[test]
     fn rates_are_counter_deltas_over_the_time_between_cycles() {
-        let mut samples = StreamSamples::default();
-        let first = samples.observe(&[reading("e", &[("s1", 1_000, 100)])], 100.0);
+        let first = reading("e", &[("s1", 1_000, 100)]);
         assert_eq!(
-            first,
-            vec![vec![StreamRates::default()]],
+            stream_rates(&first, None, 10.0),
+            vec![StreamRates::default()],
             "nothing to compare yet"
         );
-        let second = samples.observe(&[reading("e", &[("s1", 21_000, 300)])], 110.0);
-        let r = second[0][0];
+        let second = reading("e", &[("s1", 21_000, 300)]);
+        let r = stream_rates(&second, Some(&first), 10.0)[0];
         // 20,000 bytes in 10 s = 16 kbit/s; 200 packets in 10 s.
         assert_eq!(r.bits_per_second, Some(16_000.0));
         assert_eq!(r.packets_per_second, Some(20.0));
@@ -146,30 +96,35 @@ mod tests {
 
     #[test]
     fn a_counter_going_back_or_no_time_passing_gives_no_rate() {
-        let mut samples = StreamSamples::default();
-        samples.observe(&[reading("e", &[("s1", 5_000, 50)])], 100.0);
-        let back = samples.observe(&[reading("e", &[("s1", 10, 1)])], 110.0);
-        assert_eq!(back[0][0].bits_per_second, None);
-        let same_time = samples.observe(&[reading("e", &[("s1", 20, 2)])], 110.0);
-        assert_eq!(same_time[0][0], StreamRates::default());
+        let before = reading("e", &[("s1", 5_000, 50)]);
+        let back = stream_rates(&reading("e", &[("s1", 10, 1)]), Some(&before), 10.0);
+        assert_eq!(back[0].bits_per_second, None);
+        assert_eq!(back[0].nacks_per_second, Some(0.0), "0 NACKs then and now");
+        let same_time = stream_rates(&reading("e", &[("s1", 6_000, 60)]), Some(&before), 0.0);
+        assert_eq!(same_time[0], StreamRates::default());
+        let nan = stream_rates(&reading("e", &[("s1", 6_000, 60)]), Some(&before), f64::NAN);
+        assert_eq!(nan[0], StreamRates::default());
     }
 
     #[test]
-    fn a_stream_that_left_starts_afresh_when_it_comes_back() {
-        let mut samples = StreamSamples::default();
-        samples.observe(&[reading("e", &[("s1", 1_000, 10)])], 100.0);
-        samples.observe(&[reading("e", &[])], 110.0);
-        let back = samples.observe(&[reading("e", &[("s1", 9_000, 90)])], 120.0);
-        assert_eq!(back[0][0], StreamRates::default());
-        // Another element's stream with the same stats id is another stream.
-        let other = samples.observe(
-            &[
-                reading("e", &[("s1", 9_000, 90)]),
-                reading("f", &[("s1", 0, 0)]),
-            ],
-            130.0,
+    fn a_stream_is_matched_by_stats_id_and_direction() {
+        let before = reading("e", &[("s1", 1_000, 10), ("s2", 0, 0)]);
+        let mut now = reading(
+            "e",
+            &[("s2", 800, 20), ("s3", 5_000, 50), ("s1", 2_000, 20)],
         );
-        assert_eq!(other[0][0].bits_per_second, Some(0.0));
-        assert_eq!(other[1][0], StreamRates::default());
+        now.streams[2].direction = Some(Direction::Outbound);
+        let rates = stream_rates(&now, Some(&before), 1.0);
+        assert_eq!(
+            rates[0].bits_per_second,
+            Some(6_400.0),
+            "s2 matched out of order"
+        );
+        assert_eq!(rates[1], StreamRates::default(), "s3 is new");
+        assert_eq!(
+            rates[2],
+            StreamRates::default(),
+            "s1 outbound is another stream"
+        );
     }
 }

@@ -3,17 +3,18 @@
 //! and the links between elements. Built from what the cycle already read, so looking at it
 //! costs KMS nothing. Pure.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::model::{ElementReading, Flow, Media};
-use super::rates::StreamRates;
-use crate::kurento::connections::ElementConnection;
+use super::rates::{self, StreamRates};
+use crate::kurento::connections::SinkConnection;
 use crate::kurento::protocol::parent_id;
 
 /// One element as the last cycle saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ElementState {
-    pub id: String,
+    /// Shared with the inventory and the readings.
+    pub id: Arc<str>,
     pub element_type: String,
     /// What the cycle read; `None` for elements with nothing to read (hubs) and elements whose
     /// reads failed this cycle.
@@ -39,6 +40,28 @@ impl ElementState {
     }
 }
 
+/// One edge of a pipeline's graph: a sink connection with its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link<'a> {
+    pub source: &'a str,
+    pub sink: &'a str,
+    pub media: &'a str,
+    pub source_description: &'a str,
+    pub sink_description: &'a str,
+}
+
+impl<'a> Link<'a> {
+    fn of(source: &'a str, connection: &'a SinkConnection) -> Link<'a> {
+        Link {
+            source,
+            sink: &connection.sink,
+            media: connection.media(),
+            source_description: connection.source_description(),
+            sink_description: connection.sink_description(),
+        }
+    }
+}
+
 /// Which ways media flows through a pipeline's elements, and whether any transcodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PipelineFlow {
@@ -54,41 +77,50 @@ pub struct PipelineFlow {
 pub struct Topology {
     /// When the readings were taken (Unix seconds).
     pub taken_unix_seconds: f64,
-    elements: BTreeMap<String, ElementState>,
+    /// Sorted by id (one copy of each id: a fleet keeps thousands of them).
+    elements: Vec<ElementState>,
 }
 
 impl Topology {
-    /// `elements` are every element of the inventory (id, type); `readings` the cycle's, with
-    /// `rates` parallel to them.
+    /// `elements` are every element of the inventory (id, type); `readings` the cycle's;
+    /// `previous` the topology of the cycle before, for the stream rates.
     pub fn new<'a>(
-        elements: impl IntoIterator<Item = (&'a str, &'a str)>,
+        elements: impl IntoIterator<Item = (impl Into<Arc<str>>, &'a str)>,
         readings: Vec<ElementReading>,
-        rates: Vec<Vec<StreamRates>>,
+        previous: Option<&Topology>,
         taken_unix_seconds: f64,
     ) -> Topology {
-        let mut states: BTreeMap<String, ElementState> = elements
+        let mut states: Vec<ElementState> = elements
             .into_iter()
-            .map(|(id, element_type)| {
-                let state = ElementState {
-                    id: id.to_owned(),
-                    element_type: element_type.to_owned(),
-                    reading: None,
-                    rates: Vec::new(),
-                };
-                (id.to_owned(), state)
+            .map(|(id, element_type)| ElementState {
+                id: id.into(),
+                element_type: element_type.to_owned(),
+                reading: None,
+                rates: Vec::new(),
             })
             .collect();
-        for (reading, rates) in readings.into_iter().zip(rates) {
-            // An element destroyed between the listing and now has no place in the graph.
-            if let Some(state) = states.get_mut(&reading.id) {
-                state.reading = Some(reading);
-                state.rates = rates;
-            }
-        }
-        Topology {
+        states.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        states.dedup_by(|a, b| a.id == b.id);
+        let mut topology = Topology {
             taken_unix_seconds,
             elements: states,
+        };
+        for reading in readings {
+            // An element destroyed between the listing and now has no place in the graph.
+            let Some(index) = topology.position(&reading.id) else {
+                continue;
+            };
+            let before = previous.and_then(|p| p.element(&reading.id)?.reading.as_ref());
+            let seconds = previous.map_or(0.0, |p| taken_unix_seconds - p.taken_unix_seconds);
+            let state = &mut topology.elements[index];
+            state.rates = rates::stream_rates(&reading, before, seconds);
+            state.reading = Some(reading);
         }
+        topology
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        self.elements.binary_search_by(|e| (*e.id).cmp(id)).ok()
     }
 
     /// The elements of one pipeline, hub ports right after their hub (ids nest: `P/H/port`).
@@ -97,26 +129,26 @@ impl Topology {
         pipeline_id: &str,
     ) -> impl Iterator<Item = &'a ElementState> + 'a {
         let prefix = format!("{pipeline_id}/");
-        self.elements
-            .range(prefix.clone()..)
-            .take_while(move |(id, _)| id.starts_with(&prefix))
-            .map(|(_, state)| state)
+        let start = self.elements.partition_point(|e| *e.id < *prefix);
+        self.elements[start..]
+            .iter()
+            .take_while(move |e| e.id.starts_with(&prefix))
     }
 
     pub fn element(&self, id: &str) -> Option<&ElementState> {
-        self.elements.get(id)
+        self.position(id).map(|index| &self.elements[index])
     }
 
     /// Every element.
     pub fn elements(&self) -> impl Iterator<Item = &ElementState> {
-        self.elements.values()
+        self.elements.iter()
     }
 
     /// The links of a pipeline's graph: every sink connection of its elements, in element order.
-    pub fn pipeline_connections(&self, pipeline_id: &str) -> Vec<&ElementConnection> {
+    pub fn pipeline_connections(&self, pipeline_id: &str) -> Vec<Link<'_>> {
         self.pipeline_elements(pipeline_id)
-            .filter_map(|e| e.reading.as_ref()?.sinks.as_ref())
-            .flatten()
+            .filter_map(|e| Some((&*e.id, e.reading.as_ref()?.sinks.as_ref()?)))
+            .flat_map(|(source, sinks)| sinks.iter().map(move |c| Link::of(source, c)))
             .collect()
     }
 
@@ -142,19 +174,9 @@ mod tests {
 
     fn reading(id: &str) -> ElementReading {
         ElementReading {
-            id: id.to_owned(),
+            id: id.into(),
             element_type: "WebRtcEndpoint".to_owned(),
             ..ElementReading::default()
-        }
-    }
-
-    fn link(source: &str, sink: &str, media: &str) -> ElementConnection {
-        ElementConnection {
-            source: source.to_owned(),
-            sink: sink.to_owned(),
-            media: media.to_owned(),
-            source_description: "default".to_owned(),
-            sink_description: "default".to_owned(),
         }
     }
 
@@ -169,18 +191,14 @@ mod tests {
         ];
         let mut a = reading("p1/a");
         a.flowing_out = [Some(true), None];
-        a.sinks = Some(vec![link("p1/a", "p1/hub/port", "AUDIO")]);
+        a.sinks = Some(vec![SinkConnection::new("p1/hub/port", "AUDIO")]);
         let mut port = reading("p1/hub/port");
         port.transcoding = [None, Some(true)];
         let gone = reading("p1/released-meanwhile");
         let readings = vec![a, port, gone];
-        let rates = vec![vec![], vec![], vec![]];
-        let topology = Topology::new(inventory, readings, rates, 42.0);
+        let topology = Topology::new(inventory, readings, None, 42.0);
 
-        let ids: Vec<&str> = topology
-            .pipeline_elements("p1")
-            .map(|e| e.id.as_str())
-            .collect();
+        let ids: Vec<&str> = topology.pipeline_elements("p1").map(|e| &*e.id).collect();
         assert_eq!(
             ids,
             ["p1/a", "p1/hub", "p1/hub/port"],
@@ -205,7 +223,13 @@ mod tests {
         );
         assert_eq!(
             topology.pipeline_connections("p1"),
-            [&link("p1/a", "p1/hub/port", "AUDIO")]
+            [Link {
+                source: "p1/a",
+                sink: "p1/hub/port",
+                media: "AUDIO",
+                source_description: "default",
+                sink_description: "default",
+            }]
         );
         assert_eq!(
             topology.pipeline_flow("p1"),
@@ -216,5 +240,30 @@ mod tests {
             }
         );
         assert_eq!(topology.pipeline_flow("p2"), PipelineFlow::default());
+    }
+
+    #[test]
+    fn stream_rates_come_from_the_previous_topology() {
+        use crate::analysis::model::RtpStream;
+        let with_bytes = |id: &str, bytes: u64| ElementReading {
+            streams: vec![RtpStream {
+                stats_id: "s1".to_owned(),
+                bytes,
+                ..RtpStream::default()
+            }],
+            ..reading(id)
+        };
+        let inventory = [("p/a", "WebRtcEndpoint"), ("p/b", "WebRtcEndpoint")];
+        let first = Topology::new(inventory, vec![with_bytes("p/a", 1_000)], None, 100.0);
+        let second = Topology::new(
+            inventory,
+            vec![with_bytes("p/a", 3_000), with_bytes("p/b", 9_000)],
+            Some(&first),
+            110.0,
+        );
+        let rate = |t: &Topology, id: &str| t.element(id).unwrap().rates[0].bits_per_second;
+        assert_eq!(rate(&first, "p/a"), None, "nothing to compare yet");
+        assert_eq!(rate(&second, "p/a"), Some(1_600.0), "2,000 bytes in 10 s");
+        assert_eq!(rate(&second, "p/b"), None, "not read in the cycle before");
     }
 }

@@ -1,71 +1,216 @@
-//! `getSinkConnections` / `getSourceConnections` answers: the links between media elements
-//! (`ElementConnectionData`, docs/kms-protocol.md §10). The inspection API draws them as the
-//! edges of a pipeline's graph.
+//! `getSinkConnections` answers: where an element's media goes (`ElementConnectionData`,
+//! docs/kms-protocol.md §10). The inspection API draws them as the edges of a pipeline's graph.
+//!
+//! Every element's sink connections are kept from one cycle to the next, so they are stored
+//! compactly: the source is the element that was asked (not stored again), the sink's id is the
+//! inventory's, and the usual media types and descriptions take no room.
 
-use serde_json::Value;
+use std::sync::Arc;
 
-/// One link: media of `media` type flows from `source` into `sink`.
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::lenient::{self, MaybeStr};
+
+/// One link out of an element: media of `media` type flows from it into `sink`.
+///
+/// 32 bytes: the usual media types are a tag and the usual descriptions (`default`) are implied;
+/// anything else is boxed apart, since nearly no connection has it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ElementConnection {
-    pub source: String,
-    pub sink: String,
-    /// KMS's `type`: `AUDIO`, `VIDEO` or `DATA` (kept as KMS spells it: the API shows it).
-    pub media: String,
-    pub source_description: String,
-    pub sink_description: String,
+pub struct SinkConnection {
+    /// Shared with the inventory when it knows the sink (see `decode_sink_connections`).
+    pub sink: Arc<str>,
+    media: UsualMedia,
+    unusual: Option<Box<Unusual>>,
 }
 
-/// Decodes a list of `ElementConnectionData`; entries without a source or sink are skipped
-/// (KMS always sends both), missing descriptions read as empty.
-pub fn decode_connections(value: &Value) -> Vec<ElementConnection> {
-    let text = |entry: &Value, key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
-    value
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|entry| {
-                    Some(ElementConnection {
-                        source: text(entry, "source")?,
-                        sink: text(entry, "sink")?,
-                        media: text(entry, "type").unwrap_or_default(),
-                        source_description: text(entry, "sourceDescription").unwrap_or_default(),
-                        sink_description: text(entry, "sinkDescription").unwrap_or_default(),
-                    })
-                })
-                .collect()
+/// KMS's media types of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum UsualMedia {
+    Audio,
+    Video,
+    Data,
+}
+
+impl UsualMedia {
+    const ALL: [UsualMedia; 3] = [UsualMedia::Audio, UsualMedia::Video, UsualMedia::Data];
+
+    fn name(self) -> &'static str {
+        match self {
+            UsualMedia::Audio => "AUDIO",
+            UsualMedia::Video => "VIDEO",
+            UsualMedia::Data => "DATA",
+        }
+    }
+}
+
+/// A connection's names when one of them is not the usual one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Unusual {
+    media: Box<str>,
+    source_description: Box<str>,
+    sink_description: Box<str>,
+}
+
+const DEFAULT_DESCRIPTION: &str = "default";
+
+impl SinkConnection {
+    /// A connection of `media` (as KMS spells it) between pads with these descriptions.
+    pub fn with_names(
+        sink: Arc<str>,
+        media: &str,
+        source_description: &str,
+        sink_description: &str,
+    ) -> SinkConnection {
+        let usual = UsualMedia::ALL.into_iter().find(|m| m.name() == media);
+        match usual {
+            Some(usual)
+                if source_description == DEFAULT_DESCRIPTION
+                    && sink_description == DEFAULT_DESCRIPTION =>
+            {
+                SinkConnection {
+                    sink,
+                    media: usual,
+                    unusual: None,
+                }
+            }
+            _ => SinkConnection {
+                sink,
+                media: UsualMedia::Audio,
+                unusual: Some(Box::new(Unusual {
+                    media: media.into(),
+                    source_description: source_description.into(),
+                    sink_description: sink_description.into(),
+                })),
+            },
+        }
+    }
+
+    /// A connection of `media` between the default pads.
+    pub fn new(sink: &str, media: &str) -> SinkConnection {
+        Self::with_names(sink.into(), media, DEFAULT_DESCRIPTION, DEFAULT_DESCRIPTION)
+    }
+
+    /// KMS's `type`: `AUDIO`, `VIDEO` or `DATA` (kept as KMS spells it: the API shows it).
+    pub fn media(&self) -> &str {
+        match &self.unusual {
+            Some(unusual) => &unusual.media,
+            None => self.media.name(),
+        }
+    }
+
+    pub fn source_description(&self) -> &str {
+        self.unusual
+            .as_ref()
+            .map_or(DEFAULT_DESCRIPTION, |u| &u.source_description)
+    }
+
+    pub fn sink_description(&self) -> &str {
+        self.unusual
+            .as_ref()
+            .map_or(DEFAULT_DESCRIPTION, |u| &u.sink_description)
+    }
+}
+
+/// The members of `ElementConnectionData` read here.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConnectionData<'a> {
+    #[serde(borrow)]
+    source: MaybeStr<'a>,
+    #[serde(borrow)]
+    sink: MaybeStr<'a>,
+    #[serde(borrow, rename = "type")]
+    media: MaybeStr<'a>,
+    #[serde(borrow, rename = "sourceDescription")]
+    source_description: MaybeStr<'a>,
+    #[serde(borrow, rename = "sinkDescription")]
+    sink_description: MaybeStr<'a>,
+}
+
+/// A member's text, empty when absent.
+fn name<'a>(field: &'a MaybeStr<'_>) -> &'a str {
+    field.as_deref().unwrap_or_default()
+}
+
+/// Decodes `source`'s `getSinkConnections` answer; entries without a sink, or whose source is
+/// not `source` (KMS always names the element asked), are skipped; missing descriptions read as
+/// empty. `shared_id` gives the shared copy of a sink's id (the inventory's).
+pub fn decode_sink_connections(
+    source: &str,
+    raw: &RawValue,
+    shared_id: impl Fn(&str) -> Arc<str>,
+) -> Vec<SinkConnection> {
+    lenient::objects::<ConnectionData>(raw)
+        .into_iter()
+        .filter(|c| c.source.as_deref() == Some(source))
+        .filter_map(|c| {
+            Some(SinkConnection::with_names(
+                shared_id(c.sink.as_deref()?),
+                name(&c.media),
+                name(&c.source_description),
+                name(&c.sink_description),
+            ))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
 
     #[test]
     fn connection_data_decodes_and_malformed_entries_are_skipped() {
-        let answer = json!([
+        let answer = raw(r#"[
             {"__module__": "kurento", "__type__": "ElementConnectionData",
              "source": "p/a", "sink": "p/b", "type": "VIDEO",
              "sourceDescription": "default", "sinkDescription": "default"},
-            {"source": "p/a", "sink": "p/c", "type": "AUDIO"},
+            {"source": "p/a", "sink": "p/c", "type": "AUDIO", "sinkDescription": "custom"},
             {"sink": "p/d", "type": "AUDIO"},
-            "not an object",
-        ]);
-        let links = decode_connections(&answer);
-        assert_eq!(links.len(), 2);
+            {"source": "p/other", "sink": "p/e", "type": "AUDIO"},
+            {"source": "p/a", "sink": 3, "type": "AUDIO"},
+            "not an object"
+        ]"#);
+        let known: Arc<str> = Arc::from("p/b");
+        let links = decode_sink_connections("p/a", &answer, |id| {
+            if id == &*known {
+                Arc::clone(&known)
+            } else {
+                Arc::from(id)
+            }
+        });
         assert_eq!(
+            links,
+            [
+                SinkConnection::new("p/b", "VIDEO"),
+                SinkConnection::with_names("p/c".into(), "AUDIO", "", "custom"),
+            ]
+        );
+        let names = |c: &SinkConnection| {
             (
-                links[0].sink.as_str(),
-                links[0].media.as_str(),
-                links[0].sink_description.as_str()
-            ),
-            ("p/b", "VIDEO", "default")
-        );
+                c.media().to_owned(),
+                c.source_description().to_owned(),
+                c.sink_description().to_owned(),
+            )
+        };
         assert_eq!(
-            (links[1].sink.as_str(), links[1].source_description.as_str()),
-            ("p/c", "")
+            names(&links[0]),
+            ("VIDEO".into(), "default".into(), "default".into())
         );
-        assert!(decode_connections(&json!(null)).is_empty());
+        assert!(links[0].unusual.is_none(), "usual names take no room");
+        assert_eq!(
+            names(&links[1]),
+            ("AUDIO".into(), "".into(), "custom".into())
+        );
+        assert_eq!(std::mem::size_of::<SinkConnection>(), 32);
+        assert!(
+            Arc::ptr_eq(&links[0].sink, &known),
+            "a known sink's id is shared"
+        );
+        assert!(decode_sink_connections("p/a", &raw("null"), |id| Arc::from(id)).is_empty());
     }
 }

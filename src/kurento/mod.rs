@@ -8,6 +8,7 @@ pub mod deadline;
 pub(crate) mod descriptors;
 pub mod health;
 pub(crate) mod kinds;
+pub(crate) mod lenient;
 pub(crate) mod ops;
 pub mod pool;
 #[cfg(test)]

@@ -5,12 +5,14 @@
 //! Lenient where KMS is loose: a `null` map, whole-number doubles printed as integers, negative
 //! `packetsLost`, 6.x extra and deprecated fields.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::lenient::{self, MaybeStr};
 use super::protocol::{integer, number, raw_to_value};
 
 /// Fields common to inbound and outbound RTP entries.
@@ -352,43 +354,52 @@ pub fn candidate_address(candidate: &str) -> Option<String> {
 }
 
 /// Decodes `getICECandidatePairs` (a list, `[]` before a pair is selected).
-pub fn decode_candidate_pairs(value: &Value) -> Vec<SelectedPair> {
-    value
-        .as_array()
-        .map(|pairs| {
-            pairs
-                .iter()
-                .map(|p| {
-                    let side = |key: &str| p.get(key).and_then(Value::as_str);
-                    let (local, remote) = (side("localCandidate"), side("remoteCandidate"));
-                    SelectedPair {
-                        local: local.and_then(CandidateType::parse),
-                        remote: remote.and_then(CandidateType::parse),
-                        local_address: local.and_then(candidate_address),
-                        remote_address: remote.and_then(candidate_address),
-                    }
-                })
-                .collect()
+pub fn decode_candidate_pairs(raw: &RawValue) -> Vec<SelectedPair> {
+    lenient::objects::<PairData>(raw)
+        .into_iter()
+        .map(|p| {
+            let (local, remote) = (p.local.as_deref(), p.remote.as_deref());
+            SelectedPair {
+                local: local.and_then(CandidateType::parse),
+                remote: remote.and_then(CandidateType::parse),
+                local_address: local.and_then(candidate_address),
+                remote_address: remote.and_then(candidate_address),
+            }
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// The members of `IceCandidatePair` read here.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PairData<'a> {
+    #[serde(borrow, rename = "localCandidate")]
+    local: MaybeStr<'a>,
+    #[serde(borrow, rename = "remoteCandidate")]
+    remote: MaybeStr<'a>,
 }
 
 /// Decodes `getIceConnectionState`: the state of each stream/component, as KMS spells it
 /// (`DISCONNECTED|GATHERING|CONNECTING|CONNECTED|READY|FAILED`).
-pub fn decode_ice_states(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|c| c.get("state")?.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+pub fn decode_ice_states(raw: &RawValue) -> Vec<Cow<'_, str>> {
+    lenient::objects::<IceComponentData>(raw)
+        .into_iter()
+        .filter_map(|c| c.state.0)
+        .collect()
+}
+
+/// The member of `IceConnection` read here.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IceComponentData<'a> {
+    #[serde(borrow)]
+    state: MaybeStr<'a>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kurento::protocol::to_raw;
     use serde_json::json;
 
     /// docs/kms-protocol.md §9: a sendrecv WebRtcEndpoint, 7.x, latency stats on.
@@ -553,7 +564,7 @@ mod tests {
             "localCandidate":"candidate:1 1 UDP 2013266431 172.19.0.3 26097 typ host",
             "remoteCandidate":"candidate:3 1 UDP 1 198.51.100.2 3478 typ relay"}]);
         assert_eq!(
-            decode_candidate_pairs(&pairs),
+            decode_candidate_pairs(&to_raw(&pairs)),
             vec![SelectedPair {
                 local: Some(CandidateType::Host),
                 remote: Some(CandidateType::Relay),
@@ -569,10 +580,12 @@ mod tests {
         );
         assert_eq!(candidate_address("garbage"), None);
         assert_eq!(
-            decode_ice_states(&json!([{"streamId":"1","componentId":1,"state":"READY"}])),
+            decode_ice_states(&to_raw(
+                &json!([{"streamId":"1","componentId":1,"state":"READY"}])
+            )),
             vec!["READY".to_owned()]
         );
-        assert!(decode_candidate_pairs(&Value::Null).is_empty());
+        assert!(decode_candidate_pairs(RawValue::NULL).is_empty());
     }
 }
 

@@ -4,6 +4,8 @@
 //! does I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::analysis::snapshot::{ObjectsState, PipelineState};
 use crate::kurento::protocol::{ManagerEvent, object_type, parent_id};
@@ -16,9 +18,13 @@ struct ObjectMeta {
 }
 
 /// The objects of one KMS, keyed by id. Ids nest (`P/H/X`), so a subtree is a key range.
+///
+/// Ids are shared (`Arc<str>`): the readings, the topology and every sink connection pointing at
+/// an element hold the inventory's copy of its id instead of one of their own (ids are ~120
+/// bytes, and a mesh endpoint is named by about ten connections).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
-    objects: BTreeMap<String, ObjectMeta>,
+    objects: BTreeMap<Arc<str>, ObjectMeta>,
     /// Pipelines left out of every view: the health probe's (README "Health probe"). Their
     /// objects stay known, so their events and later listings do not bring them back as new.
     excluded: BTreeSet<String>,
@@ -27,7 +33,7 @@ pub struct Inventory {
 /// An element of the inventory, as the media reads need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InventoryElement<'a> {
-    pub id: &'a str,
+    pub id: &'a Arc<str>,
     pub element_type: &'a str,
     pub pipeline: &'a str,
     /// The pipeline's name, else its id.
@@ -47,7 +53,7 @@ impl Inventory {
         Inventory {
             objects: ids
                 .into_iter()
-                .map(|id| (id, ObjectMeta::default()))
+                .map(|id| (Arc::from(id), ObjectMeta::default()))
                 .collect(),
             excluded: BTreeSet::new(),
         }
@@ -70,12 +76,18 @@ impl Inventory {
 
     /// Replaces the object set with a fresh listing, keeping what was known of surviving objects.
     pub fn reconcile(&mut self, ids: impl IntoIterator<Item = String>) {
-        let mut fresh = Self::from_listing(ids);
-        for (id, meta) in fresh.objects.iter_mut() {
-            if let Some(known) = self.objects.get(id) {
-                *meta = known.clone();
-            }
-        }
+        let fresh_objects = ids
+            .into_iter()
+            .map(|id| match self.objects.get_key_value(id.as_str()) {
+                // The known id (and its sharers) stay the same allocation.
+                Some((known, meta)) => (Arc::clone(known), meta.clone()),
+                None => (Arc::from(id), ObjectMeta::default()),
+            })
+            .collect();
+        let mut fresh = Inventory {
+            objects: fresh_objects,
+            excluded: BTreeSet::new(),
+        };
         fresh.excluded = std::mem::take(&mut self.excluded);
         fresh
             .excluded
@@ -88,7 +100,10 @@ impl Inventory {
     pub fn apply(&mut self, event: &ManagerEvent) -> Applied {
         match event {
             ManagerEvent::Created(id) => {
-                self.objects.entry(id.clone()).or_default();
+                if !self.objects.contains_key(id.as_str()) {
+                    self.objects
+                        .insert(Arc::from(id.as_str()), ObjectMeta::default());
+                }
                 Applied::Created(type_label(id))
             }
             ManagerEvent::Destroyed(id) => {
@@ -102,11 +117,11 @@ impl Inventory {
         self.objects.remove(id);
         self.excluded.remove(id);
         let prefix = format!("{id}/");
-        let doomed: Vec<String> = self
+        let doomed: Vec<Arc<str>> = self
             .objects
-            .range(prefix.clone()..)
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| Arc::clone(k))
             .collect();
         for k in doomed {
             self.objects.remove(&k);
@@ -117,7 +132,7 @@ impl Inventory {
     pub fn pipeline_ids(&self) -> impl Iterator<Item = &str> {
         self.objects
             .keys()
-            .map(String::as_str)
+            .map(|id| &**id)
             .filter(|id| parent_id(id).is_none() && !self.hidden(id))
     }
 
@@ -166,7 +181,7 @@ impl Inventory {
 
     /// Every id (for forgetting what belonged to destroyed objects).
     pub fn ids(&self) -> std::collections::BTreeSet<&str> {
-        self.objects.keys().map(String::as_str).collect()
+        self.objects.keys().map(|id| &**id).collect()
     }
 
     #[cfg(test)]
@@ -188,7 +203,7 @@ impl Inventory {
                 pipelines.insert(
                     id,
                     PipelineState {
-                        id: id.clone(),
+                        id: id.to_string(),
                         name: meta.name.clone(),
                         created_unix_seconds: meta.created_unix_seconds,
                         elements: 0,
@@ -270,7 +285,7 @@ mod tests {
         inv.apply(&ManagerEvent::Created("p1_kurento.MediaPipelineX".into()));
         let applied = inv.apply(&ManagerEvent::Destroyed(P1.into()));
         assert_eq!(applied, Applied::Destroyed("MediaPipeline".into()));
-        let left: Vec<&str> = inv.objects.keys().map(String::as_str).collect();
+        let left: Vec<&str> = inv.objects.keys().map(|id| &**id).collect();
         assert_eq!(left, vec![P1.to_owned() + "X", P2.to_owned()]);
     }
 

@@ -4,7 +4,8 @@
 //! element released mid-cycle must not cost the others their data), and decoded into
 //! `ElementReading`s. Planning and decoding are pure; `read_elements` is the I/O shell.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -14,11 +15,10 @@ use serde_json::value::RawValue;
 use crate::analysis::model::{
     Connectivity, Direction, ElementReading, IceState, Media, RtpStream, Scope, UriState,
 };
-use crate::kurento::connections;
 use crate::kurento::kinds::ElementKind;
-use crate::kurento::protocol;
 use crate::kurento::stats::{self, CandidateType, StatsEntry};
 use crate::kurento::{ClientError, Kms, KmsError, Op, OpOutcome};
+use crate::kurento::{connections, lenient};
 use crate::poll::silence::Silence;
 
 /// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
@@ -39,7 +39,6 @@ pub enum Read {
     IceStates,
     CandidatePairs,
     UriState,
-    SourceConnections,
     SinkConnections,
 }
 
@@ -61,7 +60,6 @@ impl Read {
             Read::IceStates => ("getIceConnectionState", None),
             Read::CandidatePairs => ("getICECandidatePairs", None),
             Read::UriState => ("getState", None),
-            Read::SourceConnections => ("getSourceConnections", None),
             Read::SinkConnections => ("getSinkConnections", None),
         };
         Op {
@@ -91,7 +89,9 @@ pub fn plan(kind: ElementKind) -> Vec<Read> {
             Read::Transcoding(media),
         ]);
     }
-    reads.extend([Read::SourceConnections, Read::SinkConnections]);
+    // Not `getSourceConnections`: every source connection is another element's sink connection
+    // (see `count_connections`), and in a mesh the list is as long as all stats together.
+    reads.push(Read::SinkConnections);
     if rtp {
         reads.extend([Read::MediaState, Read::ConnectionState]);
     }
@@ -170,19 +170,19 @@ fn add_stats(reading: &mut ElementReading, media: Option<Media>, value: &RawValu
 /// reading and whether all its stats reads succeeded (only then may the counters treat a
 /// missing stream as gone).
 pub fn decode(
-    id: &str,
+    id: &Arc<str>,
     element_type: &str,
     scope: &Scope,
     results: &[(Read, Option<&RawValue>)],
+    ids: &SharedIds,
 ) -> (ElementReading, bool) {
     let mut reading = ElementReading {
-        id: id.to_owned(),
+        id: Arc::clone(id),
         element_type: element_type.to_owned(),
         scope: scope.clone(),
         ..ElementReading::default()
     };
     let mut stats_complete = true;
-    let (mut sources, mut sinks) = (None, None);
     for (read, value) in results {
         let Some(value) = value else {
             if matches!(read, Read::Stats(_)) {
@@ -194,18 +194,18 @@ pub fn decode(
             add_stats(&mut reading, media, value);
             continue;
         }
-        // The other getters answer small values: a `Value` is cheap there.
-        let value = &protocol::raw_to_value(value);
-        let flag = value.as_bool();
-        let text = || value.as_str();
+        // The other getters answer small values, decoded straight from their text.
+        let text = || lenient::text(value);
         match *read {
             Read::Stats(_) => {}
-            Read::FlowingIn(m) => reading.flowing_in[m as usize] = flag,
-            Read::FlowingOut(m) => reading.flowing_out[m as usize] = flag,
-            Read::Transcoding(m) => reading.transcoding[m as usize] = flag,
-            Read::MediaState => reading.media_state = text().and_then(Connectivity::from_kms),
+            Read::FlowingIn(m) => reading.flowing_in[m as usize] = lenient::flag(value),
+            Read::FlowingOut(m) => reading.flowing_out[m as usize] = lenient::flag(value),
+            Read::Transcoding(m) => reading.transcoding[m as usize] = lenient::flag(value),
+            Read::MediaState => {
+                reading.media_state = text().and_then(|t| Connectivity::from_kms(&t))
+            }
             Read::ConnectionState => {
-                reading.connection_state = text().and_then(Connectivity::from_kms)
+                reading.connection_state = text().and_then(|t| Connectivity::from_kms(&t))
             }
             Read::IceStates => {
                 reading.ice_state = Some(IceState::of_components(&stats::decode_ice_states(value)))
@@ -215,22 +215,79 @@ pub fn decode(
                 reading.selected_candidate = selected_candidate(&pairs);
                 reading.selected_pairs = pairs;
             }
-            Read::UriState => reading.uri_state = text().and_then(UriState::from_kms),
-            Read::SourceConnections => sources = value.as_array().map(Vec::len),
+            Read::UriState => reading.uri_state = text().and_then(|t| UriState::from_kms(&t)),
             Read::SinkConnections => {
-                sinks = value.as_array().map(Vec::len);
-                reading.sinks = Some(connections::decode_connections(value));
+                reading.sinks = Some(connections::decode_sink_connections(id, value, |sink| {
+                    ids.get(sink)
+                }))
             }
         }
     }
-    reading.connections = sources.zip(sinks).map(|(a, b)| a + b);
+    // Kept until the next cycle (topology): no slack from growing.
+    reading.streams.shrink_to_fit();
     (reading, stats_complete)
+}
+
+/// Sets each reading's connection count (sources plus sinks) from the sink connections the
+/// cycle read: an element's source connections are the sink connections of the elements of its
+/// pipeline that point to it (KMS keeps both sides of every link), so `getSourceConnections` is
+/// not read. Left `None` for the elements of a pipeline where some element's sinks are unknown
+/// (its read failed this cycle): a link into them might be missing.
+pub fn count_connections(readings: &mut [ElementReading]) {
+    fn pipeline(id: &str) -> &str {
+        id.split('/').next().unwrap_or(id)
+    }
+    let mut sources: HashMap<&str, usize> = HashMap::new();
+    let mut unknown: HashSet<&str> = HashSet::new();
+    for reading in readings.iter() {
+        match &reading.sinks {
+            Some(sinks) => {
+                for link in sinks {
+                    *sources.entry(&link.sink).or_default() += 1;
+                }
+            }
+            None => {
+                unknown.insert(pipeline(&reading.id));
+            }
+        }
+    }
+    let counts: Vec<Option<usize>> = readings
+        .iter()
+        .map(|r| {
+            let sinks = r.sinks.as_ref()?.len();
+            if unknown.contains(pipeline(&r.id)) {
+                return None;
+            }
+            Some(sinks + sources.get(&*r.id).copied().unwrap_or(0))
+        })
+        .collect();
+    for (reading, count) in readings.iter_mut().zip(counts) {
+        reading.connections = count;
+    }
+}
+
+/// The shared copies of the ids of a cycle's targets, so that the sink connections pointing at
+/// an element hold its id instead of copies of it.
+pub struct SharedIds<'a>(HashMap<&'a str, &'a Arc<str>>);
+
+impl<'a> SharedIds<'a> {
+    pub fn of(targets: &'a [Target]) -> Self {
+        SharedIds(targets.iter().map(|t| (&*t.id, &t.id)).collect())
+    }
+
+    /// The shared copy of `id`, or a new one for an id outside the targets.
+    pub fn get(&self, id: &str) -> Arc<str> {
+        self.0
+            .get(id)
+            .map_or_else(|| Arc::from(id), |shared| Arc::clone(shared))
+    }
 }
 
 /// An element to read this cycle.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub id: String,
+    /// The inventory's copy of the id, shared.
+    pub id: Arc<str>,
     pub element_type: String,
     pub scope: Scope,
 }
@@ -240,9 +297,9 @@ pub struct Target {
 pub struct CycleReads {
     pub readings: Vec<ElementReading>,
     /// Elements whose stats were all read (their missing streams are gone).
-    pub stats_complete: BTreeSet<String>,
+    pub stats_complete: BTreeSet<Arc<str>>,
     /// Elements that answered 40101: released since the inventory saw them.
-    pub gone: BTreeSet<String>,
+    pub gone: BTreeSet<Arc<str>>,
     /// Failed reads other than "object not found".
     pub errors: Vec<KmsError>,
 }
@@ -272,8 +329,9 @@ pub async fn read_elements(
         }
         ops_in_chunk += n;
     }
+    let ids = SharedIds::of(targets);
     let results: Vec<CycleReads> = stream::iter(chunks)
-        .map(|chunk| read_chunk(kms, targets, chunk, silence))
+        .map(|chunk| read_chunk(kms, targets, chunk, silence, &ids))
         .buffer_unordered(in_flight.max(1))
         .collect()
         .await;
@@ -284,6 +342,7 @@ pub async fn read_elements(
         out.stats_complete.extend(chunk.stats_complete);
         out.gone.extend(chunk.gone);
     }
+    count_connections(&mut out.readings);
     out
 }
 
@@ -294,6 +353,7 @@ fn decode_chunk(
     elements: Vec<ChunkElement>,
     gone: &BTreeSet<usize>,
     out: &mut CycleReads,
+    ids: &SharedIds,
 ) {
     for ChunkElement {
         index,
@@ -314,7 +374,13 @@ fn decode_chunk(
                 (*read, value.map(|v| &**v))
             })
             .collect();
-        let (reading, complete) = decode(&target.id, &target.element_type, &target.scope, &results);
+        let (reading, complete) = decode(
+            &target.id,
+            &target.element_type,
+            &target.scope,
+            &results,
+            ids,
+        );
         if complete {
             out.stats_complete.insert(target.id.clone());
         }
@@ -433,6 +499,7 @@ async fn read_chunk(
     targets: &[Target],
     chunk: Vec<usize>,
     silence: &Silence,
+    ids: &SharedIds<'_>,
 ) -> CycleReads {
     let mut state = ChunkState::new(targets, &chunk);
     while let Some(ops) = state.next_ops(targets) {
@@ -449,13 +516,14 @@ async fn read_chunk(
         errors: state.errors,
         ..CycleReads::default()
     };
-    decode_chunk(targets, state.elements, &state.gone, &mut result);
+    decode_chunk(targets, state.elements, &state.gone, &mut result, ids);
     result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kurento::protocol;
     use crate::kurento::stats::SelectedPair;
 
     fn targets(types: &[&str]) -> Vec<Target> {
@@ -463,7 +531,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, ty)| Target {
-                id: format!("P_kurento.MediaPipeline/E{i}_kurento.{ty}"),
+                id: format!("P_kurento.MediaPipeline/E{i}_kurento.{ty}").into(),
                 element_type: (*ty).to_owned(),
                 scope: Scope::default(),
             })
@@ -526,7 +594,7 @@ mod tests {
         state.apply(&first, outcomes);
         let second = state.next_ops(&targets).unwrap();
         assert!(
-            second.iter().all(|op| op.object == targets[1].id),
+            second.iter().all(|op| *op.object == *targets[1].id),
             "{:?}",
             names(&second)
         );
@@ -535,7 +603,13 @@ mod tests {
         state.apply(&second, vec![ok(); second.len()]);
         assert!(state.next_ops(&targets).is_none());
         let mut out = CycleReads::default();
-        decode_chunk(&targets, state.elements, &state.gone, &mut out);
+        decode_chunk(
+            &targets,
+            state.elements,
+            &state.gone,
+            &mut out,
+            &SharedIds::of(&targets),
+        );
         assert_eq!(out.gone, BTreeSet::from([targets[0].id.clone()]));
         assert_eq!(out.readings.len(), 1);
         assert_eq!(out.readings[0].id, targets[1].id);
@@ -566,10 +640,10 @@ mod tests {
 
     #[test]
     fn reads_per_element_kind() {
-        assert_eq!(plan(ElementKind::of("WebRtcEndpoint")).len(), 14);
-        assert_eq!(plan(ElementKind::of("RtpEndpoint")).len(), 12);
-        assert_eq!(plan(ElementKind::of("RecorderEndpoint")).len(), 10);
-        assert_eq!(plan(ElementKind::of("HubPort")).len(), 9);
+        assert_eq!(plan(ElementKind::of("WebRtcEndpoint")).len(), 13);
+        assert_eq!(plan(ElementKind::of("RtpEndpoint")).len(), 11);
+        assert_eq!(plan(ElementKind::of("RecorderEndpoint")).len(), 9);
+        assert_eq!(plan(ElementKind::of("HubPort")).len(), 8);
         assert!(plan(ElementKind::of("Composite")).is_empty());
         let ops: Vec<&str> = plan(ElementKind::WebRtc)
             .iter()
@@ -622,7 +696,14 @@ mod tests {
             (Read::MediaState, Some(&*state)),
             (Read::IceStates, Some(&*ice)),
         ];
-        let (reading, complete) = decode("e", "WebRtcEndpoint", &Scope::default(), &results);
+        let no_ids = SharedIds::of(&[]);
+        let (reading, complete) = decode(
+            &Arc::from("e"),
+            "WebRtcEndpoint",
+            &Scope::default(),
+            &results,
+            &no_ids,
+        );
         assert!(complete);
         assert_eq!(reading.streams.len(), 2);
         let inbound = reading
@@ -646,11 +727,41 @@ mod tests {
         assert_eq!(reading.ice_state, Some(IceState::Ready));
 
         let (_, complete) = decode(
-            "e",
+            &Arc::from("e"),
             "WebRtcEndpoint",
             &Scope::default(),
             &[(Read::Stats(Some(Media::Audio)), None)],
+            &no_ids,
         );
         assert!(!complete, "a failed stats read leaves the counters alone");
+    }
+
+    #[test]
+    fn connection_counts_add_the_sinks_pointing_at_each_element() {
+        use crate::kurento::connections::SinkConnection;
+        let reading = |id: &str, sinks: Option<&[&str]>| ElementReading {
+            id: id.into(),
+            sinks: sinks.map(|s| {
+                s.iter()
+                    .map(|sink| SinkConnection::new(sink, "AUDIO"))
+                    .collect()
+            }),
+            ..ElementReading::default()
+        };
+        let mut readings = vec![
+            reading("p/a", Some(&["p/b", "p/b", "p/h/port"])),
+            reading("p/b", Some(&["p/a"])),
+            reading("p/h/port", Some(&[])),
+            reading("p/alone", Some(&[])),
+            reading("q/x", Some(&["q/y"])),
+            reading("q/y", None),
+        ];
+        count_connections(&mut readings);
+        let counts: Vec<Option<usize>> = readings.iter().map(|r| r.connections).collect();
+        assert_eq!(
+            counts,
+            [Some(4), Some(3), Some(1), Some(0), None, None],
+            "a: 3 sinks + 1 source; b: 1 sink + 2 sources; q: y's links are unknown"
+        );
     }
 }

@@ -14,7 +14,6 @@ use std::time::Duration;
 use crate::analysis::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
 use crate::analysis::detail::{DetailPolicy, Placement, ScopeAssigner};
 use crate::analysis::model::{ElementReading, Media, Scope};
-use crate::analysis::rates::StreamSamples;
 use crate::analysis::snapshot::{
     ExporterStats, MediaState, PollErrorReason, ServerState, TargetSnapshot,
 };
@@ -108,8 +107,6 @@ pub struct TargetState {
     zombie_report: Option<ZombieReport>,
     /// The last cycle's elements for the inspection API (`None` while KMS is unreachable).
     topology: Option<Arc<Topology>>,
-    /// Each live stream's counters at the last cycle, for the topology's rates.
-    stream_samples: StreamSamples,
     /// The first server-wide failure of the last cycle, or why the connection was lost.
     last_failure: Option<(PollErrorReason, String)>,
     /// The last cycle timed out: what was read from KMS before is withheld from snapshots.
@@ -142,7 +139,6 @@ impl TargetState {
             zombies: ZombieTracker::new(zombie),
             zombie_report: None,
             topology: None,
-            stream_samples: StreamSamples::default(),
             last_failure: None,
             silent: false,
             timed_out_cycles: 0,
@@ -226,7 +222,6 @@ impl TargetState {
         self.summary = None;
         self.zombie_report = None;
         self.topology = None;
-        self.stream_samples.clear();
         self.silent = false;
         self.timed_out_cycles = 0;
     }
@@ -444,9 +439,9 @@ impl TargetState {
         elements
             .into_iter()
             .map(|e| {
-                let scope = assignment.scopes.get(e.id).cloned().unwrap_or_default();
+                let scope = assignment.scopes.get(&**e.id).cloned().unwrap_or_default();
                 Target {
-                    id: e.id.to_owned(),
+                    id: Arc::clone(e.id),
                     element_type: e.element_type.to_owned(),
                     scope,
                 }
@@ -476,7 +471,7 @@ impl TargetState {
             .observe(reads.readings.iter().flat_map(|r| {
                 Media::ALL
                     .into_iter()
-                    .filter_map(move |m| Some((r.id.as_str(), m, r.transcoding[m as usize]?)))
+                    .filter_map(move |m| Some((&*r.id, m, r.transcoding[m as usize]?)))
             }));
         for err in &reads.errors {
             self.read_failed(err);
@@ -491,12 +486,11 @@ impl TargetState {
         let Some(inventory) = self.inventory.as_ref() else {
             return;
         };
-        let rates = self.stream_samples.observe(&readings, now);
         let elements = inventory.media_elements();
         let topology = Topology::new(
-            elements.iter().map(|e| (e.id, e.element_type)),
+            elements.iter().map(|e| (Arc::clone(e.id), e.element_type)),
             readings,
-            rates,
+            self.topology.as_deref(),
             now,
         );
         self.topology = Some(Arc::new(topology));
@@ -507,8 +501,7 @@ impl TargetState {
         let Some(inventory) = self.inventory.as_ref() else {
             return;
         };
-        let by_id: HashMap<&str, &ElementReading> =
-            readings.iter().map(|r| (r.id.as_str(), r)).collect();
+        let by_id: HashMap<&str, &ElementReading> = readings.iter().map(|r| (&*r.id, r)).collect();
         let state = inventory.state();
         let elements = inventory.media_elements();
         let mut by_pipeline: HashMap<&str, Vec<ElementView>> = HashMap::new();
@@ -519,7 +512,7 @@ impl TargetState {
                 .push(ElementView {
                     id: e.id,
                     element_type: e.element_type,
-                    reading: by_id.get(e.id).copied(),
+                    reading: by_id.get(&**e.id).copied(),
                 });
         }
         let views: Vec<PipelineView> = state

@@ -104,10 +104,7 @@ pub fn pipeline_svg(s: &TargetSnapshot, id: &str) -> Option<String> {
             hub: e.hub(),
         })
         .collect();
-    let edges: Vec<(&str, &str)> = connections
-        .iter()
-        .map(|c| (c.source.as_str(), c.sink.as_str()))
-        .collect();
+    let edges: Vec<(&str, &str)> = connections.iter().map(|c| (c.source, c.sink)).collect();
     let grid = layout(&nodes, &edges);
     let boxes: Vec<Box> = elements
         .iter()
@@ -137,8 +134,8 @@ pub fn pipeline_svg(s: &TargetSnapshot, id: &str) -> Option<String> {
         elements.len(),
         connections
             .iter()
-            .filter(|c| position(&elements, &c.source)
-                .zip(position(&elements, &c.sink))
+            .filter(|c| position(&elements, c.source)
+                .zip(position(&elements, c.sink))
                 .is_some())
             .count(),
         esc(&title),
@@ -148,12 +145,12 @@ pub fn pipeline_svg(s: &TargetSnapshot, id: &str) -> Option<String> {
 
     out.push_str(r#"<g class="edges">"#);
     for c in &connections {
-        let (Some(si), Some(ti)) = (position(&elements, &c.source), position(&elements, &c.sink))
+        let (Some(si), Some(ti)) = (position(&elements, c.source), position(&elements, c.sink))
         else {
             continue; // an end outside this pipeline's last reading
         };
-        let lane = media_lane(&c.media);
-        let media = Media::from_kms(&c.media);
+        let lane = media_lane(c.media);
+        let media = Media::from_kms(c.media);
         let flow = EdgeState::of(
             media.and_then(|m| elements[si].flowing(m, Flow::Out)),
             media.and_then(|m| elements[ti].flowing(m, Flow::In)),
@@ -186,7 +183,7 @@ struct Box {
 }
 
 fn position(elements: &[&ElementState], id: &str) -> Option<usize> {
-    elements.iter().position(|e| e.id == id)
+    elements.iter().position(|e| *e.id == *id)
 }
 
 fn defs(out: &mut String) {
@@ -269,7 +266,7 @@ fn edge(
     self_loop: bool,
     lane: usize,
     flow: EdgeState,
-    c: &crate::kurento::connections::ElementConnection,
+    c: &crate::analysis::topology::Link<'_>,
     source: &str,
     sink: &str,
 ) {
@@ -318,8 +315,8 @@ fn edge(
         flow.class(),
         esc(source),
         esc(sink),
-        esc(&c.media),
-        esc(&c.media),
+        esc(c.media),
+        esc(c.media),
         esc(&short_label(source)),
         esc(&short_label(sink)),
         flow.label(),
@@ -358,7 +355,7 @@ fn node(out: &mut String, s: &TargetSnapshot, e: &ElementState, b: &Box) {
     let zombie = s
         .zombies
         .as_ref()
-        .and_then(|z| z.elements.iter().find(|z| z.id == e.id));
+        .and_then(|z| z.elements.iter().find(|z| *z.id == *e.id));
     let class = if zombie.is_some() {
         "node zombie"
     } else {
@@ -434,7 +431,7 @@ mod tests {
     use crate::analysis::snapshot::{ObjectsState, PipelineState};
     use crate::analysis::topology::Topology;
     use crate::analysis::zombie::{ZombieElement, ZombieReason, ZombieReport};
-    use crate::kurento::connections::ElementConnection;
+    use crate::kurento::connections::SinkConnection;
 
     const P: &str = "P_kurento.MediaPipeline";
     const A: &str =
@@ -444,14 +441,8 @@ mod tests {
     const HUB: &str = "P_kurento.MediaPipeline/h_kurento.Composite";
     const PORT: &str = "P_kurento.MediaPipeline/h_kurento.Composite/p_kurento.HubPort";
 
-    fn link(source: &str, sink: &str, media: &str) -> ElementConnection {
-        ElementConnection {
-            source: source.into(),
-            sink: sink.into(),
-            media: media.into(),
-            source_description: "default".into(),
-            sink_description: "default".into(),
-        }
+    fn link(sink: &str, media: &str) -> SinkConnection {
+        SinkConnection::new(sink, media)
     }
 
     fn snapshot() -> TargetSnapshot {
@@ -471,12 +462,12 @@ mod tests {
             element_type: "WebRtcEndpoint".into(),
             flowing_out: [Some(true), Some(false)],
             sinks: Some(vec![
-                link(A, B, "AUDIO"),
-                link(A, B, "VIDEO"),
-                link(A, B, "DATA"),
-                link(A, R, "AUDIO"),
-                link(A, A, "VIDEO"),
-                link(A, "elsewhere", "AUDIO"),
+                link(B, "AUDIO"),
+                link(B, "VIDEO"),
+                link(B, "DATA"),
+                link(R, "AUDIO"),
+                link(A, "VIDEO"),
+                link("elsewhere", "AUDIO"),
             ]),
             ..ElementReading::default()
         };
@@ -484,7 +475,7 @@ mod tests {
             id: B.into(),
             element_type: "WebRtcEndpoint".into(),
             flowing_in: [Some(true), Some(true)],
-            sinks: Some(vec![link(B, A, "AUDIO"), link(B, PORT, "VIDEO")]),
+            sinks: Some(vec![link(A, "AUDIO"), link(PORT, "VIDEO")]),
             ..ElementReading::default()
         };
         snap.topology = Some(Arc::new(Topology::new(
@@ -496,7 +487,7 @@ mod tests {
                 (PORT, "HubPort"),
             ],
             vec![a, b],
-            vec![vec![], vec![]],
+            None,
             1_000.0,
         )));
         snap.zombies = Some(ZombieReport {

@@ -179,7 +179,7 @@ fn per_media(values: &[Option<bool>; 2]) -> Value {
 }
 
 fn element(e: &ElementState, zombies: Option<&ZombieReport>) -> Value {
-    let zombie = zombies.and_then(|z| z.elements.iter().find(|z| z.id == e.id));
+    let zombie = zombies.and_then(|z| z.elements.iter().find(|z| *z.id == *e.id));
     let mut out = json!({
         "id": e.id,
         "type": e.element_type,
@@ -300,7 +300,7 @@ mod tests {
     use crate::analysis::model::{Direction, IceState};
     use crate::analysis::snapshot::ObjectsState;
     use crate::analysis::zombie::{ZombieElement, ZombiePipeline, ZombieReason};
-    use crate::kurento::connections::ElementConnection;
+    use crate::kurento::connections::SinkConnection;
 
     const P: &str = "P_kurento.MediaPipeline";
     const A: &str = "P_kurento.MediaPipeline/A_kurento.WebRtcEndpoint";
@@ -325,31 +325,27 @@ mod tests {
             element_type: "WebRtcEndpoint".into(),
             flowing_out: [Some(true), Some(false)],
             ice_state: Some(IceState::Ready),
-            sinks: Some(vec![ElementConnection {
-                source: A.into(),
-                sink: PORT.into(),
-                media: "AUDIO".into(),
-                source_description: "default".into(),
-                sink_description: "default".into(),
-            }]),
+            sinks: Some(vec![SinkConnection::new(PORT, "AUDIO")]),
             streams: vec![RtpStream {
                 media: Some(Media::Audio),
                 direction: Some(Direction::Inbound),
                 stats_id: "s".into(),
+                bytes: 40_000,
                 fraction_lost: Some(64.0),
                 round_trip_seconds: Some(0.0),
                 ..RtpStream::default()
             }],
             ..ElementReading::default()
         };
-        let rates = StreamRates {
-            bits_per_second: Some(32_000.0),
-            ..StreamRates::default()
-        };
+        // 40,000 bytes since the cycle 10 s before: 32 kbit/s.
+        let inventory = [(A, "WebRtcEndpoint"), (HUB, "Composite"), (PORT, "HubPort")];
+        let mut before = a.clone();
+        before.streams[0].bytes = 0;
+        let previous = Topology::new(inventory, vec![before], None, 990.0);
         snap.topology = Some(Arc::new(Topology::new(
-            [(A, "WebRtcEndpoint"), (HUB, "Composite"), (PORT, "HubPort")],
+            inventory,
             vec![a],
-            vec![vec![rates]],
+            Some(&previous),
             1_000.0,
         )));
         let element = ZombieElement {

@@ -417,8 +417,8 @@ proptest! {
         for value in [value, Value::Object(entries.into_iter().collect())] {
             let decoded = decode_stats(&value);
             prop_assert_eq!(decode_stats_raw(&to_raw(&value)), decoded);
-            let _ = decode_candidate_pairs(&value);
-            let _ = decode_ice_states(&value);
+            let _ = decode_candidate_pairs(&to_raw(&value));
+            let _ = decode_ice_states(&to_raw(&value));
         }
     }
 
@@ -456,7 +456,7 @@ proptest! {
                 remote_address: remote.as_ref().and_then(|(line, _)| candidate_address(line)),
             })
             .collect();
-        prop_assert_eq!(decode_candidate_pairs(&Value::Array(pair_values)), want);
+        prop_assert_eq!(decode_candidate_pairs(&to_raw(&Value::Array(pair_values))), want);
 
         let state_values: Vec<Value> = states
             .iter()
@@ -466,7 +466,8 @@ proptest! {
             })
             .collect();
         let want: Vec<String> = states.into_iter().flatten().collect();
-        prop_assert_eq!(decode_ice_states(&Value::Array(state_values)), want);
+        let raw = to_raw(&Value::Array(state_values));
+        prop_assert_eq!(decode_ice_states(&raw), want);
     }
 
     /// A candidate's type is the word after its first `typ`; any text parses without panic.
