@@ -141,18 +141,26 @@ pub fn decode_sink_connections(
     raw: &RawValue,
     shared_id: impl Fn(&str) -> Arc<str>,
 ) -> Vec<SinkConnection> {
-    lenient::objects::<ConnectionData>(raw)
-        .into_iter()
-        .filter(|c| c.source.as_deref() == Some(source))
-        .filter_map(|c| {
-            Some(SinkConnection::with_names(
-                shared_id(c.sink.as_deref()?),
-                name(&c.media),
-                name(&c.source_description),
-                name(&c.sink_description),
-            ))
-        })
-        .collect()
+    let decoded = lenient::objects::<ConnectionData>(raw);
+    // A new vector of its own size: collecting in place would keep the decoded entries' 4× larger
+    // buffer alive for as long as the topology keeps these connections (38 MB at 10,000 mesh
+    // endpoints, BENCHMARKS.md).
+    let mut links = Vec::with_capacity(decoded.len());
+    links.extend(
+        decoded
+            .iter()
+            .filter(|c| c.source.as_deref() == Some(source))
+            .filter_map(|c| {
+                Some(SinkConnection::with_names(
+                    shared_id(c.sink.as_deref()?),
+                    name(&c.media),
+                    name(&c.source_description),
+                    name(&c.sink_description),
+                ))
+            }),
+    );
+    links.shrink_to_fit();
+    links
 }
 
 #[cfg(test)]
