@@ -26,8 +26,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, Event, RawIncoming, Request, RpcError};
@@ -146,7 +146,49 @@ impl RequestCounter {
     }
 }
 
-type Reply = Result<Box<RawValue>, ClientError>;
+type Reply = Result<ResultText, ClientError>;
+
+/// A reply's `result` as JSON text.
+#[derive(Debug)]
+pub enum ResultText {
+    /// Cut out of its frame by the full decoder.
+    Decoded(Box<RawValue>),
+    /// Still in its frame, which has KMS's layout ([`protocol::kms_reply_layout`]): not parsed
+    /// yet, so that a large reply is parsed once, by the one who reads it, and not copied.
+    InFrame {
+        frame: Utf8Bytes,
+        range: std::ops::Range<usize>,
+    },
+}
+
+impl ResultText {
+    /// The result's text; when still in its frame, not yet known to be JSON.
+    pub fn text(&self) -> &str {
+        match self {
+            ResultText::Decoded(raw) => raw.get(),
+            ResultText::InFrame { frame, range } => frame.as_str().get(range.clone()).unwrap_or(""),
+        }
+    }
+
+    /// The result as checked JSON text. A result in its frame that does not parse sends the whole
+    /// frame through the full decoder, as any other frame (which names the problem).
+    pub fn into_raw(self) -> Result<Box<RawValue>, ClientError> {
+        let (frame, range) = match self {
+            ResultText::Decoded(raw) => return Ok(raw),
+            ResultText::InFrame { frame, range } => (frame, range),
+        };
+        if let Some(Ok(raw)) = frame.as_str().get(range).map(serde_json::from_str) {
+            return Ok(raw);
+        }
+        match protocol::decode_incoming_raw(frame.as_str()) {
+            Ok(RawIncoming::Response { outcome, .. }) => outcome.map_err(ClientError::Rpc),
+            Ok(RawIncoming::Notification { .. }) => Err(ClientError::Decode(
+                "a notification in place of a reply".to_owned(),
+            )),
+            Err(e) => Err(ClientError::Decode(format!("undecodable reply: {e}"))),
+        }
+    }
+}
 
 struct State {
     /// Why the connection closed, once it has (the first reason wins).
@@ -333,15 +375,17 @@ impl Connection {
     ) -> Result<Box<RawValue>, ClientError> {
         self.call_frame(method, timeout, |id| encode_request(id, method, params))
             .await
+            .and_then(ResultText::into_raw)
     }
 
     /// Like [`Connection::call_raw`] with `params` already encoded (large requests are
-    /// serialised from typed structs, without building a `Value` tree).
+    /// serialised from typed structs, without building a `Value` tree), and the result possibly
+    /// still in its frame (large replies are parsed once, by the caller).
     pub async fn call_encoded(
         &self,
         method: &str,
         params: &RawValue,
-    ) -> Result<Box<RawValue>, ClientError> {
+    ) -> Result<ResultText, ClientError> {
         self.call_frame(method, self.call_timeout, |id| {
             encode_request_raw(id, method, params)
         })
@@ -354,7 +398,7 @@ impl Connection {
         method: &str,
         timeout: Duration,
         encode: impl FnOnce(u64) -> Result<String, ClientError>,
-    ) -> Result<Box<RawValue>, ClientError> {
+    ) -> Result<ResultText, ClientError> {
         let id = self.shared.ids.next_id();
         let frame = encode(id)?;
         let (tx, rx) = oneshot::channel();
@@ -571,6 +615,16 @@ impl SocketTask {
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
             Message::Binary(_) | Message::Frame(_) => return self.garbage("binary frame"),
         };
+        if let Some((id, range)) = protocol::kms_reply_layout(text.as_str()) {
+            // A reply as KMS writes it: routed by its id without decoding it here.
+            if ping.is_some_and(|(ping_id, _)| ping_id == id) {
+                *ping = None;
+                return Ok(());
+            }
+            let outcome = ResultText::InFrame { frame: text, range };
+            self.deliver(id, Ok(outcome));
+            return Ok(());
+        }
         match protocol::decode_incoming_raw(text.as_str()) {
             Ok(RawIncoming::Response {
                 id: Some(id),
@@ -583,18 +637,10 @@ impl SocketTask {
                     }
                     return Ok(());
                 }
-                let waiter = self.shared.lock().pending.remove(&id);
-                match waiter {
-                    Some(tx) => {
-                        let _ = tx.send(outcome.map_err(ClientError::Rpc));
-                    }
-                    None => {
-                        self.shared
-                            .unmatched_replies
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(url = %self.url, id, "dropping reply to no waiting call (late or unknown)");
-                    }
-                }
+                self.deliver(
+                    id,
+                    outcome.map(ResultText::Decoded).map_err(ClientError::Rpc),
+                );
             }
             Ok(RawIncoming::Response { id: None, outcome }) => {
                 // An id written as a string still names the call it answers: fail it now.
@@ -634,6 +680,22 @@ impl SocketTask {
     /// Fails at once the calls an undecodable reply seems to answer (see
     /// [`protocol::reply_ids`]) with [`ClientError::Decode`]; a keepalive ping counts as answered
     /// (KMS is there). Returns whether any call or ping matched.
+    /// Hands a reply to the call waiting for it, or counts it as unmatched.
+    fn deliver(&self, id: u64, reply: Reply) {
+        let waiter = self.shared.lock().pending.remove(&id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(reply);
+            }
+            None => {
+                self.shared
+                    .unmatched_replies
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(url = %self.url, id, "dropping reply to no waiting call (late or unknown)");
+            }
+        }
+    }
+
     fn fail_calls(&self, text: &str, ping: &mut Option<(u64, Instant)>, why: &str) -> bool {
         let mut matched = false;
         for id in protocol::reply_ids(text) {

@@ -19,6 +19,6 @@ pub(crate) mod redact;
 pub mod sdp;
 pub(crate) mod stats;
 
-pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
+pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds, ResultText};
 pub use ops::{Kms, KmsError, KmsOptions, Op, OpOutcome};
 pub use reconnect::{Backoff, wait_before_retry};

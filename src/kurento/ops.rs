@@ -302,14 +302,16 @@ impl Kms {
                     "cannot encode a transaction: {e}"
                 )))
             })?;
-        let result = self
+        let reply = self
             .read
             .call_encoded("transaction", &params)
             .await
             .map_err(wrap)?;
-        if let Some(outcomes) = decode_transaction_raw(&result, ops.len()) {
+        // One parse of the reply where it has KMS's layout (see `ResultText`).
+        if let Some(outcomes) = decode_transaction_raw(reply.text(), ops.len()) {
             return Ok(outcomes);
         }
+        let result = reply.into_raw().map_err(wrap)?;
         // Anything unusual: the `Value` decoder is the reference (and names the error).
         let responses = invoke_value(protocol::raw_to_value(&result)).map_err(wrap)?;
         decode_transaction(responses, ops.len()).map_err(wrap)
@@ -532,9 +534,9 @@ struct RawTransactionResult<'a> {
 
 /// [`decode_transaction`] straight from the reply text, without building `Value`s; `None` when
 /// the reply is not well formed (the caller then decodes it with [`decode_transaction`]).
-fn decode_transaction_raw(result: &RawValue, len: usize) -> Option<Vec<OpOutcome>> {
+fn decode_transaction_raw(result: &str, len: usize) -> Option<Vec<OpOutcome>> {
     let ObjectOnly(result) =
-        serde_json::from_str::<ObjectOnly<RawTransactionResult>>(result.get()).ok()?;
+        serde_json::from_str::<ObjectOnly<RawTransactionResult>>(result).ok()?;
     let mut outcomes: Vec<OpOutcome> = vec![None; len];
     for ObjectOnly(response) in result.value? {
         let index = serde_json::from_str::<u64>(response.id?.get())
@@ -616,7 +618,7 @@ mod tests {
         ]);
         let text = json!({"sessionId": "s", "value": reply.clone()}).to_string();
         let raw = RawValue::from_string(text).unwrap();
-        let fast = decode_transaction_raw(&raw, 3).unwrap();
+        let fast = decode_transaction_raw(raw.get(), 3).unwrap();
         for outcomes in [decode_transaction(reply, 3).unwrap(), fast] {
             let value = outcomes[0].as_ref().unwrap().as_ref().unwrap();
             assert_eq!(protocol::raw_to_value(value), json!("CONNECTED"));
@@ -656,7 +658,7 @@ mod tests {
         ];
         for text in malformed {
             let raw = RawValue::from_string(text.to_owned()).unwrap();
-            assert!(decode_transaction_raw(&raw, 3).is_none(), "{text}");
+            assert!(decode_transaction_raw(raw.get(), 3).is_none(), "{text}");
             let value = protocol::raw_to_value(&raw);
             let slow = invoke_value(value).and_then(|v| decode_transaction(v, 3));
             assert!(
@@ -669,7 +671,7 @@ mod tests {
                 .to_owned(),
         )
         .unwrap();
-        let outcomes = decode_transaction_raw(&ok, 2).unwrap();
+        let outcomes = decode_transaction_raw(ok.get(), 2).unwrap();
         assert!(outcomes[0].is_none());
         let value = outcomes[1].as_ref().unwrap().as_ref().unwrap();
         assert_eq!(

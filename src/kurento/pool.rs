@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
+use super::client::{
+    ClientError, ClientOptions, Connection, RequestCounter, RequestIds, ResultText,
+};
 
 #[derive(Debug)]
 pub struct Pool {
@@ -72,7 +74,7 @@ impl Pool {
         &self,
         method: &str,
         params: &RawValue,
-    ) -> Result<Box<RawValue>, ClientError> {
+    ) -> Result<ResultText, ClientError> {
         match self.pick() {
             Some(connection) => connection.call_encoded(method, params).await,
             None => Err(ClientError::Disconnected),

@@ -659,6 +659,26 @@ pub fn decode_incoming_raw(text: &str) -> Result<RawIncoming, DecodeError> {
     })
 }
 
+/// The id of a reply written the way KMS writes replies (`{"id":N,"jsonrpc":"2.0","result":…}`:
+/// jsoncpp sorts members by name, so `result` comes last), and the byte range of its `result`,
+/// found without parsing the frame. `None` for any other layout (errors, notifications, spaces),
+/// which the full decoder handles. The range is not checked to be JSON: its reader must parse it
+/// and fall back to [`decode_incoming_raw`] on the whole frame when it does not parse.
+pub fn kms_reply_layout(text: &str) -> Option<(u64, std::ops::Range<usize>)> {
+    const HEAD: &str = r#"{"id":"#;
+    const MIDDLE: &str = r#","jsonrpc":"2.0","result":"#;
+    let rest = text.strip_prefix(HEAD)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || (digits > 1 && rest.starts_with('0')) {
+        return None;
+    }
+    let id: u64 = rest[..digits].parse().ok()?;
+    let after = rest[digits..].strip_prefix(MIDDLE)?;
+    let start = text.len() - after.len();
+    let end = text.len().checked_sub(1).filter(|end| *end > start)?;
+    text.ends_with('}').then_some((id, start..end))
+}
+
 /// A `Value` as JSON text.
 pub fn to_raw(value: &Value) -> Box<RawValue> {
     // Serialising a `Value` cannot fail (its map keys are strings); `null` is a safe stand-in.
@@ -691,6 +711,25 @@ mod raw_tests {
             }
         });
         (decode_incoming(text), raw)
+    }
+
+    #[test]
+    fn the_kms_reply_layout_is_read_without_parsing_and_nothing_else_is() {
+        let text = r#"{"id":12,"jsonrpc":"2.0","result":{"value":[1,"}"]}}"#;
+        let (id, range) = kms_reply_layout(text).unwrap();
+        assert_eq!((id, &text[range]), (12, r#"{"value":[1,"}"]}"#));
+        for other in [
+            r#"{"error":{"code":1,"message":"m"},"id":12,"jsonrpc":"2.0"}"#,
+            r#"{"jsonrpc":"2.0","id":12,"result":1}"#,
+            r#"{"id":012,"jsonrpc":"2.0","result":1}"#,
+            r#"{"id":"12","jsonrpc":"2.0","result":1}"#,
+            r#"{"id":12,"jsonrpc":"2.0","result":}"#,
+            "{\"id\":12,\"jsonrpc\":\"2.0\",\"result\":1}\n",
+            r#"{"id":99999999999999999999,"jsonrpc":"2.0","result":1}"#,
+            r#"{"id":12,"jsonrpc":"2.0","result":1"#,
+        ] {
+            assert_eq!(kms_reply_layout(other), None, "{other}");
+        }
     }
 
     #[test]

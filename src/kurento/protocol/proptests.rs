@@ -166,9 +166,16 @@ proptest! {
         let value = decode_incoming(&text);
         let raw = raw_as_value(&text);
         if !(out_of_range(&value) && raw.is_ok()) {
-            prop_assert_eq!(raw, value, "frame: {}", text);
+            prop_assert_eq!(raw, value.clone(), "frame: {}", text);
         }
         let _ = reply_ids(&text);
+        // Where the layout shortcut finds a result that parses, it is the frame's result.
+        if let Some((id, range)) = kms_reply_layout(&text)
+            && let Ok(result) = serde_json::from_str::<Value>(&text[range])
+        {
+            let want = Incoming::Response { id: Some(id), outcome: Ok(result) };
+            prop_assert_eq!(value, Ok(want), "frame: {}", text);
+        }
     }
 
     /// A reply as the simulator (and KMS) writes it decodes to the id and result it was built
@@ -177,10 +184,14 @@ proptest! {
     fn ok_reply_round_trips(id in any::<u64>(), result in json_value(), cut in any::<proptest::sample::Index>()) {
         let text = serde_json::to_string(&Response::ok(Value::from(id), result.clone()))
             .unwrap_or_default();
-        let want = Incoming::Response { id: Some(id), outcome: Ok(result) };
+        let want = Incoming::Response { id: Some(id), outcome: Ok(result.clone()) };
         prop_assert_eq!(decode_incoming(&text), Ok(want.clone()));
         prop_assert_eq!(raw_as_value(&text), Ok(want));
         prop_assert_eq!(reply_ids(&text), vec![id]);
+        // KMS's layout: the client reads it without decoding the frame first.
+        let (layout_id, range) = kms_reply_layout(&text).expect("KMS's layout");
+        prop_assert_eq!(layout_id, id);
+        prop_assert_eq!(serde_json::from_str::<Value>(&text[range]).ok(), Some(result.clone()));
 
         // Any strict prefix that still holds `{"id":N,` is invalid JSON, but names its id.
         let head = format!("{{\"id\":{id},");
