@@ -1,5 +1,6 @@
 //! From readings to what is exported: pure, table-tested, no I/O and no Prometheus names.
 
+pub(crate) mod capacity;
 pub(crate) mod counters;
 pub mod detail;
 pub(crate) mod model;

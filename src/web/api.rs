@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{graph_svg, pipelines};
+use crate::analysis::capacity::{DEFAULT_CAPACITIES, Load, LoadInputs};
 use crate::analysis::snapshot::TargetSnapshot;
 use crate::poll::store::{Store, TargetSource};
 
@@ -112,7 +113,48 @@ fn target(s: &TargetSnapshot, source: TargetSource) -> Value {
         "webrtc_endpoints": s.objects.as_ref().map(|o| o.elements_by_type.get("WebRtcEndpoint").copied().unwrap_or(0)),
         "transcoding_elements": transcoding,
         "worst_mos": worst_mos,
+        "placement": placement(s),
         "as_of_unix_seconds": s.taken_unix_seconds,
+    })
+}
+
+/// What a placement service reads to pick a KMS without Prometheus (README "Placement"): the
+/// load model's inputs, the load and headroom at the default capacities, and the health probe's
+/// last result. `null` while KMS is unreachable (nothing current is known).
+fn placement(s: &TargetSnapshot) -> Value {
+    let (Some(server), Some(objects)) = (s.server.as_ref(), s.objects.as_ref()) else {
+        return Value::Null;
+    };
+    let transcoding_streams = s.topology.as_deref().map_or(0, |t| {
+        t.elements()
+            .filter_map(|e| e.reading.as_ref())
+            .map(|r| r.transcoding.iter().filter(|t| **t == Some(true)).count() as u64)
+            .sum()
+    });
+    let inputs = LoadInputs {
+        cpu_count: server.cpu_count.unwrap_or(0),
+        cpu_usage_ratio: server.cpu_usage_ratio(),
+        webrtc_endpoints: objects
+            .elements_by_type
+            .get("WebRtcEndpoint")
+            .copied()
+            .unwrap_or(0),
+        transcoding_streams,
+    };
+    let live_pipelines = objects
+        .pipelines
+        .len()
+        .saturating_sub(s.zombies.as_ref().map_or(0, |z| z.pipelines.len()));
+    json!({
+        "inputs": inputs,
+        "memory_resident_bytes": server.memory_resident_kib.map(|kib| kib * 1024),
+        "live_pipelines": live_pipelines,
+        "capacities": DEFAULT_CAPACITIES,
+        "load": Load::of(&inputs, &DEFAULT_CAPACITIES),
+        "health_probe": s.exporter.health_probe.map(|h| json!({
+            "success": h.success,
+            "duration_seconds": h.duration_seconds,
+        })),
     })
 }
 
@@ -192,6 +234,56 @@ mod tests {
         assert_eq!(api.get("/api/v1/targets/nope/zombies"), None);
         assert_eq!(api.get("/api/v1/targets/kms-a/other"), None);
         assert_eq!(api.get("/api/v2/targets"), None);
+    }
+
+    #[test]
+    fn targets_tell_a_placement_service_the_load_and_headroom() {
+        use crate::analysis::snapshot::{
+            HealthProbeResult, ObjectsState, PipelineState, ServerState,
+        };
+        let store = store_with_zombie();
+        let mut snap = store.snapshot("kms-a").unwrap().as_ref().clone();
+        snap.server = Some(ServerState {
+            version: "7.3.0".into(),
+            server_id: "s".into(),
+            cpu_count: Some(4),
+            cpu_used_percent: Some(100.0),
+            memory_resident_kib: Some(2),
+            sessions: Some(1),
+        });
+        let pipeline = |id: &str| PipelineState {
+            id: id.into(),
+            name: None,
+            created_unix_seconds: None,
+            elements: 1,
+        };
+        snap.objects = Some(ObjectsState {
+            pipelines: vec![
+                pipeline("P_kurento.MediaPipeline"),
+                pipeline("Q_kurento.MediaPipeline"),
+            ],
+            elements_by_type: [("WebRtcEndpoint".to_owned(), 60)].into(),
+        });
+        snap.exporter.health_probe = Some(HealthProbeResult {
+            success: true,
+            duration_seconds: 0.25,
+        });
+        store.publish(snap);
+        let api = Api::new(store, Duration::from_secs(15));
+        let targets = api.get("/api/v1/targets").unwrap();
+        let p = &targets[0]["placement"];
+        // 60 endpoints on 4 CPUs at 20 per CPU: 0.75, above the CPU's 0.25; 20 more fit.
+        assert_eq!(p["inputs"]["cpu_count"], 4);
+        assert_eq!(p["inputs"]["cpu_usage_ratio"], 0.25);
+        assert_eq!(p["inputs"]["webrtc_endpoints"], 60);
+        assert_eq!(p["load"]["ratio"], 0.75);
+        assert_eq!(p["load"]["driver"], "endpoints");
+        assert_eq!(p["load"]["headroom_endpoints"], 20);
+        assert_eq!(p["capacities"]["endpoints_per_cpu"], 20.0);
+        assert_eq!(p["memory_resident_bytes"], 2048);
+        assert_eq!(p["live_pipelines"], 1, "the zombie pipeline is not live");
+        assert_eq!(p["health_probe"]["success"], true);
+        assert_eq!(targets[1]["placement"], Value::Null, "kms-b never answered");
     }
 
     #[test]
