@@ -127,8 +127,8 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
     }
 }
 
-/// One list entry: `Some` for an object, `None` (skipped unread) for anything else.
-struct ObjectOnly<T>(Option<T>);
+/// One value: `Some` for an object decoded as `T`, `None` (skipped unread) for anything else.
+pub struct ObjectOnly<T>(pub Option<T>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -6,7 +6,6 @@
 //! `packetsLost`, 6.x extra and deprecated fields.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,28 +96,60 @@ impl Entry for Value {
     }
 }
 
-/// Decodes a `getStats` result from its JSON text, reading only the members used (no `Value` tree
-/// for the ~18 members of each entry); same results as [`decode_stats`].
+/// Decodes a `getStats` result from its JSON text in one pass, reading only the members used
+/// (no `Value` tree for the ~18 members of each entry); same results as [`decode_stats`].
 pub fn decode_stats_raw(raw: &RawValue) -> Vec<StatsEntry> {
     if !raw.get().starts_with('{') {
         return Vec::new();
     }
-    // A map (sorted, last duplicate wins) like serde_json's `Map`, so entries come out in the
-    // same order as from `decode_stats`.
-    let Ok(map) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
+    let Ok(StatsMap(mut entries)) = serde_json::from_str::<StatsMap>(raw.get()) else {
+        // Anything unusual (a duplicate member inside an entry, say): the reference decoder.
         return decode_stats(&raw_to_value(raw));
     };
-    map.iter()
-        .map(|(key, entry)| {
-            if !entry.get().starts_with('{') {
-                return StatsEntry::Other;
-            }
-            match serde_json::from_str::<TypedEntry>(entry.get()) {
-                Ok(typed) => decode_entry(key, &typed),
-                Err(_) => decode_entry(key, &raw_to_value(entry)),
-            }
+    // In key order, the last of duplicate keys winning, as serde_json's `Map` gives them to
+    // `decode_stats` (the sort is stable).
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.reverse();
+    entries.dedup_by(|later, earlier| later.0 == earlier.0);
+    entries.reverse();
+    entries
+        .iter()
+        .map(|(key, entry)| match entry {
+            Some(typed) => decode_entry(key, typed),
+            None => StatsEntry::Other,
         })
         .collect()
+}
+
+/// The entries of a `getStats` answer by key, in the order of the text; an entry that is not an
+/// object is `None`.
+struct StatsMap<'a>(Vec<(Cow<'a, str>, Option<TypedEntry>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for StatsMap<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> serde::de::Visitor<'de> for MapVisitor {
+            type Value = StatsMap<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of stats entries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some(MaybeStr(key)) = map.next_key::<MaybeStr>()? {
+                    let key =
+                        key.ok_or_else(|| serde::de::Error::custom("a key that is not a string"))?;
+                    let lenient::ObjectOnly(entry) =
+                        map.next_value::<lenient::ObjectOnly<TypedEntry>>()?;
+                    entries.push((key, entry));
+                }
+                Ok(StatsMap(entries))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor)
+    }
 }
 
 /// The members of a stats entry this module reads; the others are skipped unparsed.
