@@ -5,11 +5,11 @@
 //! `ElementReading`s. Planning and decoding are pure; `read_elements` is the I/O shell.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde_json::json;
+use serde_json::{Value, json};
 use serde_json::value::RawValue;
 
 use crate::analysis::model::{
@@ -42,19 +42,19 @@ pub enum Read {
     SinkConnections,
 }
 
+/// `{"mediaType": …}` of each media, built once.
+static MEDIA_PARAMS: LazyLock<[Value; 2]> =
+    LazyLock::new(|| Media::ALL.map(|media| json!({"mediaType": media.kms()})));
+
 impl Read {
-    fn op(self, object: &str) -> Op {
+    fn op(self, object: &Arc<str>) -> Op {
+        let media = |media: Media| Some(&MEDIA_PARAMS[media as usize]);
         let (operation, params) = match self {
-            Read::Stats(Some(media)) => ("getStats", Some(json!({"mediaType": media.kms()}))),
+            Read::Stats(Some(m)) => ("getStats", media(m)),
             Read::Stats(None) => ("getStats", None),
-            Read::FlowingIn(media) => ("isMediaFlowingIn", Some(json!({"mediaType": media.kms()}))),
-            Read::FlowingOut(media) => {
-                ("isMediaFlowingOut", Some(json!({"mediaType": media.kms()})))
-            }
-            Read::Transcoding(media) => (
-                "isMediaTranscoding",
-                Some(json!({"mediaType": media.kms()})),
-            ),
+            Read::FlowingIn(m) => ("isMediaFlowingIn", media(m)),
+            Read::FlowingOut(m) => ("isMediaFlowingOut", media(m)),
+            Read::Transcoding(m) => ("isMediaTranscoding", media(m)),
             Read::MediaState => ("getMediaState", None),
             Read::ConnectionState => ("getConnectionState", None),
             Read::IceStates => ("getIceConnectionState", None),
@@ -63,7 +63,7 @@ impl Read {
             Read::SinkConnections => ("getSinkConnections", None),
         };
         Op {
-            object: object.to_owned(),
+            object: Arc::clone(object),
             operation,
             params,
         }
@@ -471,7 +471,7 @@ impl ChunkState {
                 Some(Err(error)) => {
                     self.errors.push(KmsError {
                         operation: op.operation.to_owned(),
-                        object: Some(op.object.clone()),
+                        object: Some(op.object.to_string()),
                         source: ClientError::Rpc(error.clone()),
                     });
                     self.elements[pos].outcomes[r] = Some(Err(error));
@@ -570,7 +570,7 @@ mod tests {
         assert_eq!(state.errors[0].operation, first[2].operation);
         assert_eq!(
             state.errors[0].object.as_deref(),
-            Some(first[2].object.as_str())
+            Some(&*first[2].object)
         );
         assert!(state.elements[0].outcomes[2].as_ref().unwrap().is_err());
         // Everything else succeeds: nothing is left and every outcome is filled in.
@@ -647,7 +647,7 @@ mod tests {
         assert!(plan(ElementKind::of("Composite")).is_empty());
         let ops: Vec<&str> = plan(ElementKind::WebRtc)
             .iter()
-            .map(|r| r.op("x").operation)
+            .map(|r| r.op(&Arc::from("x")).operation)
             .collect();
         assert!(
             ops.iter()
