@@ -9,8 +9,8 @@ use std::sync::{Arc, LazyLock};
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde_json::{Value, json};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::analysis::model::{
     Connectivity, Direction, ElementReading, IceState, Media, RtpStream, Scope, UriState,
@@ -568,10 +568,7 @@ mod tests {
         assert_eq!(names(&second), names(&first[3..]));
         assert_eq!(state.errors.len(), 1);
         assert_eq!(state.errors[0].operation, first[2].operation);
-        assert_eq!(
-            state.errors[0].object.as_deref(),
-            Some(&*first[2].object)
-        );
+        assert_eq!(state.errors[0].object.as_deref(), Some(&*first[2].object));
         assert!(state.elements[0].outcomes[2].as_ref().unwrap().is_err());
         // Everything else succeeds: nothing is left and every outcome is filled in.
         state.apply(&second, vec![ok(); second.len()]);
