@@ -616,7 +616,9 @@ impl SocketTask {
             Message::Binary(_) | Message::Frame(_) => return self.garbage("binary frame"),
         };
         if let Some((id, range)) = protocol::kms_reply_layout(text.as_str()) {
-            // A reply as KMS writes it: routed by its id without decoding it here.
+            // A reply as KMS writes it: routed by its id without decoding it here. Should its
+            // result not parse, its reader gets a decode error (`ResultText::into_raw`); it is
+            // not counted among the undecodable frames that end a connection.
             if ping.is_some_and(|(ping_id, _)| ping_id == id) {
                 *ping = None;
                 return Ok(());
@@ -882,6 +884,27 @@ mod tests {
             encode_request_raw(7, "transaction", &raw).unwrap(),
             encode_request(7, "transaction", params).unwrap()
         );
+    }
+
+    /// A reply in KMS's layout is handed over undecoded; its reader gets the result, or the
+    /// full decoder's verdict when the result does not parse.
+    #[test]
+    fn results_left_in_their_frame_are_checked_when_read() {
+        let in_frame = |text: &str| {
+            let (_, range) = protocol::kms_reply_layout(text).expect("KMS's layout");
+            ResultText::InFrame {
+                frame: Utf8Bytes::from(text.to_owned()),
+                range,
+            }
+        };
+        let ok = in_frame(r#"{"id":4,"jsonrpc":"2.0","result":{"value":[1,2]}}"#);
+        assert_eq!(ok.text(), r#"{"value":[1,2]}"#);
+        assert_eq!(ok.into_raw().unwrap().get(), r#"{"value":[1,2]}"#);
+        let broken = in_frame(r#"{"id":4,"jsonrpc":"2.0","result":[1,}"#);
+        assert!(matches!(broken.into_raw(), Err(ClientError::Decode(_))));
+        let decoded = ResultText::Decoded(RawValue::from_string("7".to_owned()).unwrap());
+        assert_eq!(decoded.text(), "7");
+        assert_eq!(decoded.into_raw().unwrap().get(), "7");
     }
 
     #[test]
