@@ -1,5 +1,7 @@
 //! The benchmark cases (targets: BENCHMARKS.md "Targets") and how `--quick` shrinks them.
 
+use std::time::Duration;
+
 use crate::analysis::detail::DetailLevel;
 use crate::sim::Scenario;
 
@@ -58,6 +60,8 @@ pub struct CaseSpec {
     /// File name inside `--scenario-dir`.
     pub scenario_file: &'static str,
     pub detail: DetailLevel,
+    /// The poll interval the case's targets are stated for (`--interval` overrides it).
+    pub interval: Duration,
 }
 
 impl BenchCase {
@@ -96,11 +100,18 @@ impl BenchCase {
                 ("100kms-100", 100, "bench-100.toml", DetailLevel::Aggregated)
             }
         };
+        // The fleet's targets are stated at 15 s (issue 12); at 5 s the cycles of 100 KMS
+        // overlap three times as much. The others keep 5 s: more cycles per minute of bench.
+        let interval = match self {
+            BenchCase::HundredKms100 => Duration::from_secs(15),
+            _ => Duration::from_secs(5),
+        };
         CaseSpec {
             name,
             kms: if quick { kms.min(QUICK_MAX_KMS) } else { kms },
             scenario_file,
             detail,
+            interval,
         }
     }
 }

@@ -92,7 +92,10 @@ async fn run_cases(args: &BenchArgs) -> Result<(), BenchError> {
     let facts = RunFacts {
         command: command_line(),
         version: crate::app::build::version_string(),
-        interval: humantime::format_duration(args.interval).to_string(),
+        interval: match args.interval {
+            Some(interval) => humantime::format_duration(interval).to_string(),
+            None => "each case's own (15s for 100kms-100, 5s for the others)".to_owned(),
+        },
         cycles: args.cycles,
         connections: args.connections,
         cpu_sample: humantime::format_duration(CPU_SAMPLE).to_string(),
@@ -194,6 +197,11 @@ impl Drop for ConfigFile {
     }
 }
 
+/// The poll interval of a case: `--interval`, else the case's own.
+fn interval_of(args: &BenchArgs, spec: &CaseSpec) -> Duration {
+    args.interval.unwrap_or(spec.interval)
+}
+
 /// Operations a simulator has charged `service_time` for: one per frame, or one per inner
 /// operation of a transaction. The one place that asks the simulator.
 fn served_operations(simulator: &Simulator) -> u64 {
@@ -228,7 +236,12 @@ async fn measure(case: BenchCase, args: &BenchArgs) -> Result<CaseMeasurement, B
         .collect();
     let config = ConfigFile::write(
         name,
-        &exporter_config(&targets, args.interval, args.connections, spec.detail),
+        &exporter_config(
+            &targets,
+            interval_of(args, &spec),
+            args.connections,
+            spec.detail,
+        ),
     )?;
     let exporter = ExporterProcess::spawn(&config.0, SPAWN_TIMEOUT)
         .await
@@ -260,7 +273,7 @@ struct Running<'a> {
 
 impl Running<'_> {
     async fn measure(&self, scenario: &Scenario) -> Result<CaseMeasurement, BenchError> {
-        let interval = self.args.interval;
+        let interval = interval_of(self.args, self.spec);
         let wanted = u64::from(self.args.cycles);
         let mut progress = vec![TargetProgress::default(); self.names.len()];
 
@@ -353,7 +366,7 @@ impl Running<'_> {
                 p.observe(
                     reading,
                     served_operations(simulator),
-                    self.args.interval,
+                    interval_of(self.args, self.spec),
                     wanted,
                 );
             }
