@@ -12,6 +12,51 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserialize, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+/// Visitor methods for the JSON values a lenient reader skips, each answering `$default`:
+/// `scalars` (booleans, numbers, null), `strings`, `seq` (read to its end), `map` (likewise).
+macro_rules! skip {
+    (scalars => $default:expr) => {
+        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+    };
+    (strings => $default:expr) => {
+        fn visit_borrowed_str<E: Error>(self, _: &'de str) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+    };
+    (seq => $default:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($default)
+        }
+    };
+    (map => $default:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($default)
+        }
+    };
+}
+
 /// A string member, or `None` for any other JSON value (borrowed from the text when it has no
 /// escapes).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -46,32 +91,9 @@ impl<'de> Visitor<'de> for MaybeStrVisitor {
     fn visit_string<E: Error>(self, v: String) -> Result<Self::Value, E> {
         Ok(MaybeStr(Some(Cow::Owned(v))))
     }
-    fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(MaybeStr(None))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(MaybeStr(None))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(MaybeStr(None))
-    }
+    skip!(scalars => MaybeStr(None));
+    skip!(seq => MaybeStr(None));
+    skip!(map => MaybeStr(None));
 }
 
 /// The objects of a JSON list decoded as `T`; entries that are not objects are skipped, and
@@ -100,31 +122,9 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
         }
         Ok(ObjectList(items))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(ObjectList(Vec::new()))
-    }
-    fn visit_borrowed_str<E: Error>(self, _: &'de str) -> Result<Self::Value, E> {
-        Ok(ObjectList(Vec::new()))
-    }
-    fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(ObjectList(Vec::new()))
-    }
-    fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(ObjectList(Vec::new()))
-    }
-    fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(ObjectList(Vec::new()))
-    }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(ObjectList(Vec::new()))
-    }
-    fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(ObjectList(Vec::new()))
-    }
-    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(ObjectList(Vec::new()))
-    }
+    skip!(map => ObjectList(Vec::new()));
+    skip!(strings => ObjectList(Vec::new()));
+    skip!(scalars => ObjectList(Vec::new()));
 }
 
 /// One value: `Some` for an object decoded as `T`, `None` (skipped unread) for anything else.
@@ -147,31 +147,9 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EntryVisitor<T> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         T::deserialize(MapAccessDeserializer::new(map)).map(|t| ObjectOnly(Some(t)))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(ObjectOnly(None))
-    }
-    fn visit_borrowed_str<E: Error>(self, _: &'de str) -> Result<Self::Value, E> {
-        Ok(ObjectOnly(None))
-    }
-    fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(ObjectOnly(None))
-    }
-    fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(ObjectOnly(None))
-    }
-    fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(ObjectOnly(None))
-    }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(ObjectOnly(None))
-    }
-    fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(ObjectOnly(None))
-    }
-    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(ObjectOnly(None))
-    }
+    skip!(seq => ObjectOnly(None));
+    skip!(strings => ObjectOnly(None));
+    skip!(scalars => ObjectOnly(None));
 }
 
 /// A string answer (`None` for anything else).
