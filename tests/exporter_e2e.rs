@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::*;
 use kurento_exporter::Exporter;
-use kurento_exporter::kurento::{ClientOptions, Connection, RequestCounter, RequestIds};
 use kurento_exporter::sim::{Fault, Scenario, SimOptions, Simulator};
 use serde_json::json;
 
@@ -156,20 +155,7 @@ async fn the_exporter_keeps_nothing_alive_and_changes_nothing() {
     let sim = start_sim(scenario).await;
 
     // An application creates a pipeline with an endpoint...
-    let (app, _events) = Connection::open(
-        &sim.url(),
-        &ClientOptions::default(),
-        std::sync::Arc::new(RequestIds::new()),
-        RequestCounter::default(),
-    )
-    .await
-    .unwrap();
-    let created = app
-        .call("create", json!({"type": "MediaPipeline"}))
-        .await
-        .unwrap();
-    let pipeline = created["value"].as_str().unwrap().to_owned();
-    let session = created["sessionId"].as_str().unwrap().to_owned();
+    let (app, pipeline, session) = application_pipeline(&sim.url()).await;
     app.call("create", json!({"type": "WebRtcEndpoint", "constructorParams": {"mediaPipeline": pipeline}, "sessionId": session})).await.unwrap();
 
     // ...the exporter starts (its getPipelines makes "" an owner too) and reads everything...

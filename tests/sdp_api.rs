@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kurento_exporter::kurento::{ClientOptions, Connection, RequestCounter, RequestIds};
+use kurento_exporter::kurento::Connection;
 use kurento_exporter::sim::{LoggedRequest, Scenario};
 use serde_json::{Value, json};
 
@@ -59,20 +59,7 @@ struct App {
 
 /// An application (connection 1 of the simulator) builds a pipeline and negotiates one endpoint.
 async fn application(url: &str) -> App {
-    let (app, _events) = Connection::open(
-        url,
-        &ClientOptions::default(),
-        std::sync::Arc::new(RequestIds::new()),
-        RequestCounter::default(),
-    )
-    .await
-    .unwrap();
-    let created = app
-        .call("create", json!({"type": "MediaPipeline"}))
-        .await
-        .unwrap();
-    let pipeline = created["value"].as_str().unwrap().to_owned();
-    let session = created["sessionId"].as_str().unwrap().to_owned();
+    let (app, pipeline, session) = application_pipeline(url).await;
     let mut ids = Vec::new();
     for kind in ["WebRtcEndpoint", "RtpEndpoint", "PassThrough"] {
         let made = app

@@ -155,6 +155,29 @@ pub fn steady_demo() -> Scenario {
     scenario
 }
 
+/// An application session on the exporter's own client that created one pipeline: the
+/// connection (kept open: it owns the pipeline), the pipeline's id and the session id.
+pub async fn application_pipeline(
+    url: &str,
+) -> (kurento_exporter::kurento::Connection, String, String) {
+    use kurento_exporter::kurento::{ClientOptions, Connection, RequestCounter, RequestIds};
+    let (app, _events) = Connection::open(
+        url,
+        &ClientOptions::default(),
+        std::sync::Arc::new(RequestIds::new()),
+        RequestCounter::default(),
+    )
+    .await
+    .unwrap();
+    let created = app
+        .call("create", serde_json::json!({"type": "MediaPipeline"}))
+        .await
+        .unwrap();
+    let pipeline = created["value"].as_str().unwrap().to_owned();
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+    (app, pipeline, session)
+}
+
 /// Starts the simulator on an ephemeral loopback port.
 pub async fn start_sim(scenario: Scenario) -> Simulator {
     Simulator::start(SimOptions {
