@@ -378,16 +378,17 @@ impl Connection {
             .and_then(ResultText::into_raw)
     }
 
-    /// Like [`Connection::call_raw`] with `params` already encoded (large requests are
-    /// serialised from typed structs, without building a `Value` tree), and the result possibly
-    /// still in its frame (large replies are parsed once, by the caller).
+    /// Like [`Connection::call_raw`] with `params` already encoded (large requests are written
+    /// straight from typed data, without building a `Value` tree), and the result possibly still
+    /// in its frame (large replies are parsed once, by the caller). `params` must be JSON text
+    /// written by an encoder of this crate: it is sent as it is, not parsed again.
     pub async fn call_encoded(
         &self,
         method: &str,
-        params: &RawValue,
+        params: &str,
     ) -> Result<ResultText, ClientError> {
         self.call_frame(method, self.call_timeout, |id| {
-            encode_request_raw(id, method, params)
+            Ok(encode_request_raw(id, method, params))
         })
         .await
     }
@@ -476,22 +477,11 @@ fn encode_request(id: u64, method: &str, params: Value) -> Result<String, Client
 }
 
 /// A request frame with pre-encoded params, byte for byte what [`encode_request`] writes.
-fn encode_request_raw(id: u64, method: &str, params: &RawValue) -> Result<String, ClientError> {
-    #[derive(serde::Serialize)]
-    struct EncodedRequest<'a> {
-        jsonrpc: &'a str,
-        id: u64,
-        method: &'a str,
-        params: &'a RawValue,
-    }
-    let request = EncodedRequest {
-        jsonrpc: "2.0",
-        id,
-        method,
-        params,
-    };
-    serde_json::to_string(&request)
-        .map_err(|e| ClientError::Decode(format!("cannot encode `{method}` request: {e}")))
+fn encode_request_raw(id: u64, method: &str, params: &str) -> String {
+    format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{},\"params\":{params}}}",
+        Value::from(method)
+    )
 }
 
 type Socket =
@@ -879,9 +869,8 @@ mod tests {
     #[test]
     fn pre_encoded_params_make_the_same_frame() {
         let params = json!({"operations": [{"id": 0, "method": "invoke"}], "sessionId": "s"});
-        let raw = serde_json::value::to_raw_value(&params).unwrap();
         assert_eq!(
-            encode_request_raw(7, "transaction", &raw).unwrap(),
+            encode_request_raw(7, "transaction", &params.to_string()),
             encode_request(7, "transaction", params).unwrap()
         );
     }

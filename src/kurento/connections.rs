@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::lenient::{self, MaybeStr};
 
@@ -18,7 +17,7 @@ use super::lenient::{self, MaybeStr};
 /// anything else is boxed apart, since nearly no connection has it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SinkConnection {
-    /// Shared with the inventory when it knows the sink (see `decode_sink_connections`).
+    /// Shared with the inventory when it knows the sink (see `sink_connections_from`).
     pub sink: Arc<str>,
     media: UsualMedia,
     unusual: Option<Box<Unusual>>,
@@ -133,15 +132,23 @@ fn name<'a>(field: &'a MaybeStr<'_>) -> &'a str {
     field.as_deref().unwrap_or_default()
 }
 
-/// Decodes `source`'s `getSinkConnections` answer; entries without a sink, or whose source is
+/// Decodes `source`'s `getSinkConnections` answer (one value of a larger reply); entries without a sink, or whose source is
 /// not `source` (KMS always names the element asked), are skipped; missing descriptions read as
 /// empty. `shared_id` gives the shared copy of a sink's id (the inventory's).
-pub fn decode_sink_connections(
+pub fn sink_connections_from<'de, D: serde::Deserializer<'de>>(
     source: &str,
-    raw: &RawValue,
+    deserializer: D,
+    shared_id: impl Fn(&str) -> Arc<str>,
+) -> Result<Vec<SinkConnection>, D::Error> {
+    lenient::objects_from::<ConnectionData, D>(deserializer)
+        .map(|decoded| links_of(source, &decoded, shared_id))
+}
+
+fn links_of(
+    source: &str,
+    decoded: &[ConnectionData],
     shared_id: impl Fn(&str) -> Arc<str>,
 ) -> Vec<SinkConnection> {
-    let decoded = lenient::objects::<ConnectionData>(raw);
     // A new vector of its own size: collecting in place would keep the decoded entries' 4× larger
     // buffer alive for as long as the topology keeps these connections (38 MB at 10,000 mesh
     // endpoints, BENCHMARKS.md).
@@ -167,13 +174,18 @@ pub fn decode_sink_connections(
 mod tests {
     use super::*;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_owned()).unwrap()
+    fn decode_sink_connections(
+        source: &str,
+        text: &str,
+        shared_id: impl Fn(&str) -> Arc<str>,
+    ) -> Vec<SinkConnection> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        sink_connections_from(source, &mut deserializer, shared_id).unwrap()
     }
 
     #[test]
     fn connection_data_decodes_and_malformed_entries_are_skipped() {
-        let answer = raw(r#"[
+        let answer = r#"[
             {"__module__": "kurento", "__type__": "ElementConnectionData",
              "source": "p/a", "sink": "p/b", "type": "VIDEO",
              "sourceDescription": "default", "sinkDescription": "default"},
@@ -182,9 +194,9 @@ mod tests {
             {"source": "p/other", "sink": "p/e", "type": "AUDIO"},
             {"source": "p/a", "sink": 3, "type": "AUDIO"},
             "not an object"
-        ]"#);
+        ]"#;
         let known: Arc<str> = Arc::from("p/b");
-        let links = decode_sink_connections("p/a", &answer, |id| {
+        let links = decode_sink_connections("p/a", answer, |id| {
             if id == &*known {
                 Arc::clone(&known)
             } else {
@@ -219,6 +231,6 @@ mod tests {
             Arc::ptr_eq(&links[0].sink, &known),
             "a known sink's id is shared"
         );
-        assert!(decode_sink_connections("p/a", &raw("null"), |id| Arc::from(id)).is_empty());
+        assert!(decode_sink_connections("p/a", "null", |id| Arc::from(id)).is_empty());
     }
 }

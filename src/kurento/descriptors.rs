@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
-use super::ops::{KmsError, decode_string, invoke_value, session_connect};
+use super::ops::{KmsError, session_connect};
 use super::protocol::{self, codes};
+use super::replies::{decode_string, invoke_value};
 use super::sdp;
 
 /// An endpoint's descriptions, secrets already redacted ([`sdp::redact`]); `None` while that

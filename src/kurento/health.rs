@@ -25,8 +25,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds};
-use super::ops::{KmsError, decode_string, invoke_value, session_connect};
+use super::ops::{KmsError, session_connect};
 use super::protocol;
+use super::replies::{decode_string, invoke_value};
 
 /// The name given to the probe's pipeline and endpoint.
 pub const PROBE_OBJECT_NAME: &str = "kurento_exporter_health_probe";

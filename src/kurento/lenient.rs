@@ -9,53 +9,63 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{Deserialize, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// Visitor methods for the JSON values a lenient reader skips, each answering `$default`:
 /// `scalars` (booleans, numbers, null), `strings`, `seq` (read to its end), `map` (likewise).
 macro_rules! skip {
     (scalars => $default:expr) => {
-        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+        fn visit_bool<E: ::serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok($default)
         }
-        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+        fn visit_i64<E: ::serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
             Ok($default)
         }
-        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+        fn visit_u64<E: ::serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
             Ok($default)
         }
-        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+        fn visit_f64<E: ::serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
             Ok($default)
         }
-        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+        fn visit_unit<E: ::serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok($default)
         }
-        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+        fn visit_none<E: ::serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok($default)
         }
     };
     (strings => $default:expr) => {
-        fn visit_borrowed_str<E: Error>(self, _: &'de str) -> Result<Self::Value, E> {
+        fn visit_borrowed_str<E: ::serde::de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
             Ok($default)
         }
-        fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
+        fn visit_str<E: ::serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
             Ok($default)
         }
     };
     (seq => $default:expr) => {
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        fn visit_seq<A: ::serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<::serde::de::IgnoredAny>()?.is_some() {}
             Ok($default)
         }
     };
     (map => $default:expr) => {
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        fn visit_map<A: ::serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            while map
+                .next_entry::<::serde::de::IgnoredAny, ::serde::de::IgnoredAny>()?
+                .is_some()
+            {}
             Ok($default)
         }
     };
 }
+pub(crate) use skip;
 
 /// A string member, or `None` for any other JSON value (borrowed from the text when it has no
 /// escapes).
@@ -152,14 +162,56 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EntryVisitor<T> {
     skip!(scalars => ObjectOnly(None));
 }
 
+/// A boolean, or `None` for any other JSON value.
+struct MaybeBool(Option<bool>);
+
+impl<'de> Deserialize<'de> for MaybeBool {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MaybeBoolVisitor)
+    }
+}
+
+struct MaybeBoolVisitor;
+
+impl<'de> Visitor<'de> for MaybeBoolVisitor {
+    type Value = MaybeBool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(MaybeBool(Some(v)))
+    }
+    fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(MaybeBool(None))
+    }
+    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(MaybeBool(None))
+    }
+    fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(MaybeBool(None))
+    }
+    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+        Ok(MaybeBool(None))
+    }
+    fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+        Ok(MaybeBool(None))
+    }
+    skip!(strings => MaybeBool(None));
+    skip!(seq => MaybeBool(None));
+    skip!(map => MaybeBool(None));
+}
+
 /// A string answer (`None` for anything else).
-pub fn text(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<MaybeStr>(raw.get()).ok()?.0
+pub fn text_from<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    MaybeStr::deserialize(deserializer).map(|s| s.0)
 }
 
 /// A boolean answer (`None` for anything else).
-pub fn flag(raw: &RawValue) -> Option<bool> {
-    serde_json::from_str(raw.get()).ok()
+pub fn flag_from<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    MaybeBool::deserialize(deserializer).map(|b| b.0)
 }
 
 /// The objects of a list answer as `T` (empty for anything but a list, or when an entry does not
@@ -168,6 +220,14 @@ pub fn objects<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Vec<T> {
     serde_json::from_str::<ObjectList<T>>(raw.get())
         .map(|list| list.0)
         .unwrap_or_default()
+}
+
+/// [`objects`] inside a larger reply; an entry that does not decode as `T` is an error (where
+/// [`objects`] reads as empty).
+pub fn objects_from<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    ObjectList::<T>::deserialize(deserializer).map(|list| list.0)
 }
 
 #[cfg(test)]
@@ -206,9 +266,19 @@ mod tests {
         for text in [r#"{"a":1}"#, "3", "null", r#""x""#, "true"] {
             assert!(objects::<Pair>(&raw(text)).is_empty(), "{text}");
         }
-        assert_eq!(text(&raw(r#""CONNECTED""#)).as_deref(), Some("CONNECTED"));
-        assert_eq!(text(&raw("12")), None);
-        assert_eq!(flag(&raw("true")), Some(true));
-        assert_eq!(flag(&raw(r#""true""#)), None);
+        let text = |t: &str| {
+            text_from(&mut serde_json::Deserializer::from_str(t))
+                .unwrap()
+                .map(Cow::into_owned)
+        };
+        let flag = |t: &str| flag_from(&mut serde_json::Deserializer::from_str(t)).unwrap();
+        assert_eq!(text(r#""CONNECTED""#).as_deref(), Some("CONNECTED"));
+        assert_eq!(text(r#""a\"b""#).as_deref(), Some("a\"b"));
+        assert_eq!(text("12"), None);
+        assert_eq!(text(r#"{"a":"b"}"#), None);
+        assert_eq!(flag("true"), Some(true));
+        assert_eq!(flag(r#""true""#), None);
+        assert_eq!(flag("[true]"), None);
+        assert_eq!(flag("null"), None);
     }
 }

@@ -16,9 +16,12 @@ pub(crate) mod proptest_support;
 pub mod protocol;
 pub(crate) mod reconnect;
 pub(crate) mod redact;
+pub(crate) mod replies;
 pub mod sdp;
 pub(crate) mod stats;
+pub(crate) mod transaction;
 
 pub use client::{ClientError, ClientOptions, Connection, RequestCounter, RequestIds, ResultText};
-pub use ops::{Kms, KmsError, KmsOptions, Op, OpOutcome};
+pub use ops::{Kms, KmsError, KmsOptions};
 pub use reconnect::{Backoff, wait_before_retry};
+pub use transaction::{Op, OpDecoder, OpOutcome};

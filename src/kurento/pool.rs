@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::client::{
     ClientError, ClientOptions, Connection, RequestCounter, RequestIds, ResultText,
@@ -73,7 +72,7 @@ impl Pool {
     pub async fn call_encoded(
         &self,
         method: &str,
-        params: &RawValue,
+        params: &str,
     ) -> Result<ResultText, ClientError> {
         match self.pick() {
             Some(connection) => connection.call_encoded(method, params).await,

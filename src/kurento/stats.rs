@@ -99,31 +99,43 @@ impl Entry for Value {
 /// Decodes a `getStats` result from its JSON text in one pass, reading only the members used
 /// (no `Value` tree for the ~18 members of each entry); same results as [`decode_stats`].
 pub fn decode_stats_raw(raw: &RawValue) -> Vec<StatsEntry> {
-    if !raw.get().starts_with('{') {
-        return Vec::new();
-    }
-    let Ok(StatsMap(mut entries)) = serde_json::from_str::<StatsMap>(raw.get()) else {
+    match serde_json::from_str::<StatsMap>(raw.get()) {
+        Ok(map) => map.into_entries(),
         // Anything unusual (a duplicate member inside an entry, say): the reference decoder.
-        return decode_stats(&raw_to_value(raw));
-    };
-    // In key order, the last of duplicate keys winning, as serde_json's `Map` gives them to
-    // `decode_stats` (the sort is stable).
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.reverse();
-    entries.dedup_by(|later, earlier| later.0 == earlier.0);
-    entries.reverse();
-    entries
-        .iter()
-        .map(|(key, entry)| match entry {
-            Some(typed) => decode_entry(key, typed),
-            None => StatsEntry::Other,
-        })
-        .collect()
+        Err(_) => decode_stats(&raw_to_value(raw)),
+    }
+}
+
+/// [`decode_stats_raw`] inside a larger reply; an error where [`decode_stats_raw`] falls back
+/// to the reference decoder.
+pub fn stats_from<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<StatsEntry>, D::Error> {
+    StatsMap::deserialize(deserializer).map(StatsMap::into_entries)
 }
 
 /// The entries of a `getStats` answer by key, in the order of the text; an entry that is not an
-/// object is `None`.
+/// object is `None`. Any answer but an object (`null` when there are none) has no entries.
 struct StatsMap<'a>(Vec<(Cow<'a, str>, Option<TypedEntry>)>);
+
+impl StatsMap<'_> {
+    /// The entries in key order, the last of duplicate keys winning, as serde_json's `Map` gives
+    /// them to [`decode_stats`] (the sort is stable).
+    fn into_entries(self) -> Vec<StatsEntry> {
+        let mut entries = self.0;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.reverse();
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        entries.reverse();
+        entries
+            .iter()
+            .map(|(key, entry)| match entry {
+                Some(typed) => decode_entry(key, typed),
+                None => StatsEntry::Other,
+            })
+            .collect()
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for StatsMap<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -147,8 +159,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for StatsMap<'a> {
                 }
                 Ok(StatsMap(entries))
             }
+            lenient::skip!(scalars => StatsMap(Vec::new()));
+            lenient::skip!(strings => StatsMap(Vec::new()));
+            lenient::skip!(seq => StatsMap(Vec::new()));
         }
-        deserializer.deserialize_map(MapVisitor)
+        deserializer.deserialize_any(MapVisitor)
     }
 }
 
@@ -386,7 +401,18 @@ pub fn candidate_address(candidate: &str) -> Option<String> {
 
 /// Decodes `getICECandidatePairs` (a list, `[]` before a pair is selected).
 pub fn decode_candidate_pairs(raw: &RawValue) -> Vec<SelectedPair> {
-    lenient::objects::<PairData>(raw)
+    selected_pairs(lenient::objects::<PairData>(raw))
+}
+
+/// [`decode_candidate_pairs`] inside a larger reply.
+pub fn candidate_pairs_from<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<SelectedPair>, D::Error> {
+    lenient::objects_from::<PairData, D>(deserializer).map(selected_pairs)
+}
+
+fn selected_pairs(pairs: Vec<PairData>) -> Vec<SelectedPair> {
+    pairs
         .into_iter()
         .map(|p| {
             let (local, remote) = (p.local.as_deref(), p.remote.as_deref());
@@ -413,10 +439,18 @@ struct PairData<'a> {
 /// Decodes `getIceConnectionState`: the state of each stream/component, as KMS spells it
 /// (`DISCONNECTED|GATHERING|CONNECTING|CONNECTED|READY|FAILED`).
 pub fn decode_ice_states(raw: &RawValue) -> Vec<Cow<'_, str>> {
-    lenient::objects::<IceComponentData>(raw)
-        .into_iter()
-        .filter_map(|c| c.state.0)
-        .collect()
+    component_states(lenient::objects::<IceComponentData>(raw))
+}
+
+/// [`decode_ice_states`] inside a larger reply.
+pub fn ice_states_from<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Cow<'de, str>>, D::Error> {
+    lenient::objects_from::<IceComponentData, D>(deserializer).map(component_states)
+}
+
+fn component_states(components: Vec<IceComponentData<'_>>) -> Vec<Cow<'_, str>> {
+    components.into_iter().filter_map(|c| c.state.0).collect()
 }
 
 /// The member of `IceConnection` read here.

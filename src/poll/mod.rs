@@ -2,10 +2,12 @@
 //! from KMS events, the schedule, and the store the latest snapshots live in; and the SDP reads
 //! an operator asks for.
 
+pub(crate) mod answers;
 pub(crate) mod cycle;
 pub mod health;
 pub(crate) mod inventory;
 pub(crate) mod once;
+pub(crate) mod plan;
 pub(crate) mod reads;
 pub(crate) mod schedule;
 pub mod sdp;

@@ -1,232 +1,25 @@
-//! The per-cycle media reads of every element (docs/architecture.md "One poll cycle"): which
-//! getters each element type answers, batched into `transaction`s (one round trip for many
-//! elements), resumed after a failing operation (KMS stops a transaction at its first error, and an
-//! element released mid-cycle must not cost the others their data), and decoded into
-//! `ElementReading`s. Planning and decoding are pure; `read_elements` is the I/O shell.
+//! The per-cycle media reads of every element (docs/architecture.md "One poll cycle"): the reads
+//! [`plan`]ned for each element, batched into `transaction`s (one round trip for many elements),
+//! resumed after a failing operation (KMS stops a transaction at its first error, and an element
+//! released mid-cycle must not cost the others their data), and decoded into `ElementReading`s
+//! (`poll::answers`). The chunk bookkeeping is pure; `read_elements` is the I/O shell.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
-use crate::analysis::model::{
-    Connectivity, Direction, ElementReading, IceState, Media, RtpStream, Scope, UriState,
-};
+use crate::analysis::model::ElementReading;
 use crate::kurento::kinds::ElementKind;
-use crate::kurento::stats::{self, CandidateType, StatsEntry};
 use crate::kurento::{ClientError, Kms, KmsError, Op, OpOutcome};
-use crate::kurento::{connections, lenient};
+use crate::poll::answers::{Answer, AnswerDecoder, SharedIds, reading_of};
+use crate::poll::plan::{Read, Target, plan};
 use crate::poll::silence::Silence;
 
 /// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
 /// small enough that one transaction does not hold a KMS socket for long.
 const OPS_PER_TRANSACTION: usize = 64;
-
-/// One getter of one element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Read {
-    /// `getStats(mediaType)`; without a media type only latency entries matter (non-RTP
-    /// elements answer `null` unless the application enabled latency stats).
-    Stats(Option<Media>),
-    FlowingIn(Media),
-    FlowingOut(Media),
-    Transcoding(Media),
-    MediaState,
-    ConnectionState,
-    IceStates,
-    CandidatePairs,
-    UriState,
-    SinkConnections,
-}
-
-/// `{"mediaType": …}` of each media, built once.
-static MEDIA_PARAMS: LazyLock<[Value; 2]> =
-    LazyLock::new(|| Media::ALL.map(|media| json!({"mediaType": media.kms()})));
-
-impl Read {
-    fn op(self, object: &Arc<str>) -> Op {
-        let media = |media: Media| Some(&MEDIA_PARAMS[media as usize]);
-        let (operation, params) = match self {
-            Read::Stats(Some(m)) => ("getStats", media(m)),
-            Read::Stats(None) => ("getStats", None),
-            Read::FlowingIn(m) => ("isMediaFlowingIn", media(m)),
-            Read::FlowingOut(m) => ("isMediaFlowingOut", media(m)),
-            Read::Transcoding(m) => ("isMediaTranscoding", media(m)),
-            Read::MediaState => ("getMediaState", None),
-            Read::ConnectionState => ("getConnectionState", None),
-            Read::IceStates => ("getIceConnectionState", None),
-            Read::CandidatePairs => ("getICECandidatePairs", None),
-            Read::UriState => ("getState", None),
-            Read::SinkConnections => ("getSinkConnections", None),
-        };
-        Op {
-            object: Arc::clone(object),
-            operation,
-            params,
-        }
-    }
-}
-
-/// The reads of one element per cycle.
-pub fn plan(kind: ElementKind) -> Vec<Read> {
-    let mut reads = Vec::new();
-    if kind == ElementKind::Hub {
-        return reads;
-    }
-    let rtp = matches!(kind, ElementKind::WebRtc | ElementKind::Rtp);
-    if rtp {
-        reads.extend(Media::ALL.map(|m| Read::Stats(Some(m))));
-    } else {
-        reads.push(Read::Stats(None));
-    }
-    for media in Media::ALL {
-        reads.extend([
-            Read::FlowingIn(media),
-            Read::FlowingOut(media),
-            Read::Transcoding(media),
-        ]);
-    }
-    // Not `getSourceConnections`: every source connection is another element's sink connection
-    // (see `count_connections`), and in a mesh the list is as long as all stats together.
-    reads.push(Read::SinkConnections);
-    if rtp {
-        reads.extend([Read::MediaState, Read::ConnectionState]);
-    }
-    if kind == ElementKind::WebRtc {
-        reads.extend([Read::IceStates, Read::CandidatePairs]);
-    }
-    if kind == ElementKind::Uri {
-        reads.push(Read::UriState);
-    }
-    reads
-}
-
-/// The most indirect candidate type over the selected pairs (README "Metrics reference": relay if
-/// either side of a pair is relay, else srflx/prflx, else host).
-pub fn selected_candidate(pairs: &[stats::SelectedPair]) -> Option<CandidateType> {
-    pairs
-        .iter()
-        .flat_map(|p| [p.local, p.remote])
-        .flatten()
-        .max()
-}
-
-/// Adds one `getStats` answer to a reading. `media` is what was asked for: RTP entries carry no
-/// media kind of their own (docs/kms-protocol.md §9).
-fn add_stats(reading: &mut ElementReading, media: Option<Media>, value: &RawValue) {
-    for entry in stats::decode_stats_raw(value) {
-        match entry {
-            StatsEntry::Inbound(i) => reading.streams.push(RtpStream {
-                media,
-                direction: Some(Direction::Inbound),
-                stats_id: i.common.id,
-                bytes: i.bytes_received,
-                packets: i.packets_received,
-                packets_lost: i.common.packets_lost,
-                nacks: i.common.nack_count,
-                plis: i.common.pli_count,
-                firs: i.common.fir_count,
-                fraction_lost: i.common.fraction_lost,
-                jitter_seconds: i.jitter,
-                round_trip_seconds: None,
-                remb_bps: i.common.remb,
-                target_bitrate_bps: None,
-            }),
-            StatsEntry::Outbound(o) => reading.streams.push(RtpStream {
-                media,
-                direction: Some(Direction::Outbound),
-                stats_id: o.common.id,
-                bytes: o.bytes_sent,
-                packets: o.packets_sent,
-                packets_lost: o.common.packets_lost,
-                nacks: o.common.nack_count,
-                plis: o.common.pli_count,
-                firs: o.common.fir_count,
-                fraction_lost: o.common.fraction_lost,
-                jitter_seconds: None,
-                round_trip_seconds: o.round_trip_time,
-                remb_bps: o.common.remb,
-                target_bitrate_bps: o.target_bitrate,
-            }),
-            StatsEntry::Latency { e2e, input } => {
-                let seconds = |list: Vec<stats::Latency>| {
-                    list.into_iter()
-                        .filter_map(|l| Some((Media::from_kms(&l.media)?, l.avg_ns / 1e9)))
-                        .filter(|(m, _)| media.is_none_or(|asked| asked == *m))
-                        .collect::<Vec<_>>()
-                };
-                reading.e2e_latency.extend(seconds(e2e));
-                reading.input_latency.extend(seconds(input));
-            }
-            StatsEntry::Other => {}
-        }
-    }
-}
-
-/// Builds an element's reading from the outcome of each of its planned reads. Returns the
-/// reading and whether all its stats reads succeeded (only then may the counters treat a
-/// missing stream as gone).
-pub fn decode(
-    id: &Arc<str>,
-    element_type: &str,
-    scope: &Scope,
-    results: &[(Read, Option<&RawValue>)],
-    ids: &SharedIds,
-) -> (ElementReading, bool) {
-    let mut reading = ElementReading {
-        id: Arc::clone(id),
-        element_type: element_type.to_owned(),
-        scope: scope.clone(),
-        ..ElementReading::default()
-    };
-    let mut stats_complete = true;
-    for (read, value) in results {
-        let Some(value) = value else {
-            if matches!(read, Read::Stats(_)) {
-                stats_complete = false;
-            }
-            continue;
-        };
-        if let Read::Stats(media) = *read {
-            add_stats(&mut reading, media, value);
-            continue;
-        }
-        // The other getters answer small values, decoded straight from their text.
-        let text = || lenient::text(value);
-        match *read {
-            Read::Stats(_) => {}
-            Read::FlowingIn(m) => reading.flowing_in[m as usize] = lenient::flag(value),
-            Read::FlowingOut(m) => reading.flowing_out[m as usize] = lenient::flag(value),
-            Read::Transcoding(m) => reading.transcoding[m as usize] = lenient::flag(value),
-            Read::MediaState => {
-                reading.media_state = text().and_then(|t| Connectivity::from_kms(&t))
-            }
-            Read::ConnectionState => {
-                reading.connection_state = text().and_then(|t| Connectivity::from_kms(&t))
-            }
-            Read::IceStates => {
-                reading.ice_state = Some(IceState::of_components(&stats::decode_ice_states(value)))
-            }
-            Read::CandidatePairs => {
-                let pairs = stats::decode_candidate_pairs(value);
-                reading.selected_candidate = selected_candidate(&pairs);
-                reading.selected_pairs = pairs;
-            }
-            Read::UriState => reading.uri_state = text().and_then(|t| UriState::from_kms(&t)),
-            Read::SinkConnections => {
-                reading.sinks = Some(connections::decode_sink_connections(id, value, |sink| {
-                    ids.get(sink)
-                }))
-            }
-        }
-    }
-    // Kept until the next cycle (topology): no slack from growing.
-    reading.streams.shrink_to_fit();
-    (reading, stats_complete)
-}
 
 /// Sets each reading's connection count (sources plus sinks) from the sink connections the
 /// cycle read: an element's source connections are the sink connections of the elements of its
@@ -264,32 +57,6 @@ pub fn count_connections(readings: &mut [ElementReading]) {
     for (reading, count) in readings.iter_mut().zip(counts) {
         reading.connections = count;
     }
-}
-
-/// The shared copies of the ids of a cycle's targets, so that the sink connections pointing at
-/// an element hold its id instead of copies of it.
-pub struct SharedIds<'a>(HashMap<&'a str, &'a Arc<str>>);
-
-impl<'a> SharedIds<'a> {
-    pub fn of(targets: &'a [Target]) -> Self {
-        SharedIds(targets.iter().map(|t| (&*t.id, &t.id)).collect())
-    }
-
-    /// The shared copy of `id`, or a new one for an id outside the targets.
-    pub fn get(&self, id: &str) -> Arc<str> {
-        self.0
-            .get(id)
-            .map_or_else(|| Arc::from(id), |shared| Arc::clone(shared))
-    }
-}
-
-/// An element to read this cycle.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The inventory's copy of the id, shared.
-    pub id: Arc<str>,
-    pub element_type: String,
-    pub scope: Scope,
 }
 
 /// What one cycle's element reads produced.
@@ -353,7 +120,6 @@ fn decode_chunk(
     elements: Vec<ChunkElement>,
     gone: &BTreeSet<usize>,
     out: &mut CycleReads,
-    ids: &SharedIds,
 ) {
     for ChunkElement {
         index,
@@ -366,21 +132,7 @@ fn decode_chunk(
             out.gone.insert(target.id.clone());
             continue;
         }
-        let results: Vec<(Read, Option<&RawValue>)> = reads
-            .iter()
-            .zip(&outcomes)
-            .map(|(read, outcome)| {
-                let value = outcome.as_ref().and_then(|o| o.as_ref().ok());
-                (*read, value.map(|v| &**v))
-            })
-            .collect();
-        let (reading, complete) = decode(
-            &target.id,
-            &target.element_type,
-            &target.scope,
-            &results,
-            ids,
-        );
+        let (reading, complete) = reading_of(target, reads.into_iter().zip(outcomes));
         if complete {
             out.stats_complete.insert(target.id.clone());
         }
@@ -392,7 +144,7 @@ fn decode_chunk(
 struct ChunkElement {
     index: usize,
     reads: Vec<Read>,
-    outcomes: Vec<OpOutcome>,
+    outcomes: Vec<OpOutcome<Answer>>,
 }
 
 /// The ops of one chunk still to run, and what the ones that ran answered. Pure: [`read_chunk`]
@@ -453,10 +205,23 @@ impl ChunkState {
         Some(ops)
     }
 
+    /// The decoder of the answers to [`ChunkState::next_ops`].
+    fn decoder<'a>(&self, targets: &'a [Target], ids: &'a SharedIds<'a>) -> AnswerDecoder<'a> {
+        let ops = self
+            .pending
+            .iter()
+            .map(|&(pos, r)| {
+                let e = &self.elements[pos];
+                (e.reads[r], &targets[e.index].id)
+            })
+            .collect();
+        AnswerDecoder { ops, ids }
+    }
+
     /// Records a transaction's outcomes (one per op of [`ChunkState::next_ops`], `None` for ops
     /// KMS did not run) and keeps the ops to resend. A reply that ran none of the ops would
     /// resend the same transaction forever: it ends the chunk with a decode error instead.
-    fn apply(&mut self, ops: &[Op], outcomes: Vec<OpOutcome>) {
+    fn apply(&mut self, ops: &[Op], outcomes: Vec<OpOutcome<Answer>>) {
         let mut next = Vec::new();
         for ((&(pos, r), op), outcome) in self.pending.iter().zip(ops).zip(outcomes) {
             let index = self.elements[pos].index;
@@ -503,7 +268,8 @@ async fn read_chunk(
 ) -> CycleReads {
     let mut state = ChunkState::new(targets, &chunk);
     while let Some(ops) = state.next_ops(targets) {
-        match silence.check(kms.transaction(&ops).await) {
+        let decoder = state.decoder(targets, ids);
+        match silence.check(kms.transaction(&ops, &decoder).await) {
             Ok(outcomes) => state.apply(&ops, outcomes),
             Err(err) => {
                 // The connection failed or timed out: the rest of the chunk is lost this cycle.
@@ -516,15 +282,15 @@ async fn read_chunk(
         errors: state.errors,
         ..CycleReads::default()
     };
-    decode_chunk(targets, state.elements, &state.gone, &mut result, ids);
+    decode_chunk(targets, state.elements, &state.gone, &mut result);
     result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::model::Scope;
     use crate::kurento::protocol;
-    use crate::kurento::stats::SelectedPair;
 
     fn targets(types: &[&str]) -> Vec<Target> {
         types
@@ -538,11 +304,11 @@ mod tests {
             .collect()
     }
 
-    fn ok() -> OpOutcome {
-        Some(Ok(RawValue::from_string("true".into()).unwrap()))
+    fn ok() -> OpOutcome<Answer> {
+        Some(Ok(Answer::Flag(Some(true))))
     }
 
-    fn failed(code: i64) -> OpOutcome {
+    fn failed(code: i64) -> OpOutcome<Answer> {
         Some(Err(protocol::RpcError::kms(code, "boom")))
     }
 
@@ -600,13 +366,7 @@ mod tests {
         state.apply(&second, vec![ok(); second.len()]);
         assert!(state.next_ops(&targets).is_none());
         let mut out = CycleReads::default();
-        decode_chunk(
-            &targets,
-            state.elements,
-            &state.gone,
-            &mut out,
-            &SharedIds::of(&targets),
-        );
+        decode_chunk(&targets, state.elements, &state.gone, &mut out);
         assert_eq!(out.gone, BTreeSet::from([targets[0].id.clone()]));
         assert_eq!(out.readings.len(), 1);
         assert_eq!(out.readings[0].id, targets[1].id);
@@ -633,104 +393,6 @@ mod tests {
         let targets = targets(&["Composite"]);
         let state = ChunkState::new(&targets, &[0]);
         assert!(state.next_ops(&targets).is_none());
-    }
-
-    #[test]
-    fn reads_per_element_kind() {
-        assert_eq!(plan(ElementKind::of("WebRtcEndpoint")).len(), 13);
-        assert_eq!(plan(ElementKind::of("RtpEndpoint")).len(), 11);
-        assert_eq!(plan(ElementKind::of("RecorderEndpoint")).len(), 9);
-        assert_eq!(plan(ElementKind::of("HubPort")).len(), 8);
-        assert!(plan(ElementKind::of("Composite")).is_empty());
-        let ops: Vec<&str> = plan(ElementKind::WebRtc)
-            .iter()
-            .map(|r| r.op(&Arc::from("x")).operation)
-            .collect();
-        assert!(
-            ops.iter()
-                .all(|op| op.starts_with("get") || op.starts_with("is"))
-        );
-    }
-
-    #[test]
-    fn the_most_indirect_candidate_wins() {
-        use CandidateType::*;
-        let pair = |l, r| SelectedPair {
-            local: Some(l),
-            remote: Some(r),
-            local_address: None,
-            remote_address: None,
-        };
-        assert_eq!(selected_candidate(&[pair(Host, Host)]), Some(Host));
-        assert_eq!(selected_candidate(&[pair(Host, Srflx)]), Some(Srflx));
-        assert_eq!(
-            selected_candidate(&[pair(Host, Host), pair(Relay, Host)]),
-            Some(Relay)
-        );
-        assert_eq!(selected_candidate(&[]), None);
-    }
-
-    #[test]
-    fn decodes_an_endpoint_with_units_and_media_from_the_request() {
-        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
-        let audio = raw(
-            r#"{"i":{"type":"inboundrtp","id":"i","bytesReceived":100,"packetsReceived":10,
-                "packetsLost":-1,"jitter":0.002,"fractionLost":64,"ssrc":"1"},
-              "E":{"type":"endpoint","id":"E","E2ELatency":[{"type":"AUDIO","avg":20000000.0},{"type":"VIDEO","avg":1.0}],
-                "inputLatency":[]}}"#,
-        );
-        let video = raw(
-            r#"{"o":{"type":"outboundrtp","id":"o","bytesSent":900,"packetsSent":30,
-                "roundTripTime":0.05,"targetBitrate":800000,"remb":1000000,"ssrc":"2"}}"#,
-        );
-        let flowing = raw("true");
-        let state = raw(r#""CONNECTED""#);
-        let ice = raw(r#"[{"state": "READY"}]"#);
-        let results = [
-            (Read::Stats(Some(Media::Audio)), Some(&*audio)),
-            (Read::Stats(Some(Media::Video)), Some(&*video)),
-            (Read::FlowingIn(Media::Video), Some(&*flowing)),
-            (Read::MediaState, Some(&*state)),
-            (Read::IceStates, Some(&*ice)),
-        ];
-        let no_ids = SharedIds::of(&[]);
-        let (reading, complete) = decode(
-            &Arc::from("e"),
-            "WebRtcEndpoint",
-            &Scope::default(),
-            &results,
-            &no_ids,
-        );
-        assert!(complete);
-        assert_eq!(reading.streams.len(), 2);
-        let inbound = reading
-            .streams
-            .iter()
-            .find(|s| s.direction == Some(Direction::Inbound))
-            .unwrap();
-        assert_eq!(inbound.media, Some(Media::Audio));
-        assert_eq!(inbound.packets_lost, -1);
-        let outbound = reading
-            .streams
-            .iter()
-            .find(|s| s.direction == Some(Direction::Outbound))
-            .unwrap();
-        assert_eq!(outbound.media, Some(Media::Video));
-        assert_eq!(outbound.remb_bps, 1_000_000);
-        // Only the latency of the media asked for, in seconds.
-        assert_eq!(reading.e2e_latency, vec![(Media::Audio, 0.02)]);
-        assert_eq!(reading.flowing_in, [None, Some(true)]);
-        assert_eq!(reading.media_state, Some(Connectivity::Connected));
-        assert_eq!(reading.ice_state, Some(IceState::Ready));
-
-        let (_, complete) = decode(
-            &Arc::from("e"),
-            "WebRtcEndpoint",
-            &Scope::default(),
-            &[(Read::Stats(Some(Media::Audio)), None)],
-            &no_ids,
-        );
-        assert!(!complete, "a failed stats read leaves the counters alone");
     }
 
     #[test]

@@ -27,7 +27,8 @@ use crate::kurento::ops::KmsError;
 use crate::kurento::protocol::{ManagerEvent, parent_id};
 use crate::poll::health::ProbeObjects;
 use crate::poll::inventory::{Applied, Inventory, type_label};
-use crate::poll::reads::{CycleReads, Target};
+use crate::poll::plan::Target;
+use crate::poll::reads::CycleReads;
 use crate::poll::silence::is_timeout;
 
 /// Timed-out cycles in a row after which the connection is declared lost and reopened. Two: one

@@ -1,0 +1,345 @@
+//! What each read of a cycle answered, decoded into an element's reading. The answers are
+//! decoded while the transaction reply is read ([`AnswerDecoder`]), then put together per element
+//! ([`reading_of`]). Pure.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Deserializer;
+use serde::de::Error as _;
+use serde_json::value::RawValue;
+
+use crate::analysis::model::{
+    Connectivity, Direction, ElementReading, IceState, Media, RtpStream, UriState,
+};
+use crate::kurento::connections::{self, SinkConnection};
+use crate::kurento::stats::{self, CandidateType, SelectedPair, StatsEntry};
+use crate::kurento::{OpDecoder, OpOutcome, lenient};
+use crate::poll::plan::{Read, Target};
+
+/// One read's answer, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Stats(Vec<StatsEntry>),
+    Flag(Option<bool>),
+    Connectivity(Option<Connectivity>),
+    Ice(IceState),
+    CandidatePairs(Vec<SelectedPair>),
+    Uri(Option<UriState>),
+    Sinks(Vec<SinkConnection>),
+}
+
+impl Answer {
+    /// What a list answer with an entry of the wrong shape reads as (as `lenient::objects`).
+    fn empty(read: Read) -> Answer {
+        match read {
+            Read::Stats(_) => Answer::Stats(Vec::new()),
+            Read::FlowingIn(_) | Read::FlowingOut(_) | Read::Transcoding(_) => Answer::Flag(None),
+            Read::MediaState | Read::ConnectionState => Answer::Connectivity(None),
+            Read::IceStates => Answer::Ice(IceState::of_components(&[] as &[&str])),
+            Read::CandidatePairs => Answer::CandidatePairs(Vec::new()),
+            Read::UriState => Answer::Uri(None),
+            Read::SinkConnections => Answer::Sinks(Vec::new()),
+        }
+    }
+}
+
+/// Decodes the answers of one transaction's ops, each by what its op reads.
+pub struct AnswerDecoder<'a> {
+    /// The read of each op, and the element it reads.
+    pub ops: Vec<(Read, &'a Arc<str>)>,
+    pub ids: &'a SharedIds<'a>,
+}
+
+impl OpDecoder for AnswerDecoder<'_> {
+    type Value = Answer;
+
+    fn decode<'de, D: Deserializer<'de>>(
+        &self,
+        index: usize,
+        value: D,
+    ) -> Result<Answer, D::Error> {
+        let Some(&(read, element)) = self.ops.get(index) else {
+            return Err(D::Error::custom("an answer to an op that was not sent"));
+        };
+        Ok(match read {
+            Read::Stats(_) => Answer::Stats(stats::stats_from(value)?),
+            Read::FlowingIn(_) | Read::FlowingOut(_) | Read::Transcoding(_) => {
+                Answer::Flag(lenient::flag_from(value)?)
+            }
+            Read::MediaState | Read::ConnectionState => Answer::Connectivity(
+                lenient::text_from(value)?.and_then(|t| Connectivity::from_kms(&t)),
+            ),
+            Read::IceStates => {
+                Answer::Ice(IceState::of_components(&stats::ice_states_from(value)?))
+            }
+            Read::CandidatePairs => Answer::CandidatePairs(stats::candidate_pairs_from(value)?),
+            Read::UriState => {
+                Answer::Uri(lenient::text_from(value)?.and_then(|t| UriState::from_kms(&t)))
+            }
+            Read::SinkConnections => Answer::Sinks(connections::sink_connections_from(
+                element,
+                value,
+                |sink| self.ids.get(sink),
+            )?),
+        })
+    }
+
+    fn decode_text(&self, index: usize, value: &RawValue) -> Answer {
+        let Some(&(read, _)) = self.ops.get(index) else {
+            return Answer::Flag(None);
+        };
+        if let Read::Stats(_) = read {
+            // Stats have a reference decoder of their own for what one pass cannot take.
+            return Answer::Stats(stats::decode_stats_raw(value));
+        }
+        // The other decoders take any JSON value; only a list entry of the wrong shape fails, and
+        // the list then reads as empty.
+        let mut deserializer = serde_json::Deserializer::from_str(value.get());
+        self.decode(index, &mut deserializer)
+            .unwrap_or_else(|_| Answer::empty(read))
+    }
+}
+
+/// The most indirect candidate type over the selected pairs (README "Metrics reference": relay if
+/// either side of a pair is relay, else srflx/prflx, else host).
+pub fn selected_candidate(pairs: &[stats::SelectedPair]) -> Option<CandidateType> {
+    pairs
+        .iter()
+        .flat_map(|p| [p.local, p.remote])
+        .flatten()
+        .max()
+}
+
+/// Adds one `getStats` answer to a reading. `media` is what was asked for: RTP entries carry no
+/// media kind of their own (docs/kms-protocol.md §9).
+fn add_stats(reading: &mut ElementReading, media: Option<Media>, entries: Vec<StatsEntry>) {
+    for entry in entries {
+        match entry {
+            StatsEntry::Inbound(i) => reading.streams.push(RtpStream {
+                media,
+                direction: Some(Direction::Inbound),
+                stats_id: i.common.id,
+                bytes: i.bytes_received,
+                packets: i.packets_received,
+                packets_lost: i.common.packets_lost,
+                nacks: i.common.nack_count,
+                plis: i.common.pli_count,
+                firs: i.common.fir_count,
+                fraction_lost: i.common.fraction_lost,
+                jitter_seconds: i.jitter,
+                round_trip_seconds: None,
+                remb_bps: i.common.remb,
+                target_bitrate_bps: None,
+            }),
+            StatsEntry::Outbound(o) => reading.streams.push(RtpStream {
+                media,
+                direction: Some(Direction::Outbound),
+                stats_id: o.common.id,
+                bytes: o.bytes_sent,
+                packets: o.packets_sent,
+                packets_lost: o.common.packets_lost,
+                nacks: o.common.nack_count,
+                plis: o.common.pli_count,
+                firs: o.common.fir_count,
+                fraction_lost: o.common.fraction_lost,
+                jitter_seconds: None,
+                round_trip_seconds: o.round_trip_time,
+                remb_bps: o.common.remb,
+                target_bitrate_bps: o.target_bitrate,
+            }),
+            StatsEntry::Latency { e2e, input } => {
+                let seconds = |list: Vec<stats::Latency>| {
+                    list.into_iter()
+                        .filter_map(|l| Some((Media::from_kms(&l.media)?, l.avg_ns / 1e9)))
+                        .filter(|(m, _)| media.is_none_or(|asked| asked == *m))
+                        .collect::<Vec<_>>()
+                };
+                reading.e2e_latency.extend(seconds(e2e));
+                reading.input_latency.extend(seconds(input));
+            }
+            StatsEntry::Other => {}
+        }
+    }
+}
+
+/// Builds an element's reading from the outcome of each of its planned reads. Returns the
+/// reading and whether all its stats reads succeeded (only then may the counters treat a
+/// missing stream as gone).
+pub fn reading_of(
+    target: &Target,
+    results: impl IntoIterator<Item = (Read, OpOutcome<Answer>)>,
+) -> (ElementReading, bool) {
+    let mut reading = ElementReading {
+        id: Arc::clone(&target.id),
+        element_type: target.element_type.clone(),
+        scope: target.scope.clone(),
+        ..ElementReading::default()
+    };
+    let mut stats_complete = true;
+    for (read, outcome) in results {
+        let Some(Ok(answer)) = outcome else {
+            if matches!(read, Read::Stats(_)) {
+                stats_complete = false;
+            }
+            continue;
+        };
+        match (read, answer) {
+            (Read::Stats(media), Answer::Stats(entries)) => add_stats(&mut reading, media, entries),
+            (Read::FlowingIn(m), Answer::Flag(flag)) => reading.flowing_in[m as usize] = flag,
+            (Read::FlowingOut(m), Answer::Flag(flag)) => reading.flowing_out[m as usize] = flag,
+            (Read::Transcoding(m), Answer::Flag(flag)) => reading.transcoding[m as usize] = flag,
+            (Read::MediaState, Answer::Connectivity(state)) => reading.media_state = state,
+            (Read::ConnectionState, Answer::Connectivity(state)) => {
+                reading.connection_state = state
+            }
+            (Read::IceStates, Answer::Ice(state)) => reading.ice_state = Some(state),
+            (Read::CandidatePairs, Answer::CandidatePairs(pairs)) => {
+                reading.selected_candidate = selected_candidate(&pairs);
+                reading.selected_pairs = pairs;
+            }
+            (Read::UriState, Answer::Uri(state)) => reading.uri_state = state,
+            (Read::SinkConnections, Answer::Sinks(sinks)) => reading.sinks = Some(sinks),
+            // The decoder answers each read with its own kind: nothing else can come.
+            _ => {}
+        }
+    }
+    // Kept until the next cycle (topology): no slack from growing.
+    reading.streams.shrink_to_fit();
+    (reading, stats_complete)
+}
+
+/// The shared copies of the ids of a cycle's targets, so that the sink connections pointing at
+/// an element hold its id instead of copies of it.
+pub struct SharedIds<'a>(HashMap<&'a str, &'a Arc<str>>);
+
+impl<'a> SharedIds<'a> {
+    pub fn of(targets: &'a [Target]) -> Self {
+        SharedIds(targets.iter().map(|t| (&*t.id, &t.id)).collect())
+    }
+
+    /// The shared copy of `id`, or a new one for an id outside the targets.
+    pub fn get(&self, id: &str) -> Arc<str> {
+        self.0
+            .get(id)
+            .map_or_else(|| Arc::from(id), |shared| Arc::clone(shared))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::model::Scope;
+
+    #[test]
+    fn the_most_indirect_candidate_wins() {
+        use CandidateType::*;
+        let pair = |l, r| SelectedPair {
+            local: Some(l),
+            remote: Some(r),
+            local_address: None,
+            remote_address: None,
+        };
+        assert_eq!(selected_candidate(&[pair(Host, Host)]), Some(Host));
+        assert_eq!(selected_candidate(&[pair(Host, Srflx)]), Some(Srflx));
+        assert_eq!(
+            selected_candidate(&[pair(Host, Host), pair(Relay, Host)]),
+            Some(Relay)
+        );
+        assert_eq!(selected_candidate(&[]), None);
+    }
+
+    #[test]
+    fn decodes_an_endpoint_with_units_and_media_from_the_request() {
+        let audio = r#"{"i":{"type":"inboundrtp","id":"i","bytesReceived":100,"packetsReceived":10,
+                "packetsLost":-1,"jitter":0.002,"fractionLost":64,"ssrc":"1"},
+              "E":{"type":"endpoint","id":"E","E2ELatency":[{"type":"AUDIO","avg":20000000.0},{"type":"VIDEO","avg":1.0}],
+                "inputLatency":[]}}"#;
+        let video = r#"{"o":{"type":"outboundrtp","id":"o","bytesSent":900,"packetsSent":30,
+                "roundTripTime":0.05,"targetBitrate":800000,"remb":1000000,"ssrc":"2"}}"#;
+        let target = Target {
+            id: Arc::from("p/e"),
+            element_type: "WebRtcEndpoint".to_owned(),
+            scope: Scope::default(),
+        };
+        let answers = [
+            (Read::Stats(Some(Media::Audio)), audio),
+            (Read::Stats(Some(Media::Video)), video),
+            (Read::FlowingIn(Media::Video), "true"),
+            (Read::MediaState, r#""CONNECTED""#),
+            (Read::IceStates, r#"[{"state": "READY"}]"#),
+            (
+                Read::SinkConnections,
+                r#"[{"source":"p/e","sink":"p/f","type":"AUDIO"}]"#,
+            ),
+        ];
+        let no_ids = SharedIds::of(&[]);
+        let decoder = AnswerDecoder {
+            ops: answers
+                .iter()
+                .map(|(read, _)| (*read, &target.id))
+                .collect(),
+            ids: &no_ids,
+        };
+        // Decoded in the one pass over a reply and from the answer's own text alike.
+        let decoded: Vec<(Read, OpOutcome<Answer>)> = answers
+            .iter()
+            .enumerate()
+            .map(|(index, (read, text))| {
+                let mut deserializer = serde_json::Deserializer::from_str(text);
+                let one_pass = decoder.decode(index, &mut deserializer).unwrap();
+                let raw = RawValue::from_string((*text).to_owned()).unwrap();
+                assert_eq!(one_pass, decoder.decode_text(index, &raw), "{text}");
+                (*read, Some(Ok(one_pass)))
+            })
+            .collect();
+        let (reading, complete) = reading_of(&target, decoded);
+        assert!(complete);
+        assert_eq!(reading.streams.len(), 2);
+        let inbound = reading
+            .streams
+            .iter()
+            .find(|s| s.direction == Some(Direction::Inbound))
+            .unwrap();
+        assert_eq!(inbound.media, Some(Media::Audio));
+        assert_eq!(inbound.packets_lost, -1);
+        let outbound = reading
+            .streams
+            .iter()
+            .find(|s| s.direction == Some(Direction::Outbound))
+            .unwrap();
+        assert_eq!(outbound.media, Some(Media::Video));
+        assert_eq!(outbound.remb_bps, 1_000_000);
+        // Only the latency of the media asked for, in seconds.
+        assert_eq!(reading.e2e_latency, vec![(Media::Audio, 0.02)]);
+        assert_eq!(reading.flowing_in, [None, Some(true)]);
+        assert_eq!(reading.media_state, Some(Connectivity::Connected));
+        assert_eq!(reading.ice_state, Some(IceState::Ready));
+
+        assert_eq!(reading.sinks.as_ref().map(Vec::len), Some(1));
+
+        let failed = Some(Err(crate::kurento::protocol::RpcError::kms(40001, "boom")));
+        let (_, complete) = reading_of(&target, [(Read::Stats(Some(Media::Audio)), failed)]);
+        assert!(!complete, "a failed stats read leaves the counters alone");
+    }
+
+    #[test]
+    fn a_list_entry_of_the_wrong_shape_fails_one_pass_and_reads_as_empty() {
+        let target = Target {
+            id: Arc::from("p/e"),
+            element_type: "WebRtcEndpoint".to_owned(),
+            scope: Scope::default(),
+        };
+        let no_ids = SharedIds::of(&[]);
+        let decoder = AnswerDecoder {
+            ops: vec![(Read::SinkConnections, &target.id)],
+            ids: &no_ids,
+        };
+        // A member twice in one entry: serde refuses the entry.
+        let text = r#"[{"source":"p/e","sink":"p/f","sink":"p/g"}]"#;
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        assert!(decoder.decode(0, &mut deserializer).is_err());
+        let raw = RawValue::from_string(text.to_owned()).unwrap();
+        assert_eq!(decoder.decode_text(0, &raw), Answer::Sinks(Vec::new()));
+    }
+}
