@@ -11,7 +11,9 @@
 //! - a stream that is no longer reported by an element that was read is forgotten; a stream of an
 //!   element whose read failed is kept, so the next successful read does not count it twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use crate::analysis::model::{Direction, Media, RtpStream, RtpTotals, Scope};
 

@@ -12,7 +12,6 @@
 //! exception is undecodable frames, logged at most once a minute per connection
 //! (`bad_frames`).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -193,7 +192,7 @@ impl ResultText {
 struct State {
     /// Why the connection closed, once it has (the first reason wins).
     closed: Option<ClientError>,
-    pending: HashMap<u64, oneshot::Sender<Reply>>,
+    pending: foldhash::HashMap<u64, oneshot::Sender<Reply>>,
 }
 
 struct Shared {
@@ -303,7 +302,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 closed: None,
-                pending: HashMap::new(),
+                pending: foldhash::HashMap::default(),
             }),
             closed: CancellationToken::new(),
             ids,

@@ -132,42 +132,31 @@ fn name<'a>(field: &'a MaybeStr<'_>) -> &'a str {
     field.as_deref().unwrap_or_default()
 }
 
-/// Decodes `source`'s `getSinkConnections` answer (one value of a larger reply); entries without a sink, or whose source is
-/// not `source` (KMS always names the element asked), are skipped; missing descriptions read as
-/// empty. `shared_id` gives the shared copy of a sink's id (the inventory's).
+/// Decodes `source`'s `getSinkConnections` answer (one value of a larger reply); entries without
+/// a sink, or whose source is not `source` (KMS always names the element asked), are skipped;
+/// missing descriptions read as empty. `shared_id` gives the shared copy of a sink's id (the
+/// inventory's).
 pub fn sink_connections_from<'de, D: serde::Deserializer<'de>>(
     source: &str,
     deserializer: D,
     shared_id: impl Fn(&str) -> Arc<str>,
 ) -> Result<Vec<SinkConnection>, D::Error> {
-    lenient::objects_from::<ConnectionData, D>(deserializer)
-        .map(|decoded| links_of(source, &decoded, shared_id))
-}
-
-fn links_of(
-    source: &str,
-    decoded: &[ConnectionData],
-    shared_id: impl Fn(&str) -> Arc<str>,
-) -> Vec<SinkConnection> {
-    // A new vector of its own size: collecting in place would keep the decoded entries' 4× larger
-    // buffer alive for as long as the topology keeps these connections (38 MB at 10,000 mesh
-    // endpoints, BENCHMARKS.md).
-    let mut links = Vec::with_capacity(decoded.len());
-    links.extend(
-        decoded
-            .iter()
-            .filter(|c| c.source.as_deref() == Some(source))
-            .filter_map(|c| {
-                Some(SinkConnection::with_names(
-                    shared_id(c.sink.as_deref()?),
-                    name(&c.media),
-                    name(&c.source_description),
-                    name(&c.sink_description),
-                ))
-            }),
-    );
+    let mut links = Vec::new();
+    lenient::for_each_object(deserializer, |c: ConnectionData| {
+        if c.source.as_deref() == Some(source)
+            && let Some(sink) = c.sink.as_deref()
+        {
+            links.push(SinkConnection::with_names(
+                shared_id(sink),
+                name(&c.media),
+                name(&c.source_description),
+                name(&c.sink_description),
+            ));
+        }
+    })?;
+    // Kept until the next cycle (the topology): no slack from growing.
     links.shrink_to_fit();
-    links
+    Ok(links)
 }
 
 #[cfg(test)]

@@ -113,28 +113,41 @@ pub struct ObjectList<T>(pub Vec<T>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectList<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ListVisitor(PhantomData))
+        let mut items = Vec::new();
+        for_each_object(deserializer, |item| items.push(item))?;
+        Ok(ObjectList(items))
     }
 }
 
-struct ListVisitor<T>(PhantomData<T>);
+/// Calls `f` with each object of a JSON list decoded as `T`, as it is read; entries that are not
+/// objects are skipped, and anything but a list has none. An object that does not decode as `T`
+/// is an error.
+pub fn for_each_object<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+    f: impl FnMut(T),
+) -> Result<(), D::Error> {
+    deserializer.deserialize_any(EachObject(f, PhantomData))
+}
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
-    type Value = ObjectList<T>;
+struct EachObject<T, F>(F, PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachObject<T, F> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
         while let Some(ObjectOnly(item)) = seq.next_element::<ObjectOnly<T>>()? {
-            items.extend(item);
+            if let Some(item) = item {
+                (self.0)(item);
+            }
         }
-        Ok(ObjectList(items))
+        Ok(())
     }
-    skip!(map => ObjectList(Vec::new()));
-    skip!(strings => ObjectList(Vec::new()));
-    skip!(scalars => ObjectList(Vec::new()));
+    skip!(map => ());
+    skip!(strings => ());
+    skip!(scalars => ());
 }
 
 /// One value: `Some` for an object decoded as `T`, `None` (skipped unread) for anything else.

@@ -2,9 +2,9 @@
 //! decoded while the transaction reply is read ([`AnswerDecoder`]), then put together per element
 //! ([`reading_of`]). Pure.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use serde::Deserializer;
 use serde::de::Error as _;
 use serde_json::value::RawValue;

@@ -4,9 +4,10 @@
 //! released mid-cycle must not cost the others their data), and decoded into `ElementReading`s
 //! (`poll::answers`). The chunk bookkeeping is pure; `read_elements` is the I/O shell.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashSet};
 use futures_util::StreamExt;
 use futures_util::stream;
 
@@ -30,8 +31,8 @@ pub fn count_connections(readings: &mut [ElementReading]) {
     fn pipeline(id: &str) -> &str {
         id.split('/').next().unwrap_or(id)
     }
-    let mut sources: HashMap<&str, usize> = HashMap::new();
-    let mut unknown: HashSet<&str> = HashSet::new();
+    let mut sources: HashMap<&str, usize> = HashMap::default();
+    let mut unknown: HashSet<&str> = HashSet::default();
     for reading in readings.iter() {
         match &reading.sinks {
             Some(sinks) => {

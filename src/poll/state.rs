@@ -7,9 +7,11 @@
 //! [`TIMED_OUT_CYCLES_BEFORE_LOST`] such cycles in a row the connection is declared lost, without
 //! waiting for the keepalive ping (which is only sent on an idle socket).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use crate::analysis::counters::{ElementStreams, RtpCounters, TranscodingTransitions};
 use crate::analysis::detail::{DetailPolicy, Placement, ScopeAssigner};
@@ -505,7 +507,7 @@ impl TargetState {
         let by_id: HashMap<&str, &ElementReading> = readings.iter().map(|r| (&*r.id, r)).collect();
         let state = inventory.state();
         let elements = inventory.media_elements();
-        let mut by_pipeline: HashMap<&str, Vec<ElementView>> = HashMap::new();
+        let mut by_pipeline: HashMap<&str, Vec<ElementView>> = HashMap::default();
         for e in &elements {
             by_pipeline
                 .entry(e.pipeline)
