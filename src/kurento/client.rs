@@ -477,10 +477,16 @@ fn encode_request(id: u64, method: &str, params: Value) -> Result<String, Client
 
 /// A request frame with pre-encoded params, byte for byte what [`encode_request`] writes.
 fn encode_request_raw(id: u64, method: &str, params: &str) -> String {
-    format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{},\"params\":{params}}}",
-        Value::from(method)
-    )
+    let method = Value::from(method).to_string();
+    let mut frame = String::with_capacity(params.len() + method.len() + 64);
+    frame.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
+    frame.push_str(itoa::Buffer::new().format(id));
+    frame.push_str(",\"method\":");
+    frame.push_str(&method);
+    frame.push_str(",\"params\":");
+    frame.push_str(params);
+    frame.push('}');
+    frame
 }
 
 type Socket =

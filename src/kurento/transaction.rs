@@ -20,13 +20,13 @@ use super::protocol::{self, RpcError};
 use super::replies::{decode_err, invoke_value};
 
 /// One `invoke` inside a transaction.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Op {
     /// Shared, not copied per op (the poller reads each element with about ten ops per cycle).
     pub object: Arc<str>,
     pub operation: &'static str,
-    /// The same few parameter sets every cycle (`{"mediaType":"AUDIO"}`…), built once.
-    pub params: Option<&'static Value>,
+    /// The same few parameter sets every cycle (`{"mediaType":"AUDIO"}`…), written once.
+    pub params: Option<&'static RawValue>,
 }
 
 /// The outcome of one op of a transaction: `None` when KMS stopped before it, else its decoded
@@ -62,17 +62,15 @@ pub(super) fn encode_params(ops: &[Op], session_id: &str) -> String {
         if id > 0 {
             out.push(',');
         }
-        // Writing to a `String` cannot fail.
-        let _ = write!(
-            out,
-            "{{\"id\":{id},\"jsonrpc\":\"2.0\",\"method\":\"invoke\",\"params\":{{\"object\":"
-        );
+        out.push_str("{\"id\":");
+        out.push_str(itoa::Buffer::new().format(id));
+        out.push_str(",\"jsonrpc\":\"2.0\",\"method\":\"invoke\",\"params\":{\"object\":");
         push_json_str(&mut out, &op.object);
         out.push_str(",\"operation\":");
         push_json_str(&mut out, op.operation);
         if let Some(params) = op.params {
             out.push_str(",\"operationParams\":");
-            let _ = write!(out, "{params}");
+            out.push_str(params.get());
         }
         out.push_str(",\"sessionId\":");
         out.push_str(&session);
@@ -97,6 +95,7 @@ fn push_json_str(out: &mut String, s: &str) {
         out.push_str(s);
         out.push('"');
     } else {
+        // Writing to a `String` cannot fail.
         let _ = write!(out, "{}", Value::from(s));
     }
 }
@@ -539,7 +538,7 @@ mod tests {
             Op {
                 object: "P/E_kurento.WebRtcEndpoint".into(),
                 operation: "getStats",
-                params: Some(Box::leak(Box::new(json!({"mediaType": "AUDIO"})))),
+                params: Some(Box::leak(protocol::to_raw(&json!({"mediaType": "AUDIO"})))),
             },
             Op {
                 object: "P/E\"x\\y\u{1}é".into(),
@@ -559,7 +558,7 @@ mod tests {
                         "params": protocol::invoke_params(
                             &op.object,
                             op.operation,
-                            op.params.cloned(),
+                            op.params.map(protocol::raw_to_value),
                             Some(session),
                         ),
                     })

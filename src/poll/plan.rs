@@ -3,10 +3,11 @@
 
 use std::sync::{Arc, LazyLock};
 
-use serde_json::{Value, json};
+use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::analysis::model::{Media, Scope};
-use crate::kurento::Op;
+use crate::kurento::{Op, protocol};
 use crate::kurento::kinds::ElementKind;
 
 /// An element to read this cycle.
@@ -35,14 +36,14 @@ pub enum Read {
     SinkConnections,
 }
 
-/// `{"mediaType": …}` of each media, built once.
-static MEDIA_PARAMS: LazyLock<[Value; 2]> =
-    LazyLock::new(|| Media::ALL.map(|media| json!({"mediaType": media.kms()})));
+/// `{"mediaType": …}` of each media, written once.
+static MEDIA_PARAMS: LazyLock<[Box<RawValue>; 2]> =
+    LazyLock::new(|| Media::ALL.map(|media| protocol::to_raw(&json!({"mediaType": media.kms()}))));
 
 impl Read {
     /// The `invoke` that reads this of `object`.
     pub fn op(self, object: &Arc<str>) -> Op {
-        let media = |media: Media| Some(&MEDIA_PARAMS[media as usize]);
+        let media = |media: Media| Some(&*MEDIA_PARAMS[media as usize]);
         let (operation, params) = match self {
             Read::Stats(Some(m)) => ("getStats", media(m)),
             Read::Stats(None) => ("getStats", None),
