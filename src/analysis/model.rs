@@ -263,7 +263,7 @@ pub struct ElementReading {
     pub connections: Option<usize>,
     /// The sink connections: where this element's media goes (the edges of the pipeline graph;
     /// every edge is a sink connection of its source).
-    pub sinks: Option<Vec<crate::kurento::connections::SinkConnection>>,
+    pub sinks: Option<std::sync::Arc<[crate::kurento::connections::SinkConnection]>>,
     pub streams: Vec<RtpStream>,
     /// (media, seconds) averages, only where the application enabled latency stats.
     pub e2e_latency: Vec<(Media, f64)>,

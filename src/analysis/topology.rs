@@ -191,7 +191,7 @@ mod tests {
         ];
         let mut a = reading("p1/a");
         a.flowing_out = [Some(true), None];
-        a.sinks = Some(vec![SinkConnection::new("p1/hub/port", "AUDIO")]);
+        a.sinks = Some(vec![SinkConnection::new("p1/hub/port", "AUDIO")].into());
         let mut port = reading("p1/hub/port");
         port.transcoding = [None, Some(true)];
         let gone = reading("p1/released-meanwhile");

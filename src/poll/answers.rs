@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use foldhash::HashMap;
-use serde::Deserializer;
 use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::analysis::model::{
@@ -16,6 +16,7 @@ use crate::kurento::connections::{self, SinkConnection};
 use crate::kurento::stats::{self, CandidateType, SelectedPair, StatsEntry};
 use crate::kurento::{OpDecoder, OpOutcome, lenient};
 use crate::poll::plan::{Read, Target};
+use crate::poll::sink_memory::{Digest, SinkMemory};
 
 /// One read's answer, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +27,11 @@ pub enum Answer {
     Ice(IceState),
     CandidatePairs(Vec<SelectedPair>),
     Uri(Option<UriState>),
-    Sinks(Vec<SinkConnection>),
+    /// With the digest of the answer's text, when it was read from one.
+    Sinks {
+        digest: Option<Digest>,
+        sinks: Arc<[SinkConnection]>,
+    },
 }
 
 impl Answer {
@@ -39,7 +44,10 @@ impl Answer {
             Read::IceStates => Answer::Ice(IceState::of_components(&[] as &[&str])),
             Read::CandidatePairs => Answer::CandidatePairs(Vec::new()),
             Read::UriState => Answer::Uri(None),
-            Read::SinkConnections => Answer::Sinks(Vec::new()),
+            Read::SinkConnections => Answer::Sinks {
+                digest: None,
+                sinks: Arc::from([]),
+            },
         }
     }
 }
@@ -49,6 +57,8 @@ pub struct AnswerDecoder<'a> {
     /// The read of each op, and the element it reads.
     pub ops: Vec<(Read, &'a Arc<str>)>,
     pub ids: &'a SharedIds<'a>,
+    /// What each element's sink connections answered last cycle.
+    pub previous: &'a SinkMemory,
 }
 
 impl OpDecoder for AnswerDecoder<'_> {
@@ -77,11 +87,26 @@ impl OpDecoder for AnswerDecoder<'_> {
             Read::UriState => {
                 Answer::Uri(lenient::text_from(value)?.and_then(|t| UriState::from_kms(&t)))
             }
-            Read::SinkConnections => Answer::Sinks(connections::sink_connections_from(
-                element,
-                value,
-                |sink| self.ids.get(sink),
-            )?),
+            Read::SinkConnections => {
+                // Kept as text first: an answer unchanged since the last cycle is not decoded.
+                let text = <&RawValue>::deserialize(value)?.get();
+                let digest = Digest::of(text);
+                let sinks = match self.previous.recall(element, digest) {
+                    Some(sinks) => sinks,
+                    None => {
+                        let mut deserializer = serde_json::Deserializer::from_str(text);
+                        connections::sink_connections_from(element, &mut deserializer, |sink| {
+                            self.ids.get(sink)
+                        })
+                        .map_err(D::Error::custom)?
+                        .into()
+                    }
+                };
+                Answer::Sinks {
+                    digest: Some(digest),
+                    sinks,
+                }
+            }
         })
     }
 
@@ -169,6 +194,7 @@ fn add_stats(reading: &mut ElementReading, media: Option<Media>, entries: Vec<St
 pub fn reading_of(
     target: &Target,
     results: impl IntoIterator<Item = (Read, OpOutcome<Answer>)>,
+    memory: &mut SinkMemory,
 ) -> (ElementReading, bool) {
     let mut reading = ElementReading {
         id: Arc::clone(&target.id),
@@ -199,7 +225,12 @@ pub fn reading_of(
                 reading.selected_pairs = pairs;
             }
             (Read::UriState, Answer::Uri(state)) => reading.uri_state = state,
-            (Read::SinkConnections, Answer::Sinks(sinks)) => reading.sinks = Some(sinks),
+            (Read::SinkConnections, Answer::Sinks { digest, sinks }) => {
+                if let Some(digest) = digest {
+                    memory.remember(Arc::clone(&target.id), digest, Arc::clone(&sinks));
+                }
+                reading.sinks = Some(sinks);
+            }
             // The decoder answers each read with its own kind: nothing else can come.
             _ => {}
         }
@@ -274,12 +305,14 @@ mod tests {
             ),
         ];
         let no_ids = SharedIds::of(&[]);
+        let nothing_before = SinkMemory::default();
         let decoder = AnswerDecoder {
             ops: answers
                 .iter()
                 .map(|(read, _)| (*read, &target.id))
                 .collect(),
             ids: &no_ids,
+            previous: &nothing_before,
         };
         // Decoded in the one pass over a reply and from the answer's own text alike.
         let decoded: Vec<(Read, OpOutcome<Answer>)> = answers
@@ -293,7 +326,8 @@ mod tests {
                 (*read, Some(Ok(one_pass)))
             })
             .collect();
-        let (reading, complete) = reading_of(&target, decoded);
+        let mut memory = SinkMemory::default();
+        let (reading, complete) = reading_of(&target, decoded, &mut memory);
         assert!(complete);
         assert_eq!(reading.streams.len(), 2);
         let inbound = reading
@@ -316,10 +350,14 @@ mod tests {
         assert_eq!(reading.media_state, Some(Connectivity::Connected));
         assert_eq!(reading.ice_state, Some(IceState::Ready));
 
-        assert_eq!(reading.sinks.as_ref().map(Vec::len), Some(1));
+        assert_eq!(reading.sinks.as_ref().map(|s| s.len()), Some(1));
 
         let failed = Some(Err(crate::kurento::protocol::RpcError::kms(40001, "boom")));
-        let (_, complete) = reading_of(&target, [(Read::Stats(Some(Media::Audio)), failed)]);
+        let (_, complete) = reading_of(
+            &target,
+            [(Read::Stats(Some(Media::Audio)), failed)],
+            &mut memory,
+        );
         assert!(!complete, "a failed stats read leaves the counters alone");
     }
 
@@ -331,15 +369,55 @@ mod tests {
             scope: Scope::default(),
         };
         let no_ids = SharedIds::of(&[]);
+        let nothing_before = SinkMemory::default();
         let decoder = AnswerDecoder {
             ops: vec![(Read::SinkConnections, &target.id)],
             ids: &no_ids,
+            previous: &nothing_before,
         };
         // A member twice in one entry: serde refuses the entry.
         let text = r#"[{"source":"p/e","sink":"p/f","sink":"p/g"}]"#;
         let mut deserializer = serde_json::Deserializer::from_str(text);
         assert!(decoder.decode(0, &mut deserializer).is_err());
         let raw = RawValue::from_string(text.to_owned()).unwrap();
-        assert_eq!(decoder.decode_text(0, &raw), Answer::Sinks(Vec::new()));
+        let Answer::Sinks { sinks, .. } = decoder.decode_text(0, &raw) else {
+            panic!("not sinks")
+        };
+        assert!(sinks.is_empty());
+    }
+
+    #[test]
+    fn sink_connections_answered_as_before_are_not_decoded_again() {
+        let target = Target {
+            id: Arc::from("p/e"),
+            element_type: "WebRtcEndpoint".to_owned(),
+            scope: Scope::default(),
+        };
+        let no_ids = SharedIds::of(&[]);
+        let answer = r#"[{"source":"p/e","sink":"p/f","type":"AUDIO"}]"#;
+        let read = |previous: &SinkMemory, text: &str| {
+            let decoder = AnswerDecoder {
+                ops: vec![(Read::SinkConnections, &target.id)],
+                ids: &no_ids,
+                previous,
+            };
+            let answer = decoder
+                .decode(0, &mut serde_json::Deserializer::from_str(text))
+                .unwrap();
+            let mut memory = SinkMemory::default();
+            let (reading, _) = reading_of(
+                &target,
+                [(Read::SinkConnections, Some(Ok(answer)))],
+                &mut memory,
+            );
+            (reading.sinks.unwrap(), memory)
+        };
+        let (first, memory) = read(&SinkMemory::default(), answer);
+        let (again, memory) = read(&memory, answer);
+        assert!(Arc::ptr_eq(&first, &again), "the same connections, shared");
+        let changed = r#"[{"source":"p/e","sink":"p/g","type":"AUDIO"}]"#;
+        let (after_change, _) = read(&memory, changed);
+        assert_eq!(after_change.len(), 1);
+        assert_eq!(&*after_change[0].sink, "p/g");
     }
 }

@@ -87,7 +87,8 @@ async fn read_media(
         .await;
     state.metadata_read(metadata);
     let targets = state.read_targets();
-    reads::read_elements(kms, &targets, in_flight, silence).await
+    let previous = state.take_sink_memory();
+    reads::read_elements(kms, &targets, in_flight, silence, &previous).await
 }
 
 /// KMS did not answer in time: nothing waits for `closeSession`, but it still drops the cycle's

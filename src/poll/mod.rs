@@ -12,6 +12,7 @@ pub(crate) mod reads;
 pub(crate) mod schedule;
 pub mod sdp;
 pub(crate) mod silence;
+pub(crate) mod sink_memory;
 pub(crate) mod state;
 pub mod store;
 pub(crate) mod task;

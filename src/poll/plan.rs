@@ -7,8 +7,8 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::analysis::model::{Media, Scope};
-use crate::kurento::{Op, protocol};
 use crate::kurento::kinds::ElementKind;
+use crate::kurento::{Op, protocol};
 
 /// An element to read this cycle.
 #[derive(Debug, Clone)]

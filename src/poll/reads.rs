@@ -17,6 +17,7 @@ use crate::kurento::{ClientError, Kms, KmsError, Op, OpOutcome};
 use crate::poll::answers::{Answer, AnswerDecoder, SharedIds, reading_of};
 use crate::poll::plan::{Read, Target, plan};
 use crate::poll::silence::Silence;
+use crate::poll::sink_memory::SinkMemory;
 
 /// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
 /// small enough that one transaction does not hold a KMS socket for long.
@@ -36,7 +37,7 @@ pub fn count_connections(readings: &mut [ElementReading]) {
     for reading in readings.iter() {
         match &reading.sinks {
             Some(sinks) => {
-                for link in sinks {
+                for link in sinks.iter() {
                     *sources.entry(&link.sink).or_default() += 1;
                 }
             }
@@ -70,15 +71,19 @@ pub struct CycleReads {
     pub gone: BTreeSet<Arc<str>>,
     /// Failed reads other than "object not found".
     pub errors: Vec<KmsError>,
+    /// The sink connections decoded this cycle, for the next one.
+    pub sinks: SinkMemory,
 }
 
 /// Reads every target, `in_flight` transactions at a time. A transaction that times out declares
-/// KMS silent (the caller then abandons these reads).
+/// KMS silent (the caller then abandons these reads). `previous` is what the last cycle's sink
+/// connections answered ([`CycleReads::sinks`]).
 pub async fn read_elements(
     kms: &Kms,
     targets: &[Target],
     in_flight: usize,
     silence: &Silence,
+    previous: &SinkMemory,
 ) -> CycleReads {
     // Whole elements per transaction, so one element's reads share a round trip.
     let mut chunks: Vec<Vec<usize>> = Vec::new();
@@ -99,7 +104,7 @@ pub async fn read_elements(
     }
     let ids = SharedIds::of(targets);
     let results: Vec<CycleReads> = stream::iter(chunks)
-        .map(|chunk| read_chunk(kms, targets, chunk, silence, &ids))
+        .map(|chunk| read_chunk(kms, targets, chunk, silence, (&ids, previous)))
         .buffer_unordered(in_flight.max(1))
         .collect()
         .await;
@@ -109,6 +114,7 @@ pub async fn read_elements(
         out.readings.extend(chunk.readings);
         out.stats_complete.extend(chunk.stats_complete);
         out.gone.extend(chunk.gone);
+        out.sinks.extend(chunk.sinks);
     }
     count_connections(&mut out.readings);
     out
@@ -133,7 +139,8 @@ fn decode_chunk(
             out.gone.insert(target.id.clone());
             continue;
         }
-        let (reading, complete) = reading_of(target, reads.into_iter().zip(outcomes));
+        let (reading, complete) =
+            reading_of(target, reads.into_iter().zip(outcomes), &mut out.sinks);
         if complete {
             out.stats_complete.insert(target.id.clone());
         }
@@ -207,7 +214,11 @@ impl ChunkState {
     }
 
     /// The decoder of the answers to [`ChunkState::next_ops`].
-    fn decoder<'a>(&self, targets: &'a [Target], ids: &'a SharedIds<'a>) -> AnswerDecoder<'a> {
+    fn decoder<'a>(
+        &self,
+        targets: &'a [Target],
+        (ids, previous): (&'a SharedIds<'a>, &'a SinkMemory),
+    ) -> AnswerDecoder<'a> {
         let ops = self
             .pending
             .iter()
@@ -216,7 +227,7 @@ impl ChunkState {
                 (e.reads[r], &targets[e.index].id)
             })
             .collect();
-        AnswerDecoder { ops, ids }
+        AnswerDecoder { ops, ids, previous }
     }
 
     /// Records a transaction's outcomes (one per op of [`ChunkState::next_ops`], `None` for ops
@@ -265,11 +276,11 @@ async fn read_chunk(
     targets: &[Target],
     chunk: Vec<usize>,
     silence: &Silence,
-    ids: &SharedIds<'_>,
+    shared: (&SharedIds<'_>, &SinkMemory),
 ) -> CycleReads {
     let mut state = ChunkState::new(targets, &chunk);
     while let Some(ops) = state.next_ops(targets) {
-        let decoder = state.decoder(targets, ids);
+        let decoder = state.decoder(targets, shared);
         match silence.check(kms.transaction(&ops, &decoder).await) {
             Ok(outcomes) => state.apply(&ops, outcomes),
             Err(err) => {

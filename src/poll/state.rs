@@ -32,6 +32,7 @@ use crate::poll::inventory::{Applied, Inventory, type_label};
 use crate::poll::plan::Target;
 use crate::poll::reads::CycleReads;
 use crate::poll::silence::is_timeout;
+use crate::poll::sink_memory::SinkMemory;
 
 /// Timed-out cycles in a row after which the connection is declared lost and reopened. Two: one
 /// cycle may be a hiccup (its data is withdrawn anyway); a second means KMS or the path to it is
@@ -122,6 +123,8 @@ pub struct TargetState {
     /// Pipelines whose `ObjectCreated` came while a probe's `create` awaited its reply: counted
     /// (or not, if they are the probe's) once that reply is in.
     uncounted_pipelines: Vec<String>,
+    /// What the elements' sink connections answered in the last cycle that read them.
+    sink_memory: SinkMemory,
 }
 
 impl TargetState {
@@ -148,6 +151,7 @@ impl TargetState {
             reported_up: None,
             probe: Arc::default(),
             uncounted_pipelines: Vec::new(),
+            sink_memory: SinkMemory::default(),
         }
     }
 
@@ -334,8 +338,9 @@ impl TargetState {
             sessions,
             cpu,
             end_of_cycle,
-            elements,
+            mut elements,
         } = read;
+        self.sink_memory = std::mem::take(&mut elements.sinks);
         let mut failures: Vec<KmsError> = Vec::new();
         let memory = keep(memory, &mut failures);
         let probe_sessions = self.probe.sessions();
@@ -422,6 +427,12 @@ impl TargetState {
     }
 
     /// Where each element's series go this cycle, and what to read.
+    /// What the last cycle's sink connections answered, for this cycle's reads (which give
+    /// back a new memory with their [`CycleReads`]).
+    pub fn take_sink_memory(&mut self) -> SinkMemory {
+        std::mem::take(&mut self.sink_memory)
+    }
+
     pub fn read_targets(&mut self) -> Vec<Target> {
         let Some(inventory) = self.inventory.as_ref() else {
             return Vec::new();

@@ -483,9 +483,9 @@ fn transaction(
             Some(Value::Object(m)) => m.clone(),
             _ => Map::new(),
         };
-        params
-            .entry("sessionId")
-            .or_insert_with(|| session.clone().into());
+        // Every operation runs in the transaction's session, whatever it says (KMS overwrites it,
+        // docs/kms-protocol.md §6).
+        params.insert("sessionId".to_owned(), session.clone().into());
         let mut params = Value::Object(params);
         substitute_newrefs(&mut params, &responses);
         let params = match params {

@@ -461,21 +461,24 @@ mod tests {
             id: A.into(),
             element_type: "WebRtcEndpoint".into(),
             flowing_out: [Some(true), Some(false)],
-            sinks: Some(vec![
-                link(B, "AUDIO"),
-                link(B, "VIDEO"),
-                link(B, "DATA"),
-                link(R, "AUDIO"),
-                link(A, "VIDEO"),
-                link("elsewhere", "AUDIO"),
-            ]),
+            sinks: Some(
+                vec![
+                    link(B, "AUDIO"),
+                    link(B, "VIDEO"),
+                    link(B, "DATA"),
+                    link(R, "AUDIO"),
+                    link(A, "VIDEO"),
+                    link("elsewhere", "AUDIO"),
+                ]
+                .into(),
+            ),
             ..ElementReading::default()
         };
         let b = ElementReading {
             id: B.into(),
             element_type: "WebRtcEndpoint".into(),
             flowing_in: [Some(true), Some(true)],
-            sinks: Some(vec![link(A, "AUDIO"), link(PORT, "VIDEO")]),
+            sinks: Some(vec![link(A, "AUDIO"), link(PORT, "VIDEO")].into()),
             ..ElementReading::default()
         };
         snap.topology = Some(Arc::new(Topology::new(

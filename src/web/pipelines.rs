@@ -325,7 +325,7 @@ mod tests {
             element_type: "WebRtcEndpoint".into(),
             flowing_out: [Some(true), Some(false)],
             ice_state: Some(IceState::Ready),
-            sinks: Some(vec![SinkConnection::new(PORT, "AUDIO")]),
+            sinks: Some(vec![SinkConnection::new(PORT, "AUDIO")].into()),
             streams: vec![RtpStream {
                 media: Some(Media::Audio),
                 direction: Some(Direction::Inbound),
