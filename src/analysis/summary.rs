@@ -76,10 +76,12 @@ impl MediaSummary {
             aggregated: readings.iter().all(|r| r.scope.pipeline.is_none()),
             ..MediaSummary::default()
         };
+        let mut tally = StateTally::default();
         for r in readings {
-            summary.count_states(r);
+            summary.count_states(&mut tally, r);
             summary.observe_streams(r);
         }
+        summary.states = tally.into_counts();
         for values in summary
             .observations
             .values_mut()
@@ -90,74 +92,63 @@ impl MediaSummary {
         summary
     }
 
-    fn count(&mut self, family: StateFamily, scope: &Scope, labels: &[&str]) {
-        let key = (
-            scope.clone(),
-            labels.iter().map(|l| (*l).to_owned()).collect(),
-        );
-        *self
-            .states
-            .entry(family)
-            .or_default()
-            .entry(key)
-            .or_default() += 1;
-    }
-
-    fn observe(&mut self, family: Observed, labels: Vec<&'static str>, value: f64) {
+    fn observe(&mut self, family: Observed, labels: &[&'static str], value: f64) {
         if value.is_nan() {
             return;
         }
-        self.observations
-            .entry(family)
-            .or_default()
-            .entry(labels)
-            .or_default()
-            .push(value);
+        // Looked up by reference: a key is built once per cycle, not once per stream.
+        let by_labels = self.observations.entry(family).or_default();
+        match by_labels.get_mut(labels) {
+            Some(values) => values.push(value),
+            None => {
+                by_labels.insert(labels.to_vec(), vec![value]);
+            }
+        }
     }
 
-    fn count_states(&mut self, r: &ElementReading) {
+    fn count_states(&mut self, tally: &mut StateTally, r: &ElementReading) {
         let webrtc = ElementKind::of(&r.element_type) == ElementKind::WebRtc;
         for m in Media::ALL {
             let i = m as usize;
             // isMediaFlowingIn: media arrives from the pipeline at the element's sink, so a
             // WebRTC endpoint flowing in sends it to its peer (a subscriber).
             if r.flowing_in[i] == Some(true) {
-                self.count(
+                tally.count(
                     StateFamily::Flowing,
                     &r.scope,
                     &[m.label(), Flow::In.label()],
                 );
                 if webrtc {
-                    self.count(StateFamily::Receiving, &r.scope, &[m.label()]);
+                    tally.count(StateFamily::Receiving, &r.scope, &[m.label()]);
                 }
             }
             // isMediaFlowingOut: the element pushes media into the pipeline, so a WebRTC
             // endpoint flowing out gets it from its peer (a publisher).
             if r.flowing_out[i] == Some(true) {
-                self.count(
+                tally.count(
                     StateFamily::Flowing,
                     &r.scope,
                     &[m.label(), Flow::Out.label()],
                 );
                 if webrtc {
-                    self.count(StateFamily::Sending, &r.scope, &[m.label()]);
+                    tally.count(StateFamily::Sending, &r.scope, &[m.label()]);
                 }
             }
             if r.transcoding[i] == Some(true) {
-                self.count(StateFamily::Transcoding, &r.scope, &[m.label()]);
+                tally.count(StateFamily::Transcoding, &r.scope, &[m.label()]);
             }
         }
         if let Some(state) = r.media_state {
-            self.count(StateFamily::MediaState, &r.scope, &[state.label()]);
+            tally.count(StateFamily::MediaState, &r.scope, &[state.label()]);
         }
         if let Some(state) = r.connection_state {
-            self.count(StateFamily::ConnectionState, &r.scope, &[state.label()]);
+            tally.count(StateFamily::ConnectionState, &r.scope, &[state.label()]);
         }
         if let Some(state) = r.ice_state {
-            self.count(StateFamily::IceState, &r.scope, &[state.label()]);
+            tally.count(StateFamily::IceState, &r.scope, &[state.label()]);
         }
         if let Some(c) = r.selected_candidate {
-            self.count(StateFamily::Candidates, &r.scope, &[c.label()]);
+            tally.count(StateFamily::Candidates, &r.scope, &[c.label()]);
         }
         if let Some(state) = r.uri_state {
             *self
@@ -176,35 +167,74 @@ impl MediaSummary {
             match direction {
                 Direction::Inbound => {
                     if let Some(jitter) = s.jitter_seconds {
-                        self.observe(Observed::Jitter, vec![m], jitter);
+                        self.observe(Observed::Jitter, &[m], jitter);
                     }
                 }
                 Direction::Outbound => {
                     if let Some(rtt) = s.round_trip_seconds.filter(|v| *v > 0.0) {
-                        self.observe(Observed::RoundTrip, vec![m], rtt);
+                        self.observe(Observed::RoundTrip, &[m], rtt);
                     }
                     if let Some(bps) = s.target_bitrate_bps {
-                        self.observe(Observed::TargetRate, vec![m], bps / 8.0);
+                        self.observe(Observed::TargetRate, &[m], bps / 8.0);
                     }
                 }
             }
             if let Some(raw) = s.fraction_lost {
                 let ratio = (raw / 256.0).clamp(0.0, 1.0);
-                self.observe(Observed::FractionLost, vec![m, d], ratio);
+                self.observe(Observed::FractionLost, &[m, d], ratio);
             }
             if s.remb_bps > 0 {
-                self.observe(Observed::Remb, vec![m, d], s.remb_bps as f64 / 8.0);
+                self.observe(Observed::Remb, &[m, d], s.remb_bps as f64 / 8.0);
             }
         }
         for score in quality::stream_scores(r) {
-            self.observe(Observed::QualityMos, vec![score.media.label()], score.mos);
+            self.observe(Observed::QualityMos, &[score.media.label()], score.mos);
         }
         for (media, seconds) in &r.e2e_latency {
-            self.observe(Observed::E2eLatency, vec![media.label()], *seconds);
+            self.observe(Observed::E2eLatency, &[media.label()], *seconds);
         }
         for (media, seconds) in &r.input_latency {
-            self.observe(Observed::InputLatency, vec![media.label()], *seconds);
+            self.observe(Observed::InputLatency, &[media.label()], *seconds);
         }
+    }
+}
+
+/// Element counts as a cycle adds them up: by family, scope and label values, each level looked
+/// up by reference, so that counting an element allocates nothing once its key is known.
+#[derive(Default)]
+struct StateTally(BTreeMap<StateFamily, BTreeMap<Scope, BTreeMap<Vec<&'static str>, u64>>>);
+
+impl StateTally {
+    fn count(&mut self, family: StateFamily, scope: &Scope, labels: &[&'static str]) {
+        let by_scope = self.0.entry(family).or_default();
+        let by_labels = match by_scope.get_mut(scope) {
+            Some(by_labels) => by_labels,
+            None => by_scope.entry(scope.clone()).or_default(),
+        };
+        match by_labels.get_mut(labels) {
+            Some(n) => *n += 1,
+            None => {
+                by_labels.insert(labels.to_vec(), 1);
+            }
+        }
+    }
+
+    fn into_counts(self) -> BTreeMap<StateFamily, Counts> {
+        self.0
+            .into_iter()
+            .map(|(family, by_scope)| {
+                let counts = by_scope
+                    .into_iter()
+                    .flat_map(|(scope, by_labels)| {
+                        by_labels.into_iter().map(move |(labels, n)| {
+                            let labels = labels.iter().map(|l| (*l).to_owned()).collect();
+                            ((scope.clone(), labels), n)
+                        })
+                    })
+                    .collect();
+                (family, counts)
+            })
+            .collect()
     }
 }
 

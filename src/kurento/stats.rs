@@ -88,6 +88,11 @@ pub fn decode_stats(value: &Value) -> Vec<StatsEntry> {
 /// A stats entry's members by name: a `Value` object or a [`TypedEntry`].
 trait Entry {
     fn get(&self, field: &str) -> Option<&Value>;
+
+    /// A string member (`None` for any other JSON value).
+    fn text(&self, field: &str) -> Option<&str> {
+        self.get(field).and_then(Value::as_str)
+    }
 }
 
 impl Entry for Value {
@@ -116,7 +121,7 @@ pub fn stats_from<'de, D: serde::Deserializer<'de>>(
 
 /// The entries of a `getStats` answer by key, in the order of the text; an entry that is not an
 /// object is `None`. Any answer but an object (`null` when there are none) has no entries.
-struct StatsMap<'a>(Vec<(Cow<'a, str>, Option<TypedEntry>)>);
+struct StatsMap<'a>(Vec<(Cow<'a, str>, Option<TypedEntry<'a>>)>);
 
 impl StatsMap<'_> {
     /// The entries in key order, the last of duplicate keys winning, as serde_json's `Map` gives
@@ -154,7 +159,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for StatsMap<'a> {
                     let key =
                         key.ok_or_else(|| serde::de::Error::custom("a key that is not a string"))?;
                     let lenient::ObjectOnly(entry) =
-                        map.next_value::<lenient::ObjectOnly<TypedEntry>>()?;
+                        map.next_value::<lenient::ObjectOnly<TypedEntry<'de>>>()?;
                     entries.push((key, entry));
                 }
                 Ok(StatsMap(entries))
@@ -170,10 +175,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for StatsMap<'a> {
 /// The members of a stats entry this module reads; the others are skipped unparsed.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct TypedEntry {
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    id: Option<Value>,
+struct TypedEntry<'a> {
+    // The two strings read of every entry, borrowed from the text.
+    #[serde(borrow, rename = "type")]
+    kind: MaybeStr<'a>,
+    #[serde(borrow)]
+    id: MaybeStr<'a>,
     ssrc: Option<Value>,
     #[serde(rename = "packetsLost")]
     packets_lost: Option<Value>,
@@ -213,11 +220,17 @@ struct TypedEntry {
     input_video_latency: Option<Value>,
 }
 
-impl Entry for TypedEntry {
+impl Entry for TypedEntry<'_> {
+    fn text(&self, field: &str) -> Option<&str> {
+        match field {
+            "type" => self.kind.as_deref(),
+            "id" => self.id.as_deref(),
+            _ => self.get(field).and_then(Value::as_str),
+        }
+    }
+
     fn get(&self, field: &str) -> Option<&Value> {
         match field {
-            "type" => self.kind.as_ref(),
-            "id" => self.id.as_ref(),
             "ssrc" => self.ssrc.as_ref(),
             "packetsLost" => self.packets_lost.as_ref(),
             "fractionLost" => self.fraction_lost.as_ref(),
@@ -256,11 +269,7 @@ fn f64_field(entry: &impl Entry, field: &str) -> Option<f64> {
 
 fn common(key: &str, entry: &impl Entry) -> RtpCommon {
     RtpCommon {
-        id: entry
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or(key)
-            .to_owned(),
+        id: entry.text("id").unwrap_or(key).to_owned(),
         ssrc: match entry.get("ssrc") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
@@ -308,7 +317,7 @@ fn legacy_latencies(entry: &impl Entry, audio: &str, video: &str) -> Vec<Latency
 }
 
 fn decode_entry(key: &str, entry: &impl Entry) -> StatsEntry {
-    match entry.get("type").and_then(Value::as_str) {
+    match entry.text("type") {
         Some("inboundrtp") => StatsEntry::Inbound(RtpInbound {
             common: common(key, entry),
             bytes_received: u64_field(entry, "bytesReceived"),
