@@ -160,49 +160,47 @@ fn decode_in_one_pass<O: OpDecoder>(
     decoder: &O,
 ) -> Option<Vec<OpOutcome<O::Value>>> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let outcomes = ReplySeed { decoder, len }
+    let outcomes = ValueMember(ResponsesSeed { decoder, len })
         .deserialize(&mut deserializer)
         .ok()?;
     deserializer.end().ok()?;
     Some(outcomes)
 }
 
-/// The transaction's result object: its `value` is the list of responses.
-struct ReplySeed<'a, O> {
-    decoder: &'a O,
-    len: usize,
-}
+/// An object whose `value` member goes to the seed `S` (other members are skipped): the
+/// transaction's result (`value` = the responses) and each op's `invoke` result (`value` = what
+/// the op answered). `value` must come exactly once.
+struct ValueMember<S>(S);
 
-impl<'de, O: OpDecoder> DeserializeSeed<'de> for ReplySeed<'_, O> {
-    type Value = Vec<OpOutcome<O::Value>>;
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for ValueMember<S> {
+    type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de, O: OpDecoder> Visitor<'de> for ReplySeed<'_, O> {
-    type Value = Vec<OpOutcome<O::Value>>;
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for ValueMember<S> {
+    type Value = S::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a transaction result")
+        f.write_str("an object with a `value`")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut outcomes = None;
+        let mut seed = Some(self.0);
+        let mut value = None;
         while let Some(key) = map.next_key::<&str>()? {
             if key != "value" {
                 map.next_value::<IgnoredAny>()?;
-            } else if outcomes.is_some() {
-                return Err(A::Error::duplicate_field("value"));
-            } else {
-                outcomes = Some(map.next_value_seed(ResponsesSeed {
-                    decoder: self.decoder,
-                    len: self.len,
-                })?);
+                continue;
             }
+            let Some(seed) = seed.take() else {
+                return Err(A::Error::duplicate_field("value"));
+            };
+            value = Some(map.next_value_seed(seed)?);
         }
-        outcomes.ok_or_else(|| A::Error::missing_field("value"))
+        value.ok_or_else(|| A::Error::missing_field("value"))
     }
 }
 
@@ -285,10 +283,11 @@ impl<'de, O: OpDecoder> Visitor<'de> for ResponseSeed<'_, O> {
                     }
                 }
                 "result" if outcome.is_none() => {
-                    let seed = InvokeResultSeed {
+                    // `{"sessionId":…,"value":…}`: the value goes to the decoder.
+                    let seed = ValueMember(ValueSeed {
                         decoder: self.decoder,
                         index: self.index,
-                    };
+                    });
                     outcome = Some(Ok(map.next_value_seed(seed)?));
                 }
                 "error" if outcome.is_none() => outcome = Some(Err(map.next_value::<RpcError>()?)),
@@ -304,45 +303,6 @@ impl<'de, O: OpDecoder> Visitor<'de> for ResponseSeed<'_, O> {
                 "a response without an id, a result or an error",
             )),
         }
-    }
-}
-
-/// An `invoke` result, `{"sessionId":…,"value":…}`: its `value` goes to the decoder.
-struct InvokeResultSeed<'a, O> {
-    decoder: &'a O,
-    index: usize,
-}
-
-impl<'de, O: OpDecoder> DeserializeSeed<'de> for InvokeResultSeed<'_, O> {
-    type Value = O::Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, O: OpDecoder> Visitor<'de> for InvokeResultSeed<'_, O> {
-    type Value = O::Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an invoke result")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut value = None;
-        while let Some(key) = map.next_key::<&str>()? {
-            if key != "value" {
-                map.next_value::<IgnoredAny>()?;
-            } else if value.is_some() {
-                return Err(A::Error::duplicate_field("value"));
-            } else {
-                value = Some(map.next_value_seed(ValueSeed {
-                    decoder: self.decoder,
-                    index: self.index,
-                })?);
-            }
-        }
-        value.ok_or_else(|| A::Error::missing_field("value"))
     }
 }
 

@@ -262,6 +262,15 @@ mod tests {
     use super::*;
     use crate::analysis::model::Scope;
 
+    /// A WebRTC endpoint `p/e` to read.
+    fn endpoint() -> Target {
+        Target {
+            id: Arc::from("p/e"),
+            element_type: "WebRtcEndpoint".to_owned(),
+            scope: Scope::default(),
+        }
+    }
+
     #[test]
     fn the_most_indirect_candidate_wins() {
         use CandidateType::*;
@@ -288,11 +297,7 @@ mod tests {
                 "inputLatency":[]}}"#;
         let video = r#"{"o":{"type":"outboundrtp","id":"o","bytesSent":900,"packetsSent":30,
                 "roundTripTime":0.05,"targetBitrate":800000,"remb":1000000,"ssrc":"2"}}"#;
-        let target = Target {
-            id: Arc::from("p/e"),
-            element_type: "WebRtcEndpoint".to_owned(),
-            scope: Scope::default(),
-        };
+        let target = endpoint();
         let answers = [
             (Read::Stats(Some(Media::Audio)), audio),
             (Read::Stats(Some(Media::Video)), video),
@@ -363,11 +368,7 @@ mod tests {
 
     #[test]
     fn a_list_entry_of_the_wrong_shape_fails_one_pass_and_reads_as_empty() {
-        let target = Target {
-            id: Arc::from("p/e"),
-            element_type: "WebRtcEndpoint".to_owned(),
-            scope: Scope::default(),
-        };
+        let target = endpoint();
         let no_ids = SharedIds::of(&[]);
         let nothing_before = SinkMemory::default();
         let decoder = AnswerDecoder {
@@ -388,11 +389,7 @@ mod tests {
 
     #[test]
     fn sink_connections_answered_as_before_are_not_decoded_again() {
-        let target = Target {
-            id: Arc::from("p/e"),
-            element_type: "WebRtcEndpoint".to_owned(),
-            scope: Scope::default(),
-        };
+        let target = endpoint();
         let no_ids = SharedIds::of(&[]);
         let answer = r#"[{"source":"p/e","sink":"p/f","type":"AUDIO"}]"#;
         let read = |previous: &SinkMemory, text: &str| {
