@@ -112,6 +112,8 @@ impl OpDecoder for AnswerDecoder<'_> {
 
     fn decode_text(&self, index: usize, value: &RawValue) -> Answer {
         let Some(&(read, _)) = self.ops.get(index) else {
+            // Not reached: the transaction decoder asks only for the ops it was given, and this
+            // decoder is built from those same ops. An answer nobody reads is the safe stand-in.
             return Answer::Flag(None);
         };
         if let Read::Stats(_) = read {
