@@ -13,12 +13,16 @@ use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor}
 use serde_json::value::RawValue;
 
 /// Visitor methods for the JSON values a lenient reader skips, each answering `$default`:
-/// `scalars` (booleans, numbers, null), `strings`, `seq` (read to its end), `map` (likewise).
+/// `scalars` (booleans, numbers, null), `numbers` (numbers and null), `strings`, `seq` (read to
+/// its end), `map` (likewise).
 macro_rules! skip {
     (scalars => $default:expr) => {
         fn visit_bool<E: ::serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok($default)
         }
+        $crate::kurento::lenient::skip!(numbers => $default);
+    };
+    (numbers => $default:expr) => {
         fn visit_i64<E: ::serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
             Ok($default)
         }
@@ -106,19 +110,6 @@ impl<'de> Visitor<'de> for MaybeStrVisitor {
     skip!(map => MaybeStr(None));
 }
 
-/// The objects of a JSON list decoded as `T`; entries that are not objects are skipped, and
-/// anything but a list reads as empty.
-#[derive(Debug)]
-pub struct ObjectList<T>(pub Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectList<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut items = Vec::new();
-        for_each_object(deserializer, |item| items.push(item))?;
-        Ok(ObjectList(items))
-    }
-}
-
 /// Calls `f` with each object of a JSON list decoded as `T`, as it is read; entries that are not
 /// objects are skipped, and anything but a list has none. An object that does not decode as `T`
 /// is an error.
@@ -195,21 +186,7 @@ impl<'de> Visitor<'de> for MaybeBoolVisitor {
     fn visit_bool<E: Error>(self, v: bool) -> Result<Self::Value, E> {
         Ok(MaybeBool(Some(v)))
     }
-    fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(MaybeBool(None))
-    }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(MaybeBool(None))
-    }
-    fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(MaybeBool(None))
-    }
-    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(MaybeBool(None))
-    }
-    fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(MaybeBool(None))
-    }
+    skip!(numbers => MaybeBool(None));
     skip!(strings => MaybeBool(None));
     skip!(seq => MaybeBool(None));
     skip!(map => MaybeBool(None));
@@ -230,9 +207,8 @@ pub fn flag_from<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bo
 /// The objects of a list answer as `T` (empty for anything but a list, or when an entry does not
 /// decode as `T`).
 pub fn objects<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Vec<T> {
-    serde_json::from_str::<ObjectList<T>>(raw.get())
-        .map(|list| list.0)
-        .unwrap_or_default()
+    // A `RawValue` is one whole JSON value: nothing can follow it.
+    objects_from(&mut serde_json::Deserializer::from_str(raw.get())).unwrap_or_default()
 }
 
 /// [`objects`] inside a larger reply; an entry that does not decode as `T` is an error (where
@@ -240,7 +216,9 @@ pub fn objects<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Vec<T> {
 pub fn objects_from<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<T>, D::Error> {
-    ObjectList::<T>::deserialize(deserializer).map(|list| list.0)
+    let mut items = Vec::new();
+    for_each_object(deserializer, |item| items.push(item))?;
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -202,15 +202,8 @@ impl ChunkState {
         if self.pending.is_empty() {
             return None;
         }
-        let ops = self
-            .pending
-            .iter()
-            .map(|&(pos, r)| {
-                let e = &self.elements[pos];
-                e.reads[r].op(&targets[e.index].id)
-            })
-            .collect();
-        Some(ops)
+        let ops = self.pending_reads(targets).map(|(read, id)| read.op(id));
+        Some(ops.collect())
     }
 
     /// The decoder of the answers to [`ChunkState::next_ops`].
@@ -219,15 +212,19 @@ impl ChunkState {
         targets: &'a [Target],
         (ids, previous): (&'a SharedIds<'a>, &'a SinkMemory),
     ) -> AnswerDecoder<'a> {
-        let ops = self
-            .pending
-            .iter()
-            .map(|&(pos, r)| {
-                let e = &self.elements[pos];
-                (e.reads[r], &targets[e.index].id)
-            })
-            .collect();
+        let ops = self.pending_reads(targets).collect();
         AnswerDecoder { ops, ids, previous }
+    }
+
+    /// Each op still to run: what it reads, of which element.
+    fn pending_reads<'t>(
+        &self,
+        targets: &'t [Target],
+    ) -> impl Iterator<Item = (Read, &'t Arc<str>)> {
+        self.pending.iter().map(|&(pos, r)| {
+            let e = &self.elements[pos];
+            (e.reads[r], &targets[e.index].id)
+        })
     }
 
     /// Records a transaction's outcomes (one per op of [`ChunkState::next_ops`], `None` for ops
