@@ -256,7 +256,7 @@ pub struct ElementReading {
     /// The most indirect candidate type of the selected pairs (the TURN share rule).
     pub selected_candidate: Option<crate::kurento::stats::CandidateType>,
     /// The selected candidate pairs themselves (types and addresses), for the inspection API.
-    pub selected_pairs: Vec<crate::kurento::stats::SelectedPair>,
+    pub selected_pairs: std::sync::Arc<[crate::kurento::stats::SelectedPair]>,
     /// `UriEndpoint.getState` of players and recorders.
     pub uri_state: Option<UriState>,
     /// Source plus sink connections (`getSourceConnections` + `getSinkConnections`).

@@ -13,6 +13,9 @@ use serde_json::value::RawValue;
 
 use super::lenient::{self, MaybeStr};
 use super::protocol::{integer, number, raw_to_value};
+use typed_entry::{Member, TypedEntry};
+
+mod typed_entry;
 
 /// Fields common to inbound and outbound RTP entries.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -85,19 +88,59 @@ pub fn decode_stats(value: &Value) -> Vec<StatsEntry> {
         .collect()
 }
 
-/// A stats entry's members by name: a `Value` object or a [`TypedEntry`].
+/// A stats entry's members by name: a `Value` object (the reference) or a [`TypedEntry`].
 trait Entry {
-    fn get(&self, field: &str) -> Option<&Value>;
-
     /// A string member (`None` for any other JSON value).
-    fn text(&self, field: &str) -> Option<&str> {
-        self.get(field).and_then(Value::as_str)
-    }
+    fn text(&self, field: &str) -> Option<&str>;
+    /// As [`protocol::integer`].
+    fn integer(&self, field: &str) -> Option<i64>;
+    /// As [`protocol::number`].
+    fn number(&self, field: &str) -> Option<f64>;
+    /// A string member as is, a number member as serde_json prints it.
+    fn printed(&self, field: &str) -> Option<String>;
+    /// A list member.
+    fn list(&self, field: &str) -> Option<&[Value]>;
 }
 
 impl Entry for Value {
-    fn get(&self, field: &str) -> Option<&Value> {
-        Value::get(self, field)
+    fn text(&self, field: &str) -> Option<&str> {
+        self.get(field).and_then(Value::as_str)
+    }
+    fn integer(&self, field: &str) -> Option<i64> {
+        self.get(field).and_then(integer)
+    }
+    fn number(&self, field: &str) -> Option<f64> {
+        self.get(field).and_then(number)
+    }
+    fn printed(&self, field: &str) -> Option<String> {
+        match self.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+    fn list(&self, field: &str) -> Option<&[Value]> {
+        self.get(field).and_then(Value::as_array).map(Vec::as_slice)
+    }
+}
+
+impl Entry for TypedEntry<'_> {
+    fn text(&self, field: &str) -> Option<&str> {
+        self.member(field).and_then(Member::text)
+    }
+    fn integer(&self, field: &str) -> Option<i64> {
+        self.member(field).and_then(Member::integer)
+    }
+    fn number(&self, field: &str) -> Option<f64> {
+        self.member(field).and_then(Member::number)
+    }
+    fn printed(&self, field: &str) -> Option<String> {
+        self.member(field).and_then(Member::printed)
+    }
+    fn list(&self, field: &str) -> Option<&[Value]> {
+        self.list(field)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
     }
 }
 
@@ -128,10 +171,14 @@ impl StatsMap<'_> {
     /// them to [`decode_stats`] (the sort is stable).
     fn into_entries(self) -> Vec<StatsEntry> {
         let mut entries = self.0;
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.reverse();
-        entries.dedup_by(|later, earlier| later.0 == earlier.0);
-        entries.reverse();
+        // KMS writes the keys sorted and once each: then there is nothing to move (an entry is
+        // a few hundred bytes).
+        if !entries.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.reverse();
+            entries.dedup_by(|later, earlier| later.0 == earlier.0);
+            entries.reverse();
+        }
         entries
             .iter()
             .map(|(key, entry)| match entry {
@@ -172,110 +219,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for StatsMap<'a> {
     }
 }
 
-/// The members of a stats entry this module reads; the others are skipped unparsed.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct TypedEntry<'a> {
-    // The two strings read of every entry, borrowed from the text.
-    #[serde(borrow, rename = "type")]
-    kind: MaybeStr<'a>,
-    #[serde(borrow)]
-    id: MaybeStr<'a>,
-    ssrc: Option<Value>,
-    #[serde(rename = "packetsLost")]
-    packets_lost: Option<Value>,
-    #[serde(rename = "fractionLost")]
-    fraction_lost: Option<Value>,
-    #[serde(rename = "nackCount")]
-    nack_count: Option<Value>,
-    #[serde(rename = "pliCount")]
-    pli_count: Option<Value>,
-    #[serde(rename = "firCount")]
-    fir_count: Option<Value>,
-    remb: Option<Value>,
-    #[serde(rename = "bytesReceived")]
-    bytes_received: Option<Value>,
-    #[serde(rename = "packetsReceived")]
-    packets_received: Option<Value>,
-    jitter: Option<Value>,
-    #[serde(rename = "bytesSent")]
-    bytes_sent: Option<Value>,
-    #[serde(rename = "packetsSent")]
-    packets_sent: Option<Value>,
-    #[serde(rename = "roundTripTime")]
-    round_trip_time: Option<Value>,
-    #[serde(rename = "targetBitrate")]
-    target_bitrate: Option<Value>,
-    #[serde(rename = "E2ELatency")]
-    e2e_latency: Option<Value>,
-    #[serde(rename = "inputLatency")]
-    input_latency: Option<Value>,
-    #[serde(rename = "audioE2ELatency")]
-    audio_e2e_latency: Option<Value>,
-    #[serde(rename = "videoE2ELatency")]
-    video_e2e_latency: Option<Value>,
-    #[serde(rename = "inputAudioLatency")]
-    input_audio_latency: Option<Value>,
-    #[serde(rename = "inputVideoLatency")]
-    input_video_latency: Option<Value>,
-}
-
-impl Entry for TypedEntry<'_> {
-    fn text(&self, field: &str) -> Option<&str> {
-        match field {
-            "type" => self.kind.as_deref(),
-            "id" => self.id.as_deref(),
-            _ => self.get(field).and_then(Value::as_str),
-        }
-    }
-
-    fn get(&self, field: &str) -> Option<&Value> {
-        match field {
-            "ssrc" => self.ssrc.as_ref(),
-            "packetsLost" => self.packets_lost.as_ref(),
-            "fractionLost" => self.fraction_lost.as_ref(),
-            "nackCount" => self.nack_count.as_ref(),
-            "pliCount" => self.pli_count.as_ref(),
-            "firCount" => self.fir_count.as_ref(),
-            "remb" => self.remb.as_ref(),
-            "bytesReceived" => self.bytes_received.as_ref(),
-            "packetsReceived" => self.packets_received.as_ref(),
-            "jitter" => self.jitter.as_ref(),
-            "bytesSent" => self.bytes_sent.as_ref(),
-            "packetsSent" => self.packets_sent.as_ref(),
-            "roundTripTime" => self.round_trip_time.as_ref(),
-            "targetBitrate" => self.target_bitrate.as_ref(),
-            "E2ELatency" => self.e2e_latency.as_ref(),
-            "inputLatency" => self.input_latency.as_ref(),
-            "audioE2ELatency" => self.audio_e2e_latency.as_ref(),
-            "videoE2ELatency" => self.video_e2e_latency.as_ref(),
-            "inputAudioLatency" => self.input_audio_latency.as_ref(),
-            "inputVideoLatency" => self.input_video_latency.as_ref(),
-            _ => None,
-        }
-    }
-}
-
 fn u64_field(entry: &impl Entry, field: &str) -> u64 {
     entry
-        .get(field)
-        .and_then(integer)
+        .integer(field)
         .map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
 fn f64_field(entry: &impl Entry, field: &str) -> Option<f64> {
-    entry.get(field).and_then(number).filter(|v| v.is_finite())
+    entry.number(field).filter(|v| v.is_finite())
 }
 
 fn common(key: &str, entry: &impl Entry) -> RtpCommon {
     RtpCommon {
         id: entry.text("id").unwrap_or(key).to_owned(),
-        ssrc: match entry.get("ssrc") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => String::new(),
-        },
-        packets_lost: entry.get("packetsLost").and_then(integer).unwrap_or(0),
+        ssrc: entry.printed("ssrc").unwrap_or_default(),
+        packets_lost: entry.integer("packetsLost").unwrap_or(0),
         fraction_lost: f64_field(entry, "fractionLost"),
         nack_count: u64_field(entry, "nackCount"),
         pli_count: u64_field(entry, "pliCount"),
@@ -286,8 +244,7 @@ fn common(key: &str, entry: &impl Entry) -> RtpCommon {
 
 fn latencies(entry: &impl Entry, field: &str) -> Vec<Latency> {
     entry
-        .get(field)
-        .and_then(Value::as_array)
+        .list(field)
         .map(|list| {
             list.iter()
                 .filter_map(|l| {

@@ -15,8 +15,12 @@ use crate::analysis::model::{
 use crate::kurento::connections::{self, SinkConnection};
 use crate::kurento::stats::{self, CandidateType, SelectedPair, StatsEntry};
 use crate::kurento::{OpDecoder, OpOutcome, lenient};
+use crate::poll::answer_memory::{AnswerMemory, Digest};
 use crate::poll::plan::{Read, Target};
-use crate::poll::sink_memory::{Digest, SinkMemory};
+
+/// The answers remembered from one cycle to the next: those decoded once per change, not once
+/// per cycle ([`Answer::digest`]).
+pub type Memory = AnswerMemory<Answer>;
 
 /// One read's answer, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,9 +29,13 @@ pub enum Answer {
     Flag(Option<bool>),
     Connectivity(Option<Connectivity>),
     Ice(IceState),
-    CandidatePairs(Vec<SelectedPair>),
     Uri(Option<UriState>),
-    /// With the digest of the answer's text, when it was read from one.
+    /// A list kept from one cycle to the next ([`Memory`]), with the digest of the answer's
+    /// text when it was read from one.
+    CandidatePairs {
+        digest: Option<Digest>,
+        pairs: Arc<[SelectedPair]>,
+    },
     Sinks {
         digest: Option<Digest>,
         sinks: Arc<[SinkConnection]>,
@@ -42,12 +50,23 @@ impl Answer {
             Read::FlowingIn(_) | Read::FlowingOut(_) | Read::Transcoding(_) => Answer::Flag(None),
             Read::MediaState | Read::ConnectionState => Answer::Connectivity(None),
             Read::IceStates => Answer::Ice(IceState::of_components(&[] as &[&str])),
-            Read::CandidatePairs => Answer::CandidatePairs(Vec::new()),
+            Read::CandidatePairs => Answer::CandidatePairs {
+                digest: None,
+                pairs: Arc::from([]),
+            },
             Read::UriState => Answer::Uri(None),
             Read::SinkConnections => Answer::Sinks {
                 digest: None,
                 sinks: Arc::from([]),
             },
+        }
+    }
+
+    /// The digest of the text a remembered answer was decoded from.
+    fn digest(&self) -> Option<Digest> {
+        match self {
+            Answer::CandidatePairs { digest, .. } | Answer::Sinks { digest, .. } => *digest,
+            _ => None,
         }
     }
 }
@@ -57,8 +76,27 @@ pub struct AnswerDecoder<'a> {
     /// The read of each op, and the element it reads.
     pub ops: Vec<(Read, &'a Arc<str>)>,
     pub ids: &'a SharedIds<'a>,
-    /// What each element's sink connections answered last cycle.
-    pub previous: &'a SinkMemory,
+    /// What each element answered last cycle to the remembered reads.
+    pub previous: &'a Memory,
+}
+
+impl AnswerDecoder<'_> {
+    /// The answer of a remembered read: last cycle's when the text is the same (the text is
+    /// only scanned and hashed), else `decode` of the text.
+    fn remembered<'de, D: Deserializer<'de>>(
+        &self,
+        read: Read,
+        element: &Arc<str>,
+        value: D,
+        decode: impl FnOnce(&str, Digest) -> Result<Answer, serde_json::Error>,
+    ) -> Result<Answer, D::Error> {
+        let text = <&RawValue>::deserialize(value)?.get();
+        let digest = Digest::of(text);
+        match self.previous.recall(element, read, digest) {
+            Some(answer) => Ok(answer),
+            None => decode(text, digest).map_err(D::Error::custom),
+        }
+    }
 }
 
 impl OpDecoder for AnswerDecoder<'_> {
@@ -83,30 +121,27 @@ impl OpDecoder for AnswerDecoder<'_> {
             Read::IceStates => {
                 Answer::Ice(IceState::of_components(&stats::ice_states_from(value)?))
             }
-            Read::CandidatePairs => Answer::CandidatePairs(stats::candidate_pairs_from(value)?),
+            Read::CandidatePairs => self.remembered(read, element, value, |text, digest| {
+                let mut deserializer = serde_json::Deserializer::from_str(text);
+                Ok(Answer::CandidatePairs {
+                    digest: Some(digest),
+                    pairs: stats::candidate_pairs_from(&mut deserializer)?.into(),
+                })
+            })?,
             Read::UriState => {
                 Answer::Uri(lenient::text_from(value)?.and_then(|t| UriState::from_kms(&t)))
             }
-            Read::SinkConnections => {
-                // Kept as text first: an answer unchanged since the last cycle is not decoded.
-                let text = <&RawValue>::deserialize(value)?.get();
-                let digest = Digest::of(text);
-                let sinks = match self.previous.recall(element, digest) {
-                    Some(sinks) => sinks,
-                    None => {
-                        let mut deserializer = serde_json::Deserializer::from_str(text);
-                        connections::sink_connections_from(element, &mut deserializer, |sink| {
-                            self.ids.get(sink)
-                        })
-                        .map_err(D::Error::custom)?
-                        .into()
-                    }
-                };
-                Answer::Sinks {
+            Read::SinkConnections => self.remembered(read, element, value, |text, digest| {
+                let mut deserializer = serde_json::Deserializer::from_str(text);
+                let sinks =
+                    connections::sink_connections_from(element, &mut deserializer, |sink| {
+                        self.ids.get(sink)
+                    })?;
+                Ok(Answer::Sinks {
                     digest: Some(digest),
-                    sinks,
-                }
-            }
+                    sinks: sinks.into(),
+                })
+            })?,
         })
     }
 
@@ -196,7 +231,7 @@ fn add_stats(reading: &mut ElementReading, media: Option<Media>, entries: Vec<St
 pub fn reading_of(
     target: &Target,
     results: impl IntoIterator<Item = (Read, OpOutcome<Answer>)>,
-    memory: &mut SinkMemory,
+    memory: &mut Memory,
 ) -> (ElementReading, bool) {
     let mut reading = ElementReading {
         id: Arc::clone(&target.id),
@@ -212,6 +247,9 @@ pub fn reading_of(
             }
             continue;
         };
+        if let Some(digest) = answer.digest() {
+            memory.remember(Arc::clone(&target.id), read, digest, answer.clone());
+        }
         match (read, answer) {
             (Read::Stats(media), Answer::Stats(entries)) => add_stats(&mut reading, media, entries),
             (Read::FlowingIn(m), Answer::Flag(flag)) => reading.flowing_in[m as usize] = flag,
@@ -222,17 +260,12 @@ pub fn reading_of(
                 reading.connection_state = state
             }
             (Read::IceStates, Answer::Ice(state)) => reading.ice_state = Some(state),
-            (Read::CandidatePairs, Answer::CandidatePairs(pairs)) => {
+            (Read::CandidatePairs, Answer::CandidatePairs { pairs, .. }) => {
                 reading.selected_candidate = selected_candidate(&pairs);
                 reading.selected_pairs = pairs;
             }
             (Read::UriState, Answer::Uri(state)) => reading.uri_state = state,
-            (Read::SinkConnections, Answer::Sinks { digest, sinks }) => {
-                if let Some(digest) = digest {
-                    memory.remember(Arc::clone(&target.id), digest, Arc::clone(&sinks));
-                }
-                reading.sinks = Some(sinks);
-            }
+            (Read::SinkConnections, Answer::Sinks { sinks, .. }) => reading.sinks = Some(sinks),
             // The decoder answers each read with its own kind: nothing else can come.
             _ => {}
         }
@@ -312,7 +345,7 @@ mod tests {
             ),
         ];
         let no_ids = SharedIds::of(&[]);
-        let nothing_before = SinkMemory::default();
+        let nothing_before = Memory::default();
         let decoder = AnswerDecoder {
             ops: answers
                 .iter()
@@ -333,7 +366,7 @@ mod tests {
                 (*read, Some(Ok(one_pass)))
             })
             .collect();
-        let mut memory = SinkMemory::default();
+        let mut memory = Memory::default();
         let (reading, complete) = reading_of(&target, decoded, &mut memory);
         assert!(complete);
         assert_eq!(reading.streams.len(), 2);
@@ -372,7 +405,7 @@ mod tests {
     fn a_list_entry_of_the_wrong_shape_fails_one_pass_and_reads_as_empty() {
         let target = endpoint();
         let no_ids = SharedIds::of(&[]);
-        let nothing_before = SinkMemory::default();
+        let nothing_before = Memory::default();
         let decoder = AnswerDecoder {
             ops: vec![(Read::SinkConnections, &target.id)],
             ids: &no_ids,
@@ -390,33 +423,57 @@ mod tests {
     }
 
     #[test]
-    fn sink_connections_answered_as_before_are_not_decoded_again() {
+    fn remembered_reads_answered_as_before_are_not_decoded_again() {
         let target = endpoint();
         let no_ids = SharedIds::of(&[]);
-        let answer = r#"[{"source":"p/e","sink":"p/f","type":"AUDIO"}]"#;
-        let read = |previous: &SinkMemory, text: &str| {
+        // One cycle: both remembered reads of the endpoint, answered `sinks` and `pairs`.
+        let cycle = |previous: &Memory, sinks: &str, pairs: &str| {
+            let answers = [
+                (Read::SinkConnections, sinks),
+                (Read::CandidatePairs, pairs),
+            ];
             let decoder = AnswerDecoder {
-                ops: vec![(Read::SinkConnections, &target.id)],
+                ops: answers
+                    .iter()
+                    .map(|(read, _)| (*read, &target.id))
+                    .collect(),
                 ids: &no_ids,
                 previous,
             };
-            let answer = decoder
-                .decode(0, &mut serde_json::Deserializer::from_str(text))
-                .unwrap();
-            let mut memory = SinkMemory::default();
-            let (reading, _) = reading_of(
-                &target,
-                [(Read::SinkConnections, Some(Ok(answer)))],
-                &mut memory,
-            );
-            (reading.sinks.unwrap(), memory)
+            let outcomes = answers.iter().enumerate().map(|(index, (read, text))| {
+                let mut deserializer = serde_json::Deserializer::from_str(text);
+                (
+                    *read,
+                    Some(Ok(decoder.decode(index, &mut deserializer).unwrap())),
+                )
+            });
+            let mut memory = Memory::default();
+            let (reading, _) = reading_of(&target, outcomes.collect::<Vec<_>>(), &mut memory);
+            (reading, memory)
         };
-        let (first, memory) = read(&SinkMemory::default(), answer);
-        let (again, memory) = read(&memory, answer);
-        assert!(Arc::ptr_eq(&first, &again), "the same connections, shared");
-        let changed = r#"[{"source":"p/e","sink":"p/g","type":"AUDIO"}]"#;
-        let (after_change, _) = read(&memory, changed);
-        assert_eq!(after_change.len(), 1);
-        assert_eq!(&*after_change[0].sink, "p/g");
+        let sinks = r#"[{"source":"p/e","sink":"p/f","type":"AUDIO"}]"#;
+        let pairs = r#"[{"localCandidate":"candidate:1 1 UDP 1 127.0.0.1 5000 typ host",
+            "remoteCandidate":"candidate:2 1 UDP 1 203.0.113.7 6000 typ srflx"}]"#;
+        let (first, memory) = cycle(&Memory::default(), sinks, pairs);
+        let (again, memory) = cycle(&memory, sinks, pairs);
+        let (first_sinks, again_sinks) = (first.sinks.unwrap(), again.sinks.unwrap());
+        assert!(
+            Arc::ptr_eq(&first_sinks, &again_sinks),
+            "the same connections, shared"
+        );
+        assert!(Arc::ptr_eq(&first.selected_pairs, &again.selected_pairs));
+        assert_eq!(again.selected_candidate, Some(CandidateType::Srflx));
+
+        let changed_sinks = r#"[{"source":"p/e","sink":"p/g","type":"AUDIO"}]"#;
+        let changed_pairs = pairs.replace("srflx", "relay");
+        let (changed, _) = cycle(&memory, changed_sinks, &changed_pairs);
+        let changed_sinks = changed.sinks.unwrap();
+        assert_eq!(changed_sinks.len(), 1);
+        assert_eq!(&*changed_sinks[0].sink, "p/g");
+        assert_eq!(changed.selected_candidate, Some(CandidateType::Relay));
+        assert_eq!(
+            changed.selected_pairs[0].remote_address.as_deref(),
+            Some("203.0.113.7:6000")
+        );
     }
 }

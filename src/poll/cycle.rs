@@ -87,7 +87,7 @@ async fn read_media(
         .await;
     state.metadata_read(metadata);
     let targets = state.read_targets();
-    let previous = state.take_sink_memory();
+    let previous = state.take_answer_memory();
     reads::read_elements(kms, &targets, in_flight, silence, &previous).await
 }
 

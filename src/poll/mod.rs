@@ -2,6 +2,7 @@
 //! from KMS events, the schedule, and the store the latest snapshots live in; and the SDP reads
 //! an operator asks for.
 
+pub(crate) mod answer_memory;
 pub(crate) mod answers;
 pub(crate) mod cycle;
 pub mod health;
@@ -12,7 +13,6 @@ pub(crate) mod reads;
 pub(crate) mod schedule;
 pub mod sdp;
 pub(crate) mod silence;
-pub(crate) mod sink_memory;
 pub(crate) mod state;
 pub mod store;
 pub(crate) mod task;

@@ -20,7 +20,7 @@ pub struct Target {
 }
 
 /// One getter of one element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Read {
     /// `getStats(mediaType)`; without a media type only latency entries matter (non-RTP
     /// elements answer `null` unless the application enabled latency stats).

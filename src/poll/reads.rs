@@ -14,10 +14,9 @@ use futures_util::stream;
 use crate::analysis::model::ElementReading;
 use crate::kurento::kinds::ElementKind;
 use crate::kurento::{ClientError, Kms, KmsError, Op, OpOutcome};
-use crate::poll::answers::{Answer, AnswerDecoder, SharedIds, reading_of};
+use crate::poll::answers::{Answer, AnswerDecoder, Memory, SharedIds, reading_of};
 use crate::poll::plan::{Read, Target, plan};
 use crate::poll::silence::Silence;
-use crate::poll::sink_memory::SinkMemory;
 
 /// Operations per transaction: large enough to cut round trips ~10× for WebRTC endpoints,
 /// small enough that one transaction does not hold a KMS socket for long.
@@ -71,19 +70,19 @@ pub struct CycleReads {
     pub gone: BTreeSet<Arc<str>>,
     /// Failed reads other than "object not found".
     pub errors: Vec<KmsError>,
-    /// The sink connections decoded this cycle, for the next one.
-    pub sinks: SinkMemory,
+    /// The remembered answers of this cycle (sink connections, candidate pairs), for the next.
+    pub remembered: Memory,
 }
 
 /// Reads every target, `in_flight` transactions at a time. A transaction that times out declares
-/// KMS silent (the caller then abandons these reads). `previous` is what the last cycle's sink
-/// connections answered ([`CycleReads::sinks`]).
+/// KMS silent (the caller then abandons these reads). `previous` is what the last cycle's
+/// remembered reads answered ([`CycleReads::remembered`]).
 pub async fn read_elements(
     kms: &Kms,
     targets: &[Target],
     in_flight: usize,
     silence: &Silence,
-    previous: &SinkMemory,
+    previous: &Memory,
 ) -> CycleReads {
     // Whole elements per transaction, so one element's reads share a round trip.
     let mut chunks: Vec<Vec<usize>> = Vec::new();
@@ -114,7 +113,7 @@ pub async fn read_elements(
         out.readings.extend(chunk.readings);
         out.stats_complete.extend(chunk.stats_complete);
         out.gone.extend(chunk.gone);
-        out.sinks.extend(chunk.sinks);
+        out.remembered.extend(chunk.remembered);
     }
     count_connections(&mut out.readings);
     out
@@ -140,7 +139,7 @@ fn decode_chunk(
             continue;
         }
         let (reading, complete) =
-            reading_of(target, reads.into_iter().zip(outcomes), &mut out.sinks);
+            reading_of(target, reads.into_iter().zip(outcomes), &mut out.remembered);
         if complete {
             out.stats_complete.insert(target.id.clone());
         }
@@ -210,7 +209,7 @@ impl ChunkState {
     fn decoder<'a>(
         &self,
         targets: &'a [Target],
-        (ids, previous): (&'a SharedIds<'a>, &'a SinkMemory),
+        (ids, previous): (&'a SharedIds<'a>, &'a Memory),
     ) -> AnswerDecoder<'a> {
         let ops = self.pending_reads(targets).collect();
         AnswerDecoder { ops, ids, previous }
@@ -273,7 +272,7 @@ async fn read_chunk(
     targets: &[Target],
     chunk: Vec<usize>,
     silence: &Silence,
-    shared: (&SharedIds<'_>, &SinkMemory),
+    shared: (&SharedIds<'_>, &Memory),
 ) -> CycleReads {
     let mut state = ChunkState::new(targets, &chunk);
     while let Some(ops) = state.next_ops(targets) {

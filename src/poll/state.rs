@@ -27,12 +27,12 @@ use crate::analysis::zombie::{
 use crate::kurento::health::PROBE_OBJECT_NAME;
 use crate::kurento::ops::KmsError;
 use crate::kurento::protocol::{ManagerEvent, parent_id};
+use crate::poll::answers::Memory;
 use crate::poll::health::ProbeObjects;
 use crate::poll::inventory::{Applied, Inventory, type_label};
 use crate::poll::plan::Target;
 use crate::poll::reads::CycleReads;
 use crate::poll::silence::is_timeout;
-use crate::poll::sink_memory::SinkMemory;
 
 /// Timed-out cycles in a row after which the connection is declared lost and reopened. Two: one
 /// cycle may be a hiccup (its data is withdrawn anyway); a second means KMS or the path to it is
@@ -123,8 +123,8 @@ pub struct TargetState {
     /// Pipelines whose `ObjectCreated` came while a probe's `create` awaited its reply: counted
     /// (or not, if they are the probe's) once that reply is in.
     uncounted_pipelines: Vec<String>,
-    /// What the elements' sink connections answered in the last cycle that read them.
-    sink_memory: SinkMemory,
+    /// What the elements answered to the remembered reads in the last cycle that read them.
+    answer_memory: Memory,
 }
 
 impl TargetState {
@@ -151,7 +151,7 @@ impl TargetState {
             reported_up: None,
             probe: Arc::default(),
             uncounted_pipelines: Vec::new(),
-            sink_memory: SinkMemory::default(),
+            answer_memory: Memory::default(),
         }
     }
 
@@ -340,7 +340,7 @@ impl TargetState {
             end_of_cycle,
             mut elements,
         } = read;
-        self.sink_memory = std::mem::take(&mut elements.sinks);
+        self.answer_memory = std::mem::take(&mut elements.remembered);
         let mut failures: Vec<KmsError> = Vec::new();
         let memory = keep(memory, &mut failures);
         let probe_sessions = self.probe.sessions();
@@ -426,13 +426,13 @@ impl TargetState {
         Some(UpChange::Down { reason, detail })
     }
 
-    /// Where each element's series go this cycle, and what to read.
-    /// What the last cycle's sink connections answered, for this cycle's reads (which give
-    /// back a new memory with their [`CycleReads`]).
-    pub fn take_sink_memory(&mut self) -> SinkMemory {
-        std::mem::take(&mut self.sink_memory)
+    /// What the last cycle's remembered reads answered, for this cycle's reads (which give back
+    /// a new memory with their [`CycleReads`]).
+    pub fn take_answer_memory(&mut self) -> Memory {
+        std::mem::take(&mut self.answer_memory)
     }
 
+    /// Where each element's series go this cycle, and what to read.
     pub fn read_targets(&mut self) -> Vec<Target> {
         let Some(inventory) = self.inventory.as_ref() else {
             return Vec::new();
