@@ -11,7 +11,10 @@ use kurento_exporter::sim::Scenario;
 
 /// Waits until `kms` has finished at least `cycles` cycles (one publication at a time).
 async fn cycles(stack: &Stack, kms: &str, cycles: u64) -> u64 {
-    let store = stack.exporter.store();
+    cycles_of(stack.exporter.store(), kms, cycles).await
+}
+
+async fn cycles_of(store: &kurento_exporter::poll::store::Store, kms: &str, cycles: u64) -> u64 {
     let mut published = store.subscribe();
     let wait = async {
         loop {
@@ -166,6 +169,24 @@ async fn post_reload_applies_a_good_file_and_refuses_a_bad_one() {
         (200, "Reloaded".to_owned())
     );
     assert_eq!(names(), ["b", KMS]);
+
+    // `[capacity]` takes effect on a reload: the placement answers price endpoints with it.
+    let placement = || async {
+        let (status, body) = request(addr, "GET", "/api/v1/targets").await;
+        assert_eq!(status, 200, "{body}");
+        let targets: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let target = targets.as_array().unwrap().iter().find(|t| t["kms"] == KMS);
+        target.unwrap()["placement"].clone()
+    };
+    cycles_of(exporter.store(), KMS, 1).await;
+    assert_eq!(placement().await["capacities"]["endpoints_per_cpu"], 20.0);
+    let calibrated = file_config(&[(KMS, &url), ("b", &url)])
+        + "[capacity]\nendpoints_per_cpu = 35\ntranscodes_per_cpu = 1.5\n";
+    std::fs::write(&path, calibrated).unwrap();
+    assert_eq!(request(addr, "POST", "/-/reload").await.0, 200);
+    let capacities = placement().await["capacities"].clone();
+    assert_eq!(capacities["endpoints_per_cpu"], 35.0);
+    assert_eq!(capacities["transcodes_per_cpu"], 1.5);
 
     std::fs::write(&path, "[poll]\ninterval = \"nonsense\"\n").unwrap();
     let (status, body) = request(addr, "PUT", "/-/reload").await;

@@ -22,6 +22,9 @@ use crate::analysis::detail::DetailLevel;
 use crate::kurento::redact::{cap, redact_url};
 use crate::poll::health::HealthProbeSpec;
 
+mod capacity;
+pub use capacity::CapacityConfig;
+
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "KURENTO_EXPORTER_";
 /// Separator of nested keys in environment variable names (`POLL__INTERVAL` is `poll.interval`).
@@ -111,6 +114,7 @@ pub struct Config {
     pub dns_sd_nameservers: Vec<String>,
     pub probe: ProbeConfig,
     pub health_probe: HealthProbeConfig,
+    pub capacity: CapacityConfig,
 }
 
 /// `[health_probe]`: the deep health check's defaults (README "Health probe"). The only
@@ -271,6 +275,7 @@ impl Default for Config {
             dns_sd_nameservers: Vec::new(),
             probe: ProbeConfig::default(),
             health_probe: HealthProbeConfig::default(),
+            capacity: CapacityConfig::default(),
         }
     }
 }
@@ -872,6 +877,7 @@ impl Config {
         self.validate_health_probe(&mut errors);
         self.validate_metrics(&mut errors);
         self.validate_zombie(&mut errors);
+        self.capacity.validate(&mut errors);
         if errors.is_empty() {
             Ok(())
         } else {

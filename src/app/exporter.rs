@@ -23,6 +23,7 @@ use crate::metrics::{self, BuildInfo, Exposition, MetricsSource, ProbeRefusal};
 use crate::poll::sdp::{SdpOutcome, SdpReader};
 use crate::poll::store::Store;
 use crate::sim;
+use crate::web::api::PlacementCapacities;
 use crate::web::{api, fd_limit, listen, server as http};
 use futures_util::future::BoxFuture;
 
@@ -150,8 +151,17 @@ impl Exporter {
         let ids = Arc::new(RequestIds::new());
         let sdp = Arc::new(SdpReader::new(store.clone(), ids.clone()));
         let pollers = Pollers::new(store.clone(), ids, sdp.clone(), shutdown.clone());
-        let reloader =
-            Arc::new(Reloader::start(pollers, config.clone(), store.clone(), load).await);
+        let capacities = Arc::new(PlacementCapacities::new(config.capacity.capacities()));
+        let reloader = Arc::new(
+            Reloader::start(
+                pollers,
+                config.clone(),
+                store.clone(),
+                capacities.clone(),
+                load,
+            )
+            .await,
+        );
         let probes = Probes::new(&config, reloader.clone(), store.clone()).map(Arc::new);
         if let Some(probes) = &probes {
             tasks.spawn(probes.clone().run_expiry(shutdown.clone()));
@@ -177,7 +187,7 @@ impl Exporter {
                 .then(|| reloader.clone()),
             sdp: config.web.inspection.sdp.then_some(sdp),
             probes,
-            api: api::Api::new(store.clone(), config.poll.interval),
+            api: api::Api::new(store.clone(), config.poll.interval, capacities),
             exposition: Exposition::new(
                 store.clone(),
                 BuildInfo {

@@ -11,6 +11,7 @@ use super::discovered::DiscoveredTarget;
 use super::pollers::{Changes, Pollers, Wanted};
 use crate::poll::cycle::unix_now;
 use crate::poll::store::{Store, TargetSource};
+use crate::web::api::PlacementCapacities;
 
 /// Loads the configuration again (the file, the environment and the flags), for a reload.
 pub type ConfigLoader = Box<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
@@ -20,6 +21,8 @@ pub struct Reloader {
     /// while scrapes go on.
     state: Mutex<State>,
     store: Arc<Store>,
+    /// `[capacity]`, which the placement answers read.
+    capacities: Arc<PlacementCapacities>,
     /// `None` when the exporter was started from a configuration alone (tests, `demo`).
     load: Option<ConfigLoader>,
 }
@@ -70,13 +73,16 @@ impl State {
 }
 
 impl Reloader {
-    /// Starts polling the targets of `config` (already validated).
+    /// Starts polling the targets of `config` (already validated), and sets `capacities` from
+    /// it.
     pub async fn start(
         pollers: Pollers,
         config: Config,
         store: Arc<Store>,
+        capacities: Arc<PlacementCapacities>,
         load: Option<ConfigLoader>,
     ) -> Reloader {
+        capacities.set(config.capacity.capacities());
         let mut state = State {
             pollers,
             config,
@@ -86,6 +92,7 @@ impl Reloader {
         Reloader {
             state: Mutex::new(state),
             store,
+            capacities,
             load,
         }
     }
@@ -130,6 +137,7 @@ impl Reloader {
         let mut state = self.state.lock().await;
         state.config = config.clone();
         let changes = state.apply().await;
+        self.capacities.set(config.capacity.capacities());
         self.store.reloaded(true, unix_now());
         Ok(changes)
     }

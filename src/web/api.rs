@@ -14,13 +14,13 @@
 //! Path segments are percent-decoded (`{pipeline_id}` and `{kms}` may need it).
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::{graph_svg, pipelines};
-use crate::analysis::capacity::{DEFAULT_CAPACITIES, Load, LoadInputs};
+use crate::analysis::capacity::{Capacities, Load, LoadInputs};
 use crate::analysis::snapshot::TargetSnapshot;
 use crate::poll::store::{Store, TargetSource};
 
@@ -29,17 +29,43 @@ use crate::poll::store::{Store, TargetSource};
 pub struct Api {
     store: Arc<Store>,
     poll_interval: Duration,
+    capacities: Arc<PlacementCapacities>,
+}
+
+/// The capacities per CPU the placement answers use (`[capacity]`), replaced by a reload.
+#[derive(Debug)]
+pub struct PlacementCapacities(Mutex<Capacities>);
+
+impl PlacementCapacities {
+    pub fn new(capacities: Capacities) -> Self {
+        PlacementCapacities(Mutex::new(capacities))
+    }
+
+    pub fn get(&self) -> Capacities {
+        // A plain value: a panic elsewhere cannot leave it half-written.
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set(&self, capacities: Capacities) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = capacities;
+    }
 }
 
 /// The suffix of a pipeline's graph as SVG.
 const GRAPH_SVG: &str = "/graph.svg";
 
 impl Api {
-    /// `poll_interval` is what `/api/v1/status` tells pages to refresh by.
-    pub fn new(store: Arc<Store>, poll_interval: Duration) -> Self {
+    /// `poll_interval` is what `/api/v1/status` tells pages to refresh by; `capacities` are
+    /// what the placement answers use.
+    pub fn new(
+        store: Arc<Store>,
+        poll_interval: Duration,
+        capacities: Arc<PlacementCapacities>,
+    ) -> Self {
         Api {
             store,
             poll_interval,
+            capacities,
         }
     }
 
@@ -68,7 +94,7 @@ impl Api {
         }
         let rest = path.strip_prefix("/api/v1/targets")?;
         if rest.is_empty() || rest == "/" {
-            return Some(targets(&self.store));
+            return Some(targets(&self.store, &self.capacities.get()));
         }
         let mut segments = rest.strip_prefix('/')?.split('/');
         let kms = path_segment(segments.next()?)?;
@@ -97,7 +123,7 @@ fn path_segment(raw: &str) -> Option<Cow<'_, str>> {
     percent_encoding::percent_decode_str(raw).decode_utf8().ok()
 }
 
-fn target(s: &TargetSnapshot, source: TargetSource) -> Value {
+fn target(s: &TargetSnapshot, source: TargetSource, capacities: &Capacities) -> Value {
     let (transcoding, worst_mos) = pipelines::target_media(s);
     json!({
         "kms": s.kms,
@@ -113,15 +139,15 @@ fn target(s: &TargetSnapshot, source: TargetSource) -> Value {
         "webrtc_endpoints": s.objects.as_ref().map(|o| o.elements_by_type.get("WebRtcEndpoint").copied().unwrap_or(0)),
         "transcoding_elements": transcoding,
         "worst_mos": worst_mos,
-        "placement": placement(s),
+        "placement": placement(s, capacities),
         "as_of_unix_seconds": s.taken_unix_seconds,
     })
 }
 
 /// What a placement service reads to pick a KMS without Prometheus (README "Placement"): the
-/// load model's inputs, the load and headroom at the default capacities, and the health probe's
-/// last result. `null` while KMS is unreachable (nothing current is known).
-fn placement(s: &TargetSnapshot) -> Value {
+/// load model's inputs, the load and headroom at `capacities`, and the health probe's last
+/// result. `null` while KMS is unreachable (nothing current is known).
+fn placement(s: &TargetSnapshot, capacities: &Capacities) -> Value {
     let (Some(server), Some(objects)) = (s.server.as_ref(), s.objects.as_ref()) else {
         return Value::Null;
     };
@@ -149,8 +175,8 @@ fn placement(s: &TargetSnapshot) -> Value {
         "inputs": inputs,
         "memory_resident_bytes": server.memory_resident_kib.map(|kib| kib * 1024),
         "live_pipelines": live_pipelines,
-        "capacities": DEFAULT_CAPACITIES,
-        "load": Load::of(&inputs, &DEFAULT_CAPACITIES),
+        "capacities": capacities,
+        "load": Load::of(&inputs, capacities),
         "health_probe": s.exporter.health_probe.map(|h| json!({
             "success": h.success,
             "duration_seconds": h.duration_seconds,
@@ -158,14 +184,14 @@ fn placement(s: &TargetSnapshot) -> Value {
     })
 }
 
-/// `/api/v1/targets`.
-/// `/api/v1/targets`; `source` says where each target came from (config, file, dns, probe).
-pub fn targets(store: &Store) -> Value {
+/// `/api/v1/targets`; `source` says where each target came from (config, file, dns, probe), and
+/// `placement` uses `capacities`.
+pub fn targets(store: &Store, capacities: &Capacities) -> Value {
     let snapshots = store.snapshots();
     Value::Array(
         snapshots
             .iter()
-            .map(|s| target(s, store.source(&s.kms)))
+            .map(|s| target(s, store.source(&s.kms), capacities))
             .collect(),
     )
 }
@@ -216,9 +242,15 @@ mod tests {
         store
     }
 
+    fn defaults() -> Arc<PlacementCapacities> {
+        Arc::new(PlacementCapacities::new(
+            crate::analysis::capacity::DEFAULT_CAPACITIES,
+        ))
+    }
+
     #[test]
     fn zombies_of_a_target_with_what_an_operator_needs() {
-        let api = Api::new(store_with_zombie(), Duration::from_secs(15));
+        let api = Api::new(store_with_zombie(), Duration::from_secs(15), defaults());
         let z = api.get("/api/v1/targets/kms-a/zombies").unwrap();
         let p = &z["pipelines"][0];
         assert_eq!(p["id"], "P_kurento.MediaPipeline");
@@ -269,7 +301,8 @@ mod tests {
             duration_seconds: 0.25,
         });
         store.publish(snap);
-        let api = Api::new(store, Duration::from_secs(15));
+        let capacities = defaults();
+        let api = Api::new(store, Duration::from_secs(15), capacities.clone());
         let targets = api.get("/api/v1/targets").unwrap();
         let p = &targets[0]["placement"];
         // 60 endpoints on 4 CPUs at 20 per CPU: 0.75, above the CPU's 0.25; 20 more fit.
@@ -284,12 +317,23 @@ mod tests {
         assert_eq!(p["live_pipelines"], 1, "the zombie pipeline is not live");
         assert_eq!(p["health_probe"]["success"], true);
         assert_eq!(targets[1]["placement"], Value::Null, "kms-b never answered");
+
+        // Calibrated capacities (`[capacity]`, set again by a reload) apply to the next answer.
+        capacities.set(Capacities {
+            endpoints_per_cpu: 30.0,
+            transcodes_per_cpu: 2.0,
+        });
+        let p = &api.get("/api/v1/targets").unwrap()[0]["placement"];
+        // 60 endpoints on 4 CPUs at 30 per CPU: 0.5; 60 more fit.
+        assert_eq!(p["capacities"]["endpoints_per_cpu"], 30.0);
+        assert_eq!(p["load"]["ratio"], 0.5);
+        assert_eq!(p["load"]["headroom_endpoints"], 60);
     }
 
     #[test]
     fn target_names_in_paths_are_percent_decoded() {
         let store = Arc::new(Store::new(["kms:1", "eu/west é"], Duration::ZERO));
-        let api = Api::new(store, Duration::from_secs(15));
+        let api = Api::new(store, Duration::from_secs(15), defaults());
         let z = api.get("/api/v1/targets/kms%3A1/zombies").unwrap();
         assert_eq!(z["kms"], "kms:1");
         assert_eq!(
@@ -317,7 +361,7 @@ mod tests {
             elements_by_type: Default::default(),
         });
         store.publish(snap);
-        Api::new(store, Duration::from_secs(15))
+        Api::new(store, Duration::from_secs(15), defaults())
     }
 
     #[test]
@@ -360,7 +404,7 @@ mod tests {
 
     #[test]
     fn target_list() {
-        let api = Api::new(store_with_zombie(), Duration::from_secs(15));
+        let api = Api::new(store_with_zombie(), Duration::from_secs(15), defaults());
         let list = api.get("/api/v1/targets").unwrap();
         assert_eq!(list.as_array().unwrap().len(), 2);
         assert_eq!(list[0]["kms"], "kms-a");

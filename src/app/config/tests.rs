@@ -149,6 +149,24 @@ fn validation_error_table() {
     let cases: Vec<(&str, Mutate, Vec<&str>)> = vec![
         ("valid", |_| {}, vec![]),
         (
+            "capacities that do not divide",
+            |c| {
+                c.capacity.endpoints_per_cpu = 0.0;
+                c.capacity.transcodes_per_cpu = f64::NAN;
+            },
+            vec![
+                "capacity.endpoints_per_cpu: must be a number above 0 and at most 1000000, got 0",
+                "capacity.transcodes_per_cpu: must be a number above 0 and at most 1000000, got NaN",
+            ],
+        ),
+        (
+            "capacity past any KMS",
+            |c| c.capacity.endpoints_per_cpu = 2e6,
+            vec![
+                "capacity.endpoints_per_cpu: must be a number above 0 and at most 1000000, got 2000000",
+            ],
+        ),
+        (
             "health probe interval too short",
             |c| c.health_probe.interval = Duration::from_millis(500),
             vec!["health_probe.interval: must be at least 1s, got 500ms"],
@@ -953,4 +971,21 @@ health_probe_timeout = "3s"
         })
     );
     assert_eq!(config.resolve("d", "ws://d/kurento").health_probe, None);
+}
+
+#[test]
+fn capacities_default_to_the_rules_and_are_read_from_the_file() {
+    let defaults = load_toml("").unwrap().capacity.capacities();
+    assert_eq!(defaults, crate::analysis::capacity::DEFAULT_CAPACITIES);
+    let config =
+        load_toml("[capacity]\nendpoints_per_cpu = 35\ntranscodes_per_cpu = 1.5\n").unwrap();
+    assert_eq!(config.capacity.endpoints_per_cpu, 35.0);
+    assert_eq!(config.capacity.transcodes_per_cpu, 1.5);
+    let typo = load_toml("[capacity]\nendpoint_per_cpu = 35\n").unwrap_err();
+    assert!(messages(&typo)[0].contains("endpoint_per_cpu"), "{typo}");
+    let negative = load_toml("[capacity]\ntranscodes_per_cpu = -1\n").unwrap_err();
+    assert_eq!(
+        messages(&negative),
+        ["capacity.transcodes_per_cpu: must be a number above 0 and at most 1000000, got -1"]
+    );
 }
