@@ -138,7 +138,7 @@ impl Entry for TypedEntry<'_> {
         self.member(field).and_then(Member::printed)
     }
     fn list(&self, field: &str) -> Option<&[Value]> {
-        self.list(field)
+        self.latency_list(field)
             .and_then(Value::as_array)
             .map(Vec::as_slice)
     }

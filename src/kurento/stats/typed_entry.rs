@@ -1,6 +1,7 @@
-//! One `getStats` entry read from its text in one pass: only the members [`super`] uses, each as
-//! the scalar it was written as, with no `serde_json::Value` built for them (a meeting's replies
-//! are mostly these entries; BENCHMARKS.md, the fleet case). The reference reading is
+//! One `getStats` entry read from its text in one pass: only the members [`super`] uses, each
+//! scalar as it was written, with no `serde_json::Value` built for it (a meeting's replies are
+//! mostly these entries; BENCHMARKS.md, the fleet case). The two latency lists, sent only with
+//! the pipeline's latency stats on, stay `Value`s. The reference reading is
 //! [`super::decode_stats`] over a `Value`, and the property tests hold the two equal.
 
 use std::borrow::Cow;
@@ -150,8 +151,8 @@ impl<'a> TypedEntry<'a> {
         place(field).map(|place| &self.members[place])
     }
 
-    /// The latency list `field` (`E2ELatency` or `inputLatency`).
-    pub fn list(&self, field: &str) -> Option<&Value> {
+    /// The latency list `field` (`E2ELatency` or `inputLatency`), as written.
+    pub fn latency_list(&self, field: &str) -> Option<&Value> {
         match field {
             "E2ELatency" => self.e2e_latency.as_ref(),
             "inputLatency" => self.input_latency.as_ref(),
@@ -223,8 +224,8 @@ mod tests {
         assert_eq!(get("pliCount").integer(), None);
         assert_eq!(get("firCount"), &Member::Other);
         assert!(e.member("codecId").is_none());
-        assert_eq!(e.list("E2ELatency"), Some(&serde_json::json!([1])));
-        assert_eq!(e.list("inputLatency"), None);
+        assert_eq!(e.latency_list("E2ELatency"), Some(&serde_json::json!([1])));
+        assert_eq!(e.latency_list("inputLatency"), None);
     }
 
     #[test]
