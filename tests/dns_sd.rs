@@ -2,7 +2,8 @@
 //! test (UDP on 127.0.0.1, answering one name from a table the test changes) every second.
 //! Addresses (A) and services (SRV) become targets with source `dns`; a record removed takes its
 //! target and series away at once (no `kurento_up 0` left behind to fire KurentoDown); SERVFAIL
-//! keeps the targets, logged once; NXDOMAIN (a fleet scaled to zero) leaves none.
+//! keeps the targets, logged once, and so does a name server that stops answering (lookups end at
+//! the resolver's timeout); NXDOMAIN (a fleet scaled to zero) leaves none.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -34,6 +35,10 @@ struct Table {
     servfail: bool,
     /// SERVFAIL answers sent.
     servfails: usize,
+    /// Answer nothing at all (a name server that hangs): queries are counted and dropped.
+    silent: bool,
+    /// Queries dropped while silent.
+    unanswered: usize,
 }
 
 #[derive(Clone, Default)]
@@ -44,6 +49,15 @@ impl Zone {
         let mut table = self.0.lock().unwrap();
         table.records = records;
         table.servfail = false;
+        table.silent = false;
+    }
+
+    fn go_silent(&self) {
+        self.0.lock().unwrap().silent = true;
+    }
+
+    fn unanswered(&self) -> usize {
+        self.0.lock().unwrap().unanswered
     }
 
     fn fail(&self) {
@@ -54,7 +68,23 @@ impl Zone {
         self.0.lock().unwrap().servfails
     }
 
-    fn answer(&self, request: &Message) -> Message {
+    /// The answer to `request`, or `None` while silent.
+    fn answer(&self, request: &Message) -> Option<Message> {
+        if self.note_if_silent() {
+            return None;
+        }
+        Some(self.respond(request))
+    }
+
+    fn note_if_silent(&self) -> bool {
+        let mut table = self.0.lock().unwrap();
+        if table.silent {
+            table.unanswered += 1;
+        }
+        table.silent
+    }
+
+    fn respond(&self, request: &Message) -> Message {
         let mut response = Message::response(request.metadata.id, request.metadata.op_code);
         response.metadata.authoritative = true;
         response.metadata.recursion_desired = request.metadata.recursion_desired;
@@ -83,21 +113,36 @@ impl Zone {
     }
 }
 
-/// Serves `zone` on 127.0.0.1 (UDP, an ephemeral port) until the handle is aborted.
+/// Serves `zone` on 127.0.0.1 (UDP, an ephemeral port) until the handle is aborted. The same
+/// port on TCP accepts connections and never answers on them, so a resolver that turns to TCP
+/// finds a server that hangs there too, not one that refuses at once.
 async fn start_dns(zone: Zone) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
+    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
     let server = tokio::spawn(async move {
+        let mut held = Vec::new();
         let mut buf = vec![0u8; 4096];
         loop {
-            let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
-                return;
+            let (len, peer) = tokio::select! {
+                received = socket.recv_from(&mut buf) => match received {
+                    Ok(received) => received,
+                    Err(_) => return,
+                },
+                accepted = tcp.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        zone.note_if_silent();
+                        held.push(stream);
+                    }
+                    continue;
+                }
             };
             let Ok(request) = Message::from_vec(&buf[..len]) else {
                 continue;
             };
-            let response = zone.answer(&request).to_vec().unwrap();
-            let _ = socket.send_to(&response, peer).await;
+            if let Some(response) = zone.answer(&request) {
+                let _ = socket.send_to(&response.to_vec().unwrap(), peer).await;
+            }
         }
     });
     (addr, server)
@@ -228,6 +273,66 @@ async fn addresses_follow_the_a_records() {
     server.abort();
     first.shutdown().await;
     second.shutdown().await;
+}
+
+/// A name server that stops answering altogether (a hung resolver, a dropped route): each lookup
+/// ends at the resolver's timeout, the targets stay and keep being polled, the failure is logged
+/// once, and the next answer is taken as soon as the server answers again.
+#[tokio::test]
+async fn a_silent_name_server_keeps_the_targets_until_it_answers_again() {
+    let (log, _guard) = CapturedLog::install(tracing::Level::WARN);
+    let kms = start_sim(steady_demo()).await;
+    let port = kms.local_addr().port();
+    let zone = Zone::default();
+    zone.set(vec![a("127.0.0.1")]);
+    let (dns, server) = start_dns(zone.clone()).await;
+    let exporter = Exporter::start(dns_config(dns, DnsRecordType::A, Some(port.into())))
+        .await
+        .unwrap();
+    let addr = exporter.local_addr();
+    let target = format!("127.0.0.1:{port}");
+    scrape_until(addr, "the address polled", |t| {
+        sample(t, &up(&target)) == Some(1.0)
+    })
+    .await;
+
+    zone.go_silent();
+    // Lookups time out one after the other (the resolver's own timeout, seconds each).
+    let timeouts = Duration::from_secs(60);
+    eventually("the failure logged", timeouts, async || {
+        !log.matching("DNS lookup failed").is_empty()
+    })
+    .await;
+    let failure = log.matching("DNS lookup failed");
+    assert!(
+        failure[0].contains("timed out"),
+        "a timeout, not a refusal: {failure:?}"
+    );
+    let seen = zone.unanswered();
+    eventually("another lookup left unanswered", timeouts, async || {
+        zone.unanswered() > seen
+    })
+    .await;
+    let text = scrape(addr).await;
+    assert_eq!(sample(&text, &up(&target)), Some(1.0), "{text}");
+    assert_eq!(sample(&text, DNS_TARGETS), Some(1.0));
+    assert_eq!(
+        log.matching("DNS lookup failed").len(),
+        1,
+        "{:?}",
+        log.lines()
+    );
+
+    // Answering again, with the fleet scaled to zero: taken at the next lookup.
+    zone.set(Vec::new());
+    eventually("the new answer taken", timeouts, async || {
+        sample(&scrape(addr).await, DNS_TARGETS) == Some(0.0)
+    })
+    .await;
+
+    exporter.shutdown().await;
+    server.abort();
+    kms.shutdown().await;
 }
 
 #[tokio::test]
