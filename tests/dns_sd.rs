@@ -369,3 +369,43 @@ async fn services_follow_the_srv_records() {
     first.shutdown().await;
     second.shutdown().await;
 }
+
+/// A reload follows the `dns_sd` list: names removed take their targets away at once, names
+/// added are looked up (with the name servers of the new configuration).
+#[tokio::test]
+async fn a_reload_follows_a_changed_dns_sd_list() {
+    let kms = start_sim(steady_demo()).await;
+    let port = kms.local_addr().port();
+    let zone = Zone::default();
+    zone.set(vec![a("127.0.0.1")]);
+    let (dns, server) = start_dns(zone.clone()).await;
+    let with_dns = dns_config(dns, DnsRecordType::A, Some(port.into()));
+    let exporter = Exporter::start(with_dns.clone()).await.unwrap();
+    let addr = exporter.local_addr();
+    let target = format!("127.0.0.1:{port}");
+    scrape_until(addr, "the address polled", |t| {
+        sample(t, &up(&target)) == Some(1.0)
+    })
+    .await;
+
+    let mut without_dns = with_dns.clone();
+    without_dns.dns_sd.clear();
+    without_dns.dns_sd_nameservers.clear();
+    without_dns.targets = test_config(&[("configured", kms.url())]).targets;
+    exporter.reload(&without_dns).await.unwrap();
+    let text = scrape_until(addr, "the DNS target gone", |t| {
+        !t.contains(&format!("kms=\"{target}\""))
+    })
+    .await;
+    assert_eq!(sample(&text, DNS_TARGETS), Some(0.0));
+
+    exporter.reload(&with_dns).await.unwrap();
+    scrape_until(addr, "the DNS target back", |t| {
+        sample(t, &up(&target)) == Some(1.0) && sample(t, DNS_TARGETS) == Some(1.0)
+    })
+    .await;
+
+    exporter.shutdown().await;
+    server.abort();
+    kms.shutdown().await;
+}

@@ -119,3 +119,62 @@ async fn targets_follow_the_files() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A reload that changes the `targets_files` list follows it: the new files' targets come, the
+/// old files' go, and a list emptied takes the file targets away (the configured ones stay).
+#[tokio::test]
+async fn a_reload_follows_a_changed_targets_files_list() {
+    let (a, b) = (
+        start_sim(steady_demo()).await,
+        start_sim(steady_demo()).await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (sub, kms, url) in [("one", "kms-a", a.url()), ("two", "kms-b", b.url())] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        write(
+            &dir.path().join(sub).join("fleet.json"),
+            &format!(r#"[{{"targets": ["{url}"], "labels": {{"kms": "{kms}"}}}}]"#),
+        );
+    }
+    let files = |sub: &str| vec![format!("{}/{sub}/*.json", dir.path().display())];
+    let mut config = test_config(&[]);
+    config.targets.clear();
+    config.targets_files = files("one");
+    config.targets_files_refresh = Duration::from_secs(3600);
+    let exporter = Exporter::start(config.clone()).await.unwrap();
+    let addr = exporter.local_addr();
+    let up = |kms: &str| format!("kurento_up{{kms=\"{kms}\"}}");
+    scrape_until(addr, "kms-a polled", |t| {
+        sample(t, &up("kms-a")) == Some(1.0)
+    })
+    .await;
+
+    config.targets_files = files("two");
+    exporter.reload(&config).await.unwrap();
+    let text = scrape_until(addr, "kms-b polled and kms-a gone", |t| {
+        sample(t, &up("kms-b")) == Some(1.0) && !t.contains("kms=\"kms-a\"")
+    })
+    .await;
+    assert_eq!(
+        sample(&text, "kurento_exporter_targets{source=\"file\"}"),
+        Some(1.0)
+    );
+
+    // No files any more, a configured target instead: the file target goes at once.
+    config.targets_files.clear();
+    config.targets = test_config(&[("kms-c", a.url())]).targets;
+    exporter.reload(&config).await.unwrap();
+    let text = scrape_until(addr, "kms-b gone", |t| !t.contains("kms=\"kms-b\"")).await;
+    assert_eq!(
+        sample(&text, "kurento_exporter_targets{source=\"file\"}"),
+        Some(0.0)
+    );
+    scrape_until(addr, "kms-c polled", |t| {
+        sample(t, &up("kms-c")) == Some(1.0)
+    })
+    .await;
+
+    exporter.shutdown().await;
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -176,6 +176,42 @@ impl WsScheme {
     }
 }
 
+/// The settings the discovery watchers run from (`targets_files`, `dns_sd`): a reload that
+/// changes one source's settings starts that source's watcher again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoverySettings {
+    pub targets_files: Vec<String>,
+    pub targets_files_refresh: Duration,
+    pub dns_sd: Vec<DnsSdConfig>,
+    /// Parsed (validation has refused the ones that do not parse).
+    pub dns_sd_nameservers: Vec<SocketAddr>,
+}
+
+impl DiscoverySettings {
+    pub fn of(config: &Config) -> DiscoverySettings {
+        DiscoverySettings {
+            targets_files: config.targets_files.clone(),
+            targets_files_refresh: config.targets_files_refresh,
+            dns_sd: config.dns_sd.clone(),
+            dns_sd_nameservers: config
+                .dns_sd_nameservers
+                .iter()
+                .filter_map(|s| parse_nameserver(s).ok())
+                .collect(),
+        }
+    }
+
+    /// The file source's part: what its watcher is started from.
+    pub fn files(&self) -> (&[String], Duration) {
+        (&self.targets_files, self.targets_files_refresh)
+    }
+
+    /// The DNS source's part.
+    pub fn dns(&self) -> (&[DnsSdConfig], &[SocketAddr]) {
+        (&self.dns_sd, &self.dns_sd_nameservers)
+    }
+}
+
 /// `[[dns_sd]]`: one DNS name whose answer is a list of KMS (a Kubernetes headless Service).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::build;
-use super::config::{self, Config};
+use super::config::{self, Config, DiscoverySettings};
+use super::discovery;
 use super::dns_watch;
-use super::file_watch;
 use super::pollers::{Changes, Pollers};
 use super::probes::Probes;
 use super::reloader::{ConfigLoader, Reloader};
@@ -123,16 +124,13 @@ impl Exporter {
     ) -> Result<Exporter, StartError> {
         config.validate()?;
         let web = web_config::http_setup(&config)?;
+        let discovery_settings = DiscoverySettings::of(&config);
         // Built before anything starts, so that a system without a DNS configuration fails fast.
         let dns_resolver = if config.dns_sd.is_empty() {
             None
         } else {
-            let nameservers: Vec<_> = config
-                .dns_sd_nameservers
-                .iter()
-                .filter_map(|s| config::parse_nameserver(s).ok())
-                .collect();
-            Some(dns_watch::resolver(&nameservers).map_err(StartError::Dns)?)
+            let nameservers = &discovery_settings.dns_sd_nameservers;
+            Some(dns_watch::resolver(nameservers).map_err(StartError::Dns)?)
         };
         fd_limit::raise_nofile_limit_logged();
         let listeners = listen::open(&web.listen).await?;
@@ -152,12 +150,14 @@ impl Exporter {
         let sdp = Arc::new(SdpReader::new(store.clone(), ids.clone()));
         let pollers = Pollers::new(store.clone(), ids, sdp.clone(), shutdown.clone());
         let capacities = Arc::new(PlacementCapacities::new(config.capacity.capacities()));
+        let (discovery_tx, discovery_rx) = watch::channel(discovery_settings);
         let reloader = Arc::new(
             Reloader::start(
                 pollers,
                 config.clone(),
                 store.clone(),
                 capacities.clone(),
+                discovery_tx,
                 load,
             )
             .await,
@@ -166,22 +166,17 @@ impl Exporter {
         if let Some(probes) = &probes {
             tasks.spawn(probes.clone().run_expiry(shutdown.clone()));
         }
-        if !config.targets_files.is_empty() {
-            tasks.spawn(file_watch::run(
-                config.targets_files.clone(),
-                config.targets_files_refresh,
-                reloader.clone(),
-                shutdown.clone(),
-            ));
-        }
-        if let Some(resolver) = dns_resolver {
-            tasks.spawn(dns_watch::run(
-                config.dns_sd.clone(),
-                resolver,
-                reloader.clone(),
-                shutdown.clone(),
-            ));
-        }
+        tasks.spawn(discovery::run_files(
+            discovery_rx.clone(),
+            reloader.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(discovery::run_dns(
+            discovery_rx,
+            dns_resolver,
+            reloader.clone(),
+            shutdown.clone(),
+        ));
         let exposition: Arc<dyn MetricsSource> = Arc::new(Service {
             lifecycle: (config.web.enable_lifecycle && reloader.can_load())
                 .then(|| reloader.clone()),

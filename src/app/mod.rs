@@ -4,6 +4,7 @@
 pub(crate) mod build;
 pub mod config;
 pub(crate) mod discovered;
+pub(crate) mod discovery;
 pub(crate) mod dns_sd;
 pub(crate) mod dns_watch;
 pub(crate) mod exporter;

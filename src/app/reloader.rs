@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::config::{Config, ConfigErrors};
+use super::config::{Config, ConfigErrors, DiscoverySettings};
 use super::discovered::DiscoveredTarget;
 use super::pollers::{Changes, Pollers, Wanted};
 use crate::poll::cycle::unix_now;
@@ -23,6 +23,8 @@ pub struct Reloader {
     store: Arc<Store>,
     /// `[capacity]`, which the placement answers read.
     capacities: Arc<PlacementCapacities>,
+    /// The discovery settings, which the discovery watchers follow (`app::discovery`).
+    discovery: tokio::sync::watch::Sender<DiscoverySettings>,
     /// `None` when the exporter was started from a configuration alone (tests, `demo`).
     load: Option<ConfigLoader>,
 }
@@ -73,16 +75,16 @@ impl State {
 }
 
 impl Reloader {
-    /// Starts polling the targets of `config` (already validated), and sets `capacities` from
-    /// it.
+    /// Starts polling the targets of `config` (already validated). A reload sets `capacities`
+    /// and sends changed discovery settings on `discovery`.
     pub async fn start(
         pollers: Pollers,
         config: Config,
         store: Arc<Store>,
         capacities: Arc<PlacementCapacities>,
+        discovery: tokio::sync::watch::Sender<DiscoverySettings>,
         load: Option<ConfigLoader>,
     ) -> Reloader {
-        capacities.set(config.capacity.capacities());
         let mut state = State {
             pollers,
             config,
@@ -93,6 +95,7 @@ impl Reloader {
             state: Mutex::new(state),
             store,
             capacities,
+            discovery,
             load,
         }
     }
@@ -138,6 +141,12 @@ impl Reloader {
         state.config = config.clone();
         let changes = state.apply().await;
         self.capacities.set(config.capacity.capacities());
+        let settings = DiscoverySettings::of(config);
+        self.discovery.send_if_modified(|current| {
+            let changed = *current != settings;
+            *current = settings;
+            changed
+        });
         self.store.reloaded(true, unix_now());
         Ok(changes)
     }
