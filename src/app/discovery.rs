@@ -114,9 +114,11 @@ async fn supervise(
         if configured(&current) && !configured(&next) {
             reloader.discovered(source, Vec::new()).await;
         }
+        let running = configured(&next);
         tracing::info!(
             origin = source.label(),
-            "discovery settings changed; watcher restarted"
+            running,
+            "discovery settings changed"
         );
         current = next;
     }
