@@ -3,9 +3,11 @@
 //! settings did not change keeps running (and keeps what it knows, such as the last good DNS
 //! answer), and a source no longer configured loses its targets at once.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::config::DiscoverySettings;
@@ -26,7 +28,7 @@ pub async fn run_files(
         |a, b| a.files() == b.files(),
         move |s, reloader, stop| {
             let (patterns, refresh) = (s.targets_files.clone(), s.targets_files_refresh);
-            tokio::spawn(file_watch::run(patterns, refresh, reloader, stop))
+            file_watch::run(patterns, refresh, reloader, stop)
         },
         reloader,
         shutdown,
@@ -55,12 +57,12 @@ pub async fn run_dns(
                 None => dns_watch::resolver(&s.dns_sd_nameservers),
             };
             let entries = s.dns_sd.clone();
-            tokio::spawn(async move {
+            async move {
                 match resolver {
                     Ok(resolver) => dns_watch::run(entries, resolver, reloader, stop).await,
                     Err(error) => tracing::error!(%error, "DNS discovery not started"),
                 }
-            })
+            }
         },
         reloader,
         shutdown,
@@ -70,24 +72,23 @@ pub async fn run_dns(
 
 /// Starts `source`'s watcher while `configured`, and again whenever its part (`same` tells) of
 /// the settings changes; clears the source's targets when it is no longer configured.
-async fn supervise(
+async fn supervise<W: Future<Output = ()> + Send + 'static>(
     mut settings: watch::Receiver<DiscoverySettings>,
     source: TargetSource,
     configured: fn(&DiscoverySettings) -> bool,
     same: fn(&DiscoverySettings, &DiscoverySettings) -> bool,
-    mut start: impl FnMut(
-        &DiscoverySettings,
-        Arc<Reloader>,
-        CancellationToken,
-    ) -> tokio::task::JoinHandle<()>,
+    mut start: impl FnMut(&DiscoverySettings, Arc<Reloader>, CancellationToken) -> W,
     reloader: Arc<Reloader>,
     shutdown: CancellationToken,
 ) {
     let mut current = settings.borrow_and_update().clone();
     loop {
         let generation = shutdown.child_token();
-        let watcher = configured(&current)
-            .then(|| start(&current, Arc::clone(&reloader), generation.clone()));
+        // A task of its own (aborted with this one, should this one be dropped).
+        let mut watcher = JoinSet::new();
+        if configured(&current) {
+            watcher.spawn(start(&current, Arc::clone(&reloader), generation.clone()));
+        }
         // Until this source's part changes (other changes leave the watcher running).
         let next = loop {
             tokio::select! {
@@ -104,10 +105,8 @@ async fn supervise(
             }
         };
         generation.cancel();
-        if let Some(watcher) = watcher {
-            // The watcher returns once cancelled; a panic in it is not this loop's to carry on.
-            let _ = watcher.await;
-        }
+        // The watcher returns once cancelled; a panic in it is not this loop's to carry on.
+        while watcher.join_next().await.is_some() {}
         let Some(next) = next else {
             return;
         };
