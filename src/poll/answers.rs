@@ -306,6 +306,20 @@ mod tests {
         }
     }
 
+    /// A decoder of `reads` of `target`, with no shared ids.
+    fn decoder_of<'a>(
+        target: &'a Target,
+        reads: impl IntoIterator<Item = Read>,
+        ids: &'a SharedIds<'a>,
+        previous: &'a Memory,
+    ) -> AnswerDecoder<'a> {
+        AnswerDecoder {
+            ops: reads.into_iter().map(|read| (read, &target.id)).collect(),
+            ids,
+            previous,
+        }
+    }
+
     #[test]
     fn the_most_indirect_candidate_wins() {
         use CandidateType::*;
@@ -346,14 +360,8 @@ mod tests {
         ];
         let no_ids = SharedIds::of(&[]);
         let nothing_before = Memory::default();
-        let decoder = AnswerDecoder {
-            ops: answers
-                .iter()
-                .map(|(read, _)| (*read, &target.id))
-                .collect(),
-            ids: &no_ids,
-            previous: &nothing_before,
-        };
+        let reads = answers.iter().map(|(read, _)| *read);
+        let decoder = decoder_of(&target, reads, &no_ids, &nothing_before);
         // Decoded in the one pass over a reply and from the answer's own text alike.
         let decoded: Vec<(Read, OpOutcome<Answer>)> = answers
             .iter()
@@ -406,11 +414,7 @@ mod tests {
         let target = endpoint();
         let no_ids = SharedIds::of(&[]);
         let nothing_before = Memory::default();
-        let decoder = AnswerDecoder {
-            ops: vec![(Read::SinkConnections, &target.id)],
-            ids: &no_ids,
-            previous: &nothing_before,
-        };
+        let decoder = decoder_of(&target, [Read::SinkConnections], &no_ids, &nothing_before);
         // A member twice in one entry: serde refuses the entry.
         let text = r#"[{"source":"p/e","sink":"p/f","sink":"p/g"}]"#;
         let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -432,14 +436,7 @@ mod tests {
                 (Read::SinkConnections, sinks),
                 (Read::CandidatePairs, pairs),
             ];
-            let decoder = AnswerDecoder {
-                ops: answers
-                    .iter()
-                    .map(|(read, _)| (*read, &target.id))
-                    .collect(),
-                ids: &no_ids,
-                previous,
-            };
+            let decoder = decoder_of(&target, answers.map(|(read, _)| read), &no_ids, previous);
             let outcomes = answers.iter().enumerate().map(|(index, (read, text))| {
                 let mut deserializer = serde_json::Deserializer::from_str(text);
                 (
