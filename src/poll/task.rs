@@ -99,6 +99,11 @@ pub async fn run(
             .clamp(Duration::from_secs(1), Duration::from_secs(30)),
         seed_for(&spec.name),
     );
+    // Targets started with the exporter connect spread over its first second (see `schedule`).
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = tokio::time::sleep_until(spec.schedule.first_connect()) => {}
+    }
     loop {
         let attempt = Instant::now();
         let connected = tokio::select! {
