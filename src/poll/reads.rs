@@ -20,7 +20,7 @@ use crate::poll::silence::Silence;
 
 /// Operations per transaction: nine WebRTC endpoints (13 reads each) per round trip. Each
 /// round trip costs the exporter system calls and wake-ups whatever its size: going from 64 to
-/// 128 took ~9 % off the fleet case's CPU (BENCHMARKS.md, 2026-12-01). Bounded so that one
+/// 128 took 6–10 % off the fleet case's CPU (BENCHMARKS.md, 2026-12-01). Bounded so that one
 /// transaction does not hold a KMS socket for long, and because every read connection keeps a
 /// buffer the size of its largest reply (~70 KB here; the fleet case's memory).
 const OPS_PER_TRANSACTION: usize = 128;
