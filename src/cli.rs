@@ -43,6 +43,15 @@ pub struct Cli {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
+    /// Worker threads of the async runtime (1–1024). `run` uses 1 unless told otherwise, the
+    /// other commands one per CPU; TOKIO_WORKER_THREADS applies when this flag is absent.
+    #[arg(
+        long = "runtime.worker-threads",
+        value_name = "N",
+        global = true,
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub worker_threads: Option<u16>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -100,6 +109,22 @@ impl Cli {
     /// The subcommand to run, defaulting to `run`.
     pub fn command_or_default(&self) -> Command {
         self.command.clone().unwrap_or(Command::Run)
+    }
+
+    /// The runtime's worker threads for `command`; `None` leaves the choice to tokio
+    /// (`TOKIO_WORKER_THREADS`, else one per CPU). `run` defaults to one worker, as
+    /// node_exporter defaults to one CPU (`--runtime.gomaxprocs=1`): an exporter often shares its
+    /// host with the KMS it watches, and one worker costs less per cycle (fewer wake-ups of idle
+    /// threads; BENCHMARKS.md, 2026-12-01). Renders run on the blocking pool either way.
+    /// `tokio_env_set`: whether `TOKIO_WORKER_THREADS` is set.
+    pub fn worker_threads(&self, tokio_env_set: bool) -> Option<usize> {
+        if let Some(n) = self.worker_threads {
+            return Some(usize::from(n));
+        }
+        match self.command_or_default() {
+            Command::Run if !tokio_env_set => Some(1),
+            _ => None,
+        }
     }
 
     /// The flag values that override the configuration file and environment.
@@ -197,6 +222,27 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_exporter_runs_one_worker_unless_told_otherwise() {
+        // (arguments, TOKIO_WORKER_THREADS set, workers)
+        let cases: [(&[&str], bool, Option<usize>); 7] = [
+            (&[], false, Some(1)),
+            (&["run"], false, Some(1)),
+            (&["run"], true, None),
+            (&["--runtime.worker-threads", "4"], false, Some(4)),
+            (&["run", "--runtime.worker-threads=3"], true, Some(3)),
+            (&["demo"], false, None),
+            (&["bench", "--runtime.worker-threads", "2"], false, Some(2)),
+        ];
+        for (args, env, want) in cases {
+            assert_eq!(parse(args).worker_threads(env), want, "{args:?} env {env}");
+        }
+        for bad in ["0", "1025", "many"] {
+            let parsed = Cli::try_parse_from(["kurento_exporter", "--runtime.worker-threads", bad]);
+            assert!(parsed.is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

@@ -114,10 +114,13 @@ where
         eprintln!("cannot set up logging: {err}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    let tokio_env_set = std::env::var_os("TOKIO_WORKER_THREADS").is_some();
+    if let Some(workers) = cli.worker_threads(tokio_env_set) {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");
