@@ -27,8 +27,8 @@ pub async fn run_files(
         |s| !s.targets_files.is_empty(),
         |a, b| a.files() == b.files(),
         move |s, reloader, stop| {
-            let (patterns, refresh) = (s.targets_files.clone(), s.targets_files_refresh);
-            file_watch::run(patterns, refresh, reloader, stop)
+            let (patterns, refresh) = s.files();
+            file_watch::run(patterns.to_vec(), refresh, reloader, stop)
         },
         reloader,
         shutdown,
@@ -41,11 +41,10 @@ pub async fn run_files(
 /// source stopped, with an error logged.
 pub async fn run_dns(
     settings: watch::Receiver<DiscoverySettings>,
-    first_resolver: Option<hickory_resolver::TokioResolver>,
+    mut first_resolver: Option<hickory_resolver::TokioResolver>,
     reloader: Arc<Reloader>,
     shutdown: CancellationToken,
 ) {
-    let mut first_resolver = first_resolver;
     supervise(
         settings,
         TargetSource::Dns,
